@@ -1,0 +1,53 @@
+"""The `qloom` command line: one module per subcommand, each with `add_parser` and `run`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from qloom.errors import QloomError
+
+# subcommand name -> module under qloom.cli (each defines add_parser(subparsers) and run(args) -> int)
+SUBCOMMANDS = {
+    "train": "train",
+    "build": "build",
+    "verify": "verify",
+    "demo": "demo",
+    "boards": "boards",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors already; keep its one-line message."""
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="qloom", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, module in SUBCOMMANDS.items():
+        try:
+            mod = importlib.import_module(f"qloom.cli.{module}")
+        except ModuleNotFoundError as exc:  # a subcommand not built yet must not break the others
+            if exc.name != f"qloom.cli.{module}":
+                raise
+            continue
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except QloomError as exc:
+        print(f"qloom {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("qloom: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""The closed set of hardware IR layers.
+
+Every layer consumes one stream and produces one stream. A stream frame is channels-last
+`(H, W, C)`; a dense layer sees `(1, 1, C)`. Elements are integers of the layer's `in_dtype`
+/ `out_dtype`. What each layer computes is defined once, in `qloom.semantics`; the fields
+here are the layer's specification (shapes, types, constants) plus its folding (PE, SIMD,
+memory style), changed with `dataclasses.replace`.
+
+Groups (see the bottom of the file) say which layers carry weights, which are host-side.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from qloom.ir.types import BIPOLAR, IntType
+
+Shape = tuple[int, int, int]
+
+
+class MemStyle(str, enum.Enum):
+    """Where a layer keeps its weights/thresholds (chosen by folding)."""
+
+    AUTO = "auto"  # let the resource model pick
+    BLOCK = "block"  # block RAM (RAMB18/36)
+    DISTRIBUTED = "distributed"  # LUTRAM
+    REGISTERS = "registers"  # constants folded into logic
+
+
+class PoolMode(str, enum.Enum):
+    MAX = "max"
+    SUM = "sum"  # window sum; an AveragePool's division is a following Threshold
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class TensorRef:
+    """Where a layer's output corresponds to a QONNX tensor: onnx_value == int_value * scale.
+
+    `scale` broadcasts over the ONNX tensor (scalar or per channel, channel axis 1).
+    Equivalence tests use it to compare every layer with `execute_onnx`.
+    """
+
+    tensor: str
+    scale: np.ndarray
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Layer:
+    """Common fields: a unique name, the input frame shape and element type."""
+
+    name: str
+    in_shape: Shape
+    in_dtype: IntType
+    ref: TensorRef | None = None
+    hardware: ClassVar[bool] = True  # False: runs on the host (driver), not in the FPGA
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    @property
+    def out_shape(self) -> Shape:
+        return self.in_shape
+
+    @property
+    def out_dtype(self) -> IntType:
+        return self.in_dtype
+
+    def _check_shape(self, shape: Shape, what: str) -> None:
+        if len(shape) != 3 or any(int(d) < 1 for d in shape):
+            raise ValueError(f"{self.name}: {what} must be (H, W, C) with positive sizes, got {shape}")
+
+
+def _check_thresholds(layer: Layer, thresholds: np.ndarray, channels: int) -> None:
+    if thresholds.ndim != 2 or thresholds.shape[0] not in (1, channels):
+        raise ValueError(
+            f"{layer.name}: thresholds must be (C, T) or (1, T) with C={channels}, got {thresholds.shape}"
+        )
+    if thresholds.shape[1] and np.any(np.diff(thresholds, axis=1) < 0):
+        raise ValueError(f"{layer.name}: thresholds must be sorted ascending along each row")
+
+
+def threshold_out_dtype(n_thresholds: int, out_base: int, out_step: int) -> IntType:
+    """Type of `out_base + out_step * count` for count in 0..n_thresholds."""
+    if out_step == 2 and out_base == -1 and n_thresholds == 1:
+        return BIPOLAR
+    return IntType.for_range(out_base, out_base + out_step * n_thresholds)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class InputQuant(Layer):
+    """Host-side input quantizer: float model input (N, C, H, W) -> integer stream.
+
+    Mirrors the model's first Quant/BipolarQuant node exactly (qonnx semantics:
+    clip to [min, max] of the integer type, then round with `rounding`).
+    `in_dtype` is unused for the float input and set equal to `out_type`.
+    """
+
+    scale: np.ndarray  # scalar or per channel (C,)
+    zero_point: np.ndarray  # scalar or per channel (C,)
+    out_type: IntType
+    narrow: bool = False
+    rounding: str = "ROUND"
+    hardware: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+
+    @property
+    def out_dtype(self) -> IntType:
+        return self.out_type
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MatVec(Layer):
+    """Matrix-vector(-threshold) unit: out = act(W @ x) for each of H*W input vectors.
+
+    weights: (MH, MW) integers of `w_dtype`; input vector length MW = in_shape[2].
+    thresholds: (MH, T) or None. With thresholds, out = out_base + out_step * #(acc >= t);
+    without, out = acc (the accumulator, `acc_dtype`). Folding: MH % pe == 0, MW % simd == 0.
+    """
+
+    weights: np.ndarray
+    w_dtype: IntType
+    acc_dtype: IntType
+    thresholds: np.ndarray | None = None
+    out_base: int = 0
+    out_step: int = 1
+    pe: int = 1
+    simd: int = 1
+    mem_style: MemStyle = MemStyle.AUTO
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        if self.weights.ndim != 2 or self.weights.shape[1] != self.in_shape[2]:
+            raise ValueError(
+                f"{self.name}: weights must be (MH, MW={self.in_shape[2]}), got {self.weights.shape}"
+            )
+        if not self.w_dtype.contains(self.weights):
+            raise ValueError(f"{self.name}: weights do not fit {self.w_dtype}")
+        if self.thresholds is not None:
+            _check_thresholds(self, self.thresholds, self.mh)
+        if self.mh % self.pe or self.mw % self.simd:
+            raise ValueError(
+                f"{self.name}: PE={self.pe} must divide MH={self.mh} and SIMD={self.simd} must divide MW={self.mw}"
+            )
+
+    @property
+    def mh(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def mw(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def vectors(self) -> int:
+        """Input vectors per frame (output pixels of a convolution, 1 for dense)."""
+        return self.in_shape[0] * self.in_shape[1]
+
+    @property
+    def binary(self) -> bool:
+        """Bipolar weights and inputs: computed as XNOR-popcount."""
+        return self.w_dtype.bipolar and self.in_dtype.bipolar
+
+    @property
+    def out_shape(self) -> Shape:
+        return (self.in_shape[0], self.in_shape[1], self.mh)
+
+    @property
+    def out_dtype(self) -> IntType:
+        if self.thresholds is None:
+            return self.acc_dtype
+        return threshold_out_dtype(self.thresholds.shape[1], self.out_base, self.out_step)
+
+    @property
+    def thr_dtype(self) -> IntType | None:
+        """Storage type of the thresholds (they are clipped into [acc.min, acc.max + 1])."""
+        if self.thresholds is None:
+            return None
+        t = self.thresholds
+        if t.size == 0:
+            return self.acc_dtype
+        return IntType.for_range(min(int(t.min()), 0), max(int(t.max()), 0))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Threshold(Layer):
+    """Standalone multi-threshold: out = out_base + out_step * #(x >= t) per channel."""
+
+    thresholds: np.ndarray  # (C, T) or (1, T)
+    out_base: int = 0
+    out_step: int = 1
+    pe: int = 1
+    mem_style: MemStyle = MemStyle.AUTO
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        _check_thresholds(self, self.thresholds, self.in_shape[2])
+        if self.in_shape[2] % self.pe:
+            raise ValueError(f"{self.name}: PE={self.pe} must divide C={self.in_shape[2]}")
+
+    @property
+    def out_dtype(self) -> IntType:
+        return threshold_out_dtype(self.thresholds.shape[1], self.out_base, self.out_step)
+
+    @property
+    def thr_dtype(self) -> IntType:
+        t = self.thresholds
+        if t.size == 0:
+            return self.in_dtype
+        return IntType.for_range(min(int(t.min()), 0), max(int(t.max()), 0))
+
+
+def _window_out(size: int, k: int, s: int, pad_lo: int, pad_hi: int) -> int:
+    return (size + pad_lo + pad_hi - k) // s + 1
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class SlidingWindow(Layer):
+    """im2col for convolutions: each output pixel gets its kh*kw*C window.
+
+    Window element order is (kh, kw, c), channels innermost, matching the MatVec weight
+    columns. Padding is `pad = (top, left, bottom, right)` filled with `pad_value`.
+    """
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int] = (1, 1)
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    pad_value: int = 0
+    simd: int = 1
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        if self.pad != (0, 0, 0, 0) and not self.in_dtype.contains(self.pad_value):
+            raise ValueError(f"{self.name}: pad value {self.pad_value} is not a {self.in_dtype}")
+        if min(self.out_shape[:2]) < 1:
+            raise ValueError(f"{self.name}: kernel {self.kernel} larger than padded input {self.in_shape}")
+        if self.in_shape[2] % self.simd:
+            raise ValueError(f"{self.name}: SIMD={self.simd} must divide C={self.in_shape[2]}")
+
+    @property
+    def out_shape(self) -> Shape:
+        h, w, c = self.in_shape
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pad
+        return (_window_out(h, kh, sh, pt, pb), _window_out(w, kw, sw, pl, pr), kh * kw * c)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Pool(Layer):
+    """Max or sum over kh x kw windows, per channel. Max padding acts as -infinity."""
+
+    mode: PoolMode
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    pad: tuple[int, int, int, int] = (0, 0, 0, 0)
+    pe: int = 1
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        if min(self.out_shape[:2]) < 1:
+            raise ValueError(f"{self.name}: pool kernel {self.kernel} larger than input {self.in_shape}")
+        if self.in_shape[2] % self.pe:
+            raise ValueError(f"{self.name}: PE={self.pe} must divide C={self.in_shape[2]}")
+
+    @property
+    def out_shape(self) -> Shape:
+        h, w, c = self.in_shape
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pad
+        return (_window_out(h, kh, sh, pt, pb), _window_out(w, kw, sw, pl, pr), c)
+
+    @property
+    def out_dtype(self) -> IntType:
+        if self.mode is PoolMode.MAX:
+            return self.in_dtype
+        n = self.kernel[0] * self.kernel[1]
+        return IntType.for_range(min(0, n * self.in_dtype.min), n * self.in_dtype.max)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LabelSelect(Layer):
+    """Top-k class indices, largest value first; ties go to the lower index."""
+
+    k: int = 1
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        if self.in_shape[:2] != (1, 1):
+            raise ValueError(f"{self.name}: label select needs a (1, 1, C) input, got {self.in_shape}")
+        if not 1 <= self.k <= self.in_shape[2]:
+            raise ValueError(f"{self.name}: k={self.k} must be in 1..{self.in_shape[2]}")
+
+    @property
+    def out_shape(self) -> Shape:
+        return (1, 1, self.k)
+
+    @property
+    def out_dtype(self) -> IntType:
+        return IntType.for_range(0, self.in_shape[2] - 1)
+
+
+# Named groups of the closed op set.
+LAYER_TYPES: tuple[type[Layer], ...] = (InputQuant, MatVec, Threshold, SlidingWindow, Pool, LabelSelect)
+WITH_WEIGHTS = (MatVec,)
+WITH_THRESHOLDS = (MatVec, Threshold)
+HOST_SIDE = (InputQuant,)

@@ -1,0 +1,108 @@
+"""Vectorized, integer-exact execution of a hardware graph on a batch (the golden model).
+
+Every layer dispatches to its function in `qloom.semantics`; nothing here re-derives math.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from qloom import semantics as sem
+from qloom.ir import ops
+from qloom.ir.graph import Graph
+
+
+def _input_quant(l: ops.InputQuant, x: np.ndarray) -> np.ndarray:
+    # x: float (N, C, H, W) or (N, C) as the QONNX model takes it -> int (N, H, W, C)
+    x = np.asarray(x, dtype=np.float32)
+    c = x.shape[1]
+    scale = np.asarray(l.scale, dtype=np.float32)
+    zp = np.asarray(l.zero_point, dtype=np.float32)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    scale = scale.reshape(shape) if scale.size > 1 else scale.reshape(())
+    zp = zp.reshape(shape) if zp.size > 1 else zp.reshape(())
+    q = sem.quantize(x, scale, zp, l.out_type.bits, l.out_type.signed, l.narrow, l.rounding,
+                     bipolar=l.out_type.bipolar)
+    q = np.moveaxis(q, 1, -1) if q.ndim > 2 else q
+    return q.reshape((q.shape[0],) + tuple(l.in_shape))
+
+
+def _matvec(l: ops.MatVec, x: np.ndarray) -> np.ndarray:
+    acc = sem.matvec(x, l.weights)
+    if l.thresholds is None:
+        return acc
+    return sem.threshold_activation(acc, l.thresholds, l.out_base, l.out_step)
+
+
+def _threshold(l: ops.Threshold, x: np.ndarray) -> np.ndarray:
+    return sem.threshold_activation(x, l.thresholds, l.out_base, l.out_step)
+
+
+def _sliding_window(l: ops.SlidingWindow, x: np.ndarray) -> np.ndarray:
+    return sem.sliding_window(x, l.kernel, l.stride, l.pad, l.pad_value)
+
+
+def _pool(l: ops.Pool, x: np.ndarray) -> np.ndarray:
+    return sem.pool(x, l.mode, l.kernel, l.stride, l.pad)
+
+
+def _label_select(l: ops.LabelSelect, x: np.ndarray) -> np.ndarray:
+    return sem.label_select(x, l.k)
+
+
+EXECUTORS: dict[type, Callable[[ops.Layer, np.ndarray], np.ndarray]] = {
+    ops.InputQuant: _input_quant,
+    ops.MatVec: _matvec,
+    ops.Threshold: _threshold,
+    ops.SlidingWindow: _sliding_window,
+    ops.Pool: _pool,
+    ops.LabelSelect: _label_select,
+}
+
+
+def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
+    try:
+        fn = EXECUTORS[type(layer)]
+    except KeyError:
+        raise NotImplementedError(f"no simulator for {layer.kind}") from None
+    return fn(layer, x)
+
+
+def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
+    """Run the graph on a batch.
+
+    x: float model input (N, C, H, W) if the graph starts with its InputQuant (start=0), or
+    integer frames (N, H, W, C) to start at layer `start`. Returns the final integer output
+    (N, H, W, C); with trace=True, also a dict layer name -> that layer's output.
+    """
+    outputs = {}
+    for layer in graph.layers[start:]:
+        x = run_layer(layer, x)
+        if trace:
+            outputs[layer.name] = x
+    return (x, outputs) if trace else x
+
+
+def logits(graph: Graph, int_out: np.ndarray) -> np.ndarray:
+    """Float logits (N, C) from the integer output of the layer feeding the head."""
+    flat = int_out.reshape(int_out.shape[0], -1).astype(np.float64)
+    return flat * graph.output.scale + graph.output.bias
+
+
+def classify(graph: Graph, x: np.ndarray, batch: int = 4096) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted labels (N,) and logits (N, C) (None when the graph ends in a LabelSelect).
+
+    Batches keep the int64 im2col intermediates of CNNs within memory.
+    """
+    labels, all_logits = [], []
+    for i in range(0, len(x), batch):
+        out = execute(graph, x[i:i + batch])
+        if graph.ends_in_labels:
+            labels.append(out.reshape(out.shape[0], -1)[:, 0])
+        else:
+            lg = logits(graph, out)
+            all_logits.append(lg)
+            labels.append(np.argmax(lg, axis=1))
+    return np.concatenate(labels), (np.concatenate(all_logits) if all_logits else None)
