@@ -79,7 +79,9 @@ def _tiny_graph() -> Graph:
 def test_graph_check_names_mismatch():
     g, fc, ls = _tiny_graph()
     with pytest.raises(ValueError, match="pool outputs"):
-        g.with_layers(g.layers + (fc,))
+        g.with_layers(g.layers + (ls,))
+    # a dense layer may read the whole pooled frame as one vector (same element order)
+    g.with_layers(g.layers + (fc, ls))
 
 
 def test_sim_and_json_roundtrip():

@@ -46,7 +46,9 @@ class Graph:
         if dup:
             raise ValueError(f"graph {self.name}: duplicate layer names {sorted(dup)}")
         for prev, nxt in zip(self.layers, self.layers[1:]):
-            if tuple(prev.out_shape) != tuple(nxt.in_shape):
+            # a dense layer may read a whole (H, W, C) frame as one vector: same element order
+            flat_ok = tuple(nxt.in_shape) == (1, 1, int(np.prod(prev.out_shape)))
+            if tuple(prev.out_shape) != tuple(nxt.in_shape) and not flat_ok:
                 raise ValueError(
                     f"graph {self.name}: {prev.name} outputs {prev.out_shape} but {nxt.name} expects {nxt.in_shape}"
                 )

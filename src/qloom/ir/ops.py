@@ -40,12 +40,19 @@ class PoolMode(str, enum.Enum):
 class TensorRef:
     """Where a layer's output corresponds to a QONNX tensor: onnx_value == int_value * scale.
 
-    `scale` broadcasts over the ONNX tensor (scalar or per channel, channel axis 1).
-    Equivalence tests use it to compare every layer with `execute_onnx`.
+    `index` has the ONNX tensor's shape without the batch axis and gives, for each ONNX
+    element, its position in the flattened channels-last stream frame; `scale` has the same
+    shape. Equivalence tests use it to compare every layer with `execute_onnx`.
     """
 
     tensor: str
+    index: np.ndarray
     scale: np.ndarray
+
+    def to_onnx(self, frames: np.ndarray) -> np.ndarray:
+        """Integer stream frames (N, H, W, C) -> ONNX-layout float values (N, *onnx_shape)."""
+        flat = frames.reshape(frames.shape[0], -1)
+        return flat[:, self.index].astype(np.float64) * self.scale
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

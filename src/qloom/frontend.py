@@ -1,0 +1,134 @@
+"""Load any QONNX model, clean it, and reject what we cannot build with a clear error.
+
+`load(path)` returns a cleaned `ModelWrapper` (qonnx cleanup: shape inference, constant
+folding that keeps the Quant nodes, unique readable names) after `check_supported`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.cleanup import cleanup_model
+
+from qloom.errors import QloomError
+
+# op type -> what we accept of it (shown in the error for anything else)
+SUPPORTED_OPS = {
+    "Quant": "integer quantizer (any bit width, signed/unsigned/narrow, per-tensor or per-channel scale)",
+    "IntQuant": "integer quantizer (alias of Quant)",
+    "BipolarQuant": "1-bit bipolar quantizer",
+    "Trunc": "truncation after an average pool",
+    "MultiThreshold": "thresholding activation (FINN style)",
+    "MatMul": "matrix multiply with constant quantized weights",
+    "Gemm": "dense layer with constant quantized weights (transA=0)",
+    "Conv": "2D convolution with constant quantized weights, any padding/stride, group=1 or depthwise",
+    "BatchNormalization": "inference-mode batch norm",
+    "Relu": "ReLU",
+    "Add": "add a constant (scalar or per channel)",
+    "Sub": "subtract a constant",
+    "Mul": "multiply by a constant",
+    "Div": "divide by a constant",
+    "Reshape": "reshape (flatten before a dense layer)",
+    "Flatten": "flatten",
+    "Transpose": "transpose of activations or weights",
+    "Squeeze": "squeeze",
+    "Unsqueeze": "unsqueeze",
+    "MaxPool": "2D max pool after a quantized activation",
+    "AveragePool": "2D average pool (with Trunc or a following quantizer)",
+    "GlobalAveragePool": "global average pool",
+    "Identity": "identity",
+    "Dropout": "dropout (inference: identity)",
+    "Softmax": "final softmax (classification head, on the host)",
+    "ArgMax": "final argmax (hardware label select)",
+    "TopK": "final top-k (hardware label select)",
+}
+
+QONNX_DOMAIN_OPS = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold"}
+
+
+def describe_node(node: onnx.NodeProto) -> str:
+    """'Conv node "conv3" (group=2, kernel_shape=[3, 3])' for error messages."""
+    attrs = []
+    for a in node.attribute:
+        v = onnx.helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode()
+        if isinstance(v, onnx.TensorProto):
+            v = "<tensor>"
+        attrs.append(f"{a.name}={v}")
+    return f'{node.op_type} node "{node.name}"' + (f" ({', '.join(attrs)})" if attrs else "")
+
+
+def unsupported(node: onnx.NodeProto, why: str) -> QloomError:
+    return QloomError(f"cannot build {describe_node(node)}: {why}")
+
+
+def _read(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise QloomError(f"model file {path} does not exist")
+    try:
+        # load_external_data: dynamo-exported models keep weights in MODEL.onnx.data beside it
+        return onnx.load(str(path), load_external_data=True)
+    except Exception as exc:  # onnx raises DecodeError, OSError, ValueError...
+        raise QloomError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc})") from None
+
+
+def check_supported(model: ModelWrapper) -> None:
+    """Every node is one we can build; the model has one input and one output."""
+    g = model.graph
+    inits = {i.name for i in g.initializer}
+    inputs = [i for i in g.input if i.name not in inits]  # some exporters list weights as inputs
+    if len(inputs) != 1 or len(g.output) != 1:
+        raise QloomError(
+            f"the model has {len(inputs)} inputs and {len(g.output)} outputs; qloom builds "
+            "single-input single-output models"
+        )
+    for node in g.node:
+        if node.op_type not in SUPPORTED_OPS:
+            listing = ", ".join(sorted(SUPPORTED_OPS))
+            raise QloomError(
+                f"unsupported {describe_node(node)}. Supported ops: {listing}"
+            )
+    quantizers = [n for n in g.node if n.op_type in ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold")]
+    if not quantizers and not _input_is_integer(model):
+        raise QloomError(
+            "the model has no Quant/BipolarQuant/MultiThreshold nodes: its weights and activations are "
+            "float. Quantize it first: train it with quantization-aware training (`qloom train`, "
+            "Brevitas layers) or apply post-training quantization, then export to QONNX"
+        )
+
+
+def _input_is_integer(model: ModelWrapper) -> bool:
+    dt = model.get_tensor_datatype(model.graph.input[0].name)
+    return dt is not None and dt.is_integer()
+
+
+def load(path: str | Path) -> ModelWrapper:
+    """Read, clean and check a QONNX model file."""
+    path = Path(path)
+    proto = _read(path)
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QloomError(f"{path} is not a valid ONNX model: {first}") from None
+    model = ModelWrapper(proto)
+    # cleanup's shape inference needs the qonnx domain on the custom ops (foreign exporters vary)
+    for node in model.graph.node:
+        if node.op_type in QONNX_DOMAIN_OPS and not node.domain.startswith("qonnx"):
+            node.domain = "qonnx.custom_op.general"
+    check_supported(model)
+    try:
+        model = cleanup_model(model)
+    except Exception as exc:
+        raise QloomError(f"qonnx cleanup failed on {path}: {type(exc).__name__}: {exc}") from None
+    check_supported(model)
+    return model
+
+
+def constant(model: ModelWrapper, name: str) -> np.ndarray | None:
+    """The value of a tensor if it is an initializer, else None."""
+    return model.get_initializer(name)

@@ -1,0 +1,80 @@
+"""QONNX model -> integer-only hardware IR (`run`), exact at every step.
+
+Stages: `frontend.load` (clean + check) -> `Lowering` walk (handlers per op) -> output head.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qloom.errors import QloomError
+from qloom.frontend import describe_node, load, unsupported
+from qloom.ir import Graph, IntType, LabelSelect, OutputSpec
+from qloom.streamline.chain import run_chain
+from qloom.streamline.handlers import HANDLERS
+from qloom.streamline.lower import Lowering
+from qloom.streamline.values import Stream
+
+
+def run(model: str | Path | ModelWrapper, name: str | None = None) -> Graph:
+    """Lower a QONNX model (path or cleaned ModelWrapper) into a checked IR graph."""
+    if not isinstance(model, ModelWrapper):
+        name = name or Path(model).stem
+        model = load(model)
+    lw = Lowering(model)
+    g = model.graph
+    in_name = g.input[0].name
+    if model.get_tensor_datatype(in_name).is_integer():
+        raise QloomError("models whose input is already integer (no input Quant node) are not supported yet; "
+                         "export the model with an input quantizer")
+    for node in g.node:
+        if node.op_type not in HANDLERS:
+            raise unsupported(node, "no lowering for this op")
+        HANDLERS[node.op_type](lw, node)
+    if not lw.layers:
+        raise QloomError("the model input is not quantized: its first op must be a Quant/BipolarQuant on the input")
+    out = lw.values.get(g.output[0].name)
+    if not isinstance(out, Stream):
+        raise QloomError(f"the model output {g.output[0].name!r} does not depend on its input")
+    output = _output_spec(lw, out, g.output[0].name)
+    layers = list(lw.layers)
+    if lw.head is not None:
+        node, k = lw.head
+        uniform = np.unique(out.scale).size == 1 and out.scale[0] > 0 and not out.chain
+        if uniform and out.frame[:2] == (1, 1):
+            layers.append(LabelSelect(name="labelselect", in_shape=out.frame, in_dtype=layers[-1].out_dtype, k=k))
+        # else: the top-k runs on the host from the logits (per-channel scales change the order)
+    return Graph(name=name or "model", layers=tuple(layers), output=output, onnx_input=in_name,
+                 onnx_input_shape=tuple(model.get_tensor_shape(in_name)))
+
+
+def _output_spec(lw: Lowering, s: Stream, onnx_output: str) -> OutputSpec:
+    """logits = int * scale + bias per stream channel, with the pending chain fitted as an affine map."""
+    c = s.channels
+    if s.chain:
+        # evaluate the (affine) chain at acc = 0 and acc = 1 in float64 terms: scale and bias per channel
+        from qloom.streamline.chain import run_chain as _rc
+
+        order = lw.eval_order(s)
+        shape = lw.eval_shape(s)
+        probe = np.stack([np.zeros(c), np.ones(c), np.full(c, 1024.0)])
+        x = (probe[:, order] * s.scale[order]).astype(np.float32).reshape((3,) + shape)
+        last = s.chain[-1].node.output[0]
+        y = _rc(s.chain_start, list(s.chain), x, last, lw.opset).reshape(3, c).astype(np.float64)
+        bias, slope = np.empty(c), np.empty(c)
+        bias[order] = y[0]
+        slope[order] = (y[2] - y[0]) / 1024.0
+        if not np.allclose(y[1], y[0] + slope[order], rtol=1e-4, atol=1e-6):
+            raise QloomError("the float ops after the last layer are not affine (e.g. a ReLU without a "
+                             "quantizer): add an output quantizer or remove them")
+        scale = slope
+    else:
+        scale, bias = s.scale.astype(np.float64), np.zeros(c)
+    kind = "labels" if lw.head is not None else "logits"
+    # per stream position (frames flatten channels-last); for (1, 1, C) outputs this is per class
+    h, w, _ = s.frame
+    return OutputSpec(scale=np.tile(scale, h * w), bias=np.tile(bias, h * w), onnx_output=onnx_output,
+                      onnx_kind=kind, softmax=lw.softmax)

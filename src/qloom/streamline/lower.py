@@ -1,0 +1,183 @@
+"""Lower a cleaned QONNX graph into the IR by walking it once, in topological order.
+
+Each ONNX node is handled by one small function (see HANDLERS). Linear ops (MatMul, Gemm,
+Conv, pools) append IR layers; elementwise float ops are kept as a pending chain; a
+quantizer closes the chain into exact integer thresholds (`chain.derive_thresholds`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import onnx
+from onnx import helper
+from qonnx.core.modelwrapper import ModelWrapper
+
+from qloom import semantics as sem
+from qloom.errors import QloomError
+from qloom.frontend import unsupported
+from qloom.ir import InputQuant, IntType, MatVec, Pool, PoolMode, SlidingWindow, TensorRef, Threshold
+from qloom.streamline.chain import ChainStep, LevelFunction, Terminal, derive_thresholds
+from qloom.streamline.consts import opset_of, attr, eval_node, level_type, levels, quant_params, quantize_const
+from qloom.streamline.values import QConst, Stream, canonical_index, flatten_frame, is_canonical
+
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu"}
+LAYOUT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
+QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc"}
+
+
+class Lowering:
+    """Mutable state of one walk: tensor values, the IR layers so far, name counters."""
+
+    def __init__(self, model: ModelWrapper):
+        self.model = model
+        self.values: dict[str, object] = {}
+        self.layers: list = []
+        self.counts: dict[str, int] = {}
+        for init in model.graph.initializer:
+            self.values[init.name] = onnx.numpy_helper.to_array(init)
+        self.head = None  # (node, k) of a final ArgMax/TopK
+        self.opset = opset_of(model)
+        self.softmax = False
+
+    # ------------------------------------------------------------------ helpers
+    def fresh(self, prefix: str) -> str:
+        n = self.counts.get(prefix, 0)
+        self.counts[prefix] = n + 1
+        return f"{prefix}{n}"
+
+    def const(self, name: str, node: onnx.NodeProto) -> np.ndarray:
+        v = self.values.get(name)
+        if isinstance(v, QConst):
+            return v.value
+        if isinstance(v, np.ndarray):
+            return v
+        raise unsupported(node, f"input {name!r} must be a constant here")
+
+    def stream(self, name: str, node: onnx.NodeProto) -> Stream:
+        v = self.values.get(name)
+        if not isinstance(v, Stream):
+            raise unsupported(node, f"input {name!r} must be the activation stream")
+        return v
+
+    def onnx_shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.model.get_tensor_shape(name)[1:])
+
+    def eval_shape(self, s: Stream) -> tuple[int, ...]:
+        """Shape of the chain's evaluation tensor (batch axis = candidates): ONNX layout, 1x1 spatial."""
+        return (s.channels,) if s.index.ndim == 1 else (s.channels, 1, 1)
+
+    def eval_order(self, s: Stream) -> np.ndarray:
+        """Stream channel of each position of the evaluation tensor."""
+        return s.index if s.index.ndim == 1 else np.arange(s.channels)
+
+    # ------------------------------------------------------------------ quantizers
+    def terminal_of(self, node: onnx.NodeProto, s: Stream) -> Terminal:
+        """The quantizer's output levels and scale, in the stream's eval layout."""
+        c = s.channels
+        if node.op_type == "MultiThreshold":
+            thr = self.const(node.input[1], node)
+            out_scale = float(attr(node, "out_scale", 1.0))
+            out_bias = float(attr(node, "out_bias", 0.0))
+            base = out_bias / out_scale
+            if base != round(base):
+                raise unsupported(node, "out_bias must be an integer multiple of out_scale")
+            consts = {node.input[1]: thr}
+            return Terminal(ChainStep(node, consts), np.full(c, out_scale), int(base), thr.shape[1])
+        if node.op_type == "Trunc":
+            raise unsupported(node, "Trunc is only supported directly after an AveragePool")
+        p = quant_params(node, lambda n: self.const(n, node))
+        try:
+            base, n, step = levels(p)
+        except ValueError as exc:
+            raise unsupported(node, str(exc)) from None
+        scale = self.per_channel(np.asarray(p["scale"], dtype=np.float64), s, node)
+        consts = {i: self.const(i, node) for i in node.input[1:]}
+        return Terminal(ChainStep(node, consts), scale, base, n, step)
+
+    def per_channel(self, value: np.ndarray, s: Stream, node: onnx.NodeProto) -> np.ndarray:
+        """A constant broadcast over the ONNX tensor, reduced to one value per stream channel."""
+        full = np.broadcast_to(value, (1,) + s.index.shape).reshape(-1)
+        pos = s.index.reshape(-1) % s.channels
+        out = np.zeros(s.channels)
+        out[pos] = full
+        if not np.array_equal(full, out[pos]):
+            raise unsupported(node, "a constant varies inside one channel (only scalar or per-channel constants)")
+        return out
+
+    def quantize_stream(self, node: onnx.NodeProto, s: Stream) -> None:
+        """Close the pending chain with a quantizer: thresholds in the last MatVec or a new Threshold."""
+        term = self.terminal_of(node, s)
+        level = LevelFunction(s.chain_start, list(s.chain), term, s.scale, self.eval_shape(s), self.eval_order(s), self.opset)
+        thresholds, direction = derive_thresholds(level, s.lo, s.hi)
+        base, n, step = term.base, term.n, term.level_step
+        lo2 = np.where(direction > 0, s.lo, -s.hi)
+        hi2 = np.where(direction > 0, s.hi, -s.lo)
+        if step == 1:  # drop levels no channel can leave (always / never reached): narrower output
+            always = np.all(thresholds <= lo2[:, None], axis=0)
+            never = np.all(thresholds > hi2[:, None], axis=0)
+            keep_from = int(np.argmin(always)) if not always.all() else n
+            keep_to = n - (int(np.argmin(never[::-1])) if not never.all() else n)
+            keep_to = max(keep_to, keep_from)
+            base += keep_from
+            thresholds = thresholds[:, keep_from:keep_to]
+        thresholds = np.clip(thresholds, lo2[:, None], hi2[:, None] + 1)
+        last = self.layers[-1] if self.layers else None
+        if s.pending_matvec and isinstance(last, MatVec):
+            weights = last.weights * direction[:, None]
+            w_dtype = last.w_dtype if last.w_dtype.contains(weights) else IntType.for_range(weights.min(), weights.max())
+            lo_a, hi_a = int(lo2.min()), int(hi2.max())
+            layer = dataclasses.replace(last, weights=weights, w_dtype=w_dtype, thresholds=thresholds,
+                                        acc_dtype=IntType.for_range(lo_a, hi_a), out_base=base, out_step=step)
+            self.layers[-1] = layer
+        else:
+            if np.any(direction < 0):
+                raise unsupported(node, "a falling (negative-scale) activation without a preceding weight layer")
+            layer = Threshold(name=self.fresh("thr"), in_shape=s.frame, in_dtype=s.dtype,
+                              thresholds=thresholds, out_base=base, out_step=step)
+            self.layers.append(layer)
+        out_type = layer.out_dtype
+        out_scale = np.asarray(term.scale, dtype=np.float64).reshape(-1)
+        ref = TensorRef(tensor=node.output[0], index=s.index, scale=out_scale[s.index % s.channels])
+        self.layers[-1] = dataclasses.replace(self.layers[-1], ref=ref)
+        self.values[node.output[0]] = Stream(
+            frame=s.frame, index=s.index, scale=out_scale, dtype=out_type,
+            lo=np.full(s.channels, out_type.min), hi=np.full(s.channels, out_type.max),
+            chain_start=node.output[0],
+        )
+
+    def input_quant(self, node: onnx.NodeProto) -> None:
+        """The model input's quantizer runs on the host: float input -> integer stream."""
+        shape = self.onnx_shape(node.input[0])
+        p = quant_params(node, lambda n: self.const(n, node))
+        base, n, step = levels(p)
+        dtype = level_type(base, n, step)
+        if len(shape) == 3:
+            c, h, w = shape
+            index = canonical_index(c, h, w)
+        elif len(shape) == 1:
+            c, h, w = shape[0], 1, 1
+            index = np.arange(c)
+        else:
+            raise unsupported(node, f"model input of shape {shape}: expected (C, H, W) or (K,)")
+        frame = (h, w, c)
+        stream = Stream(frame=frame, index=index, scale=np.ones(c), lo=np.full(c, dtype.min),
+                        hi=np.full(c, dtype.max), dtype=dtype, chain_start=node.output[0])
+        scale = self.per_channel(np.asarray(p["scale"], np.float64), stream, node)
+        zp = np.asarray(p["zero_point"], dtype=np.float64).reshape(-1)[:1]
+        layer = InputQuant(name="input", in_shape=frame, in_dtype=dtype, scale=np.asarray(p["scale"], np.float64),
+                           zero_point=zp, out_type=dtype, narrow=p["narrow"], rounding=p["rounding"],
+                           ref=TensorRef(tensor=node.output[0], index=index, scale=scale[index % c]))
+        self.layers.append(layer)
+        self.values[node.output[0]] = stream.with_(scale=scale)
+
+
+def weight_matrix(node: onnx.NodeProto, w: object) -> QConst:
+    if isinstance(w, QConst):
+        return w
+    if isinstance(w, np.ndarray) and np.all(w == np.round(w)):
+        iv = w.astype(np.int64)
+        return QConst(w, iv, np.ones(w.shape), IntType.for_range(min(0, iv.min()), max(0, iv.max())))
+    raise unsupported(node, "its weights are float (not quantized). Quantize the model with QAT "
+                            "(`qloom train`, Brevitas Quant layers) or post-training quantization first")
