@@ -1,0 +1,79 @@
+"""Verilog text building: library lookup, checked instances, module headers.
+
+Hand-written cores live in `qloom/rtl/<module>.sv` with named parameters. `instance`
+fills them and rejects unknown or missing keys (a parameter whose default refers to
+another parameter is derived and may be left out), so a renamed parameter fails at
+generation time, naming the module, not later in a simulator.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+LIB_DIR = Path(__file__).resolve().parents[2] / "rtl"
+
+_PARAM_RE = re.compile(r"parameter\s+(?:int\s+)?(\w+)\s*=\s*([^,\n/]+)")
+
+
+def library_file(module: str) -> Path:
+    path = LIB_DIR / f"{module}.sv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no library module {module} (looked for {path})")
+    return path
+
+
+@functools.cache
+def library_params(module: str) -> dict[str, bool]:
+    """Parameter name -> required (False when its default is derived from other parameters)."""
+    text = library_file(module).read_text()
+    header = text[text.index(f"module {module}"):]
+    header = header[: header.index(");")]  # the #( ... ) list ends before the port list's ");"
+    found = _PARAM_RE.findall(header)
+    names = {n for n, _ in found}
+    return {n: not (set(re.findall(r"\b[A-Z_][A-Z0-9_]*\b", default)) & names) for n, default in found}
+
+
+def check_params(module: str, params: dict[str, int | str]) -> None:
+    declared = library_params(module)
+    unknown = sorted(set(params) - set(declared))
+    missing = sorted(n for n, req in declared.items() if req and n not in params)
+    if unknown or missing:
+        raise ValueError(f"{module}: unknown parameters {unknown}, missing parameters {missing}")
+
+
+def literal(value: int | str | bool) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        if '"' in value or "\\" in value:
+            raise ValueError(f"cannot quote {value!r} as a Verilog string")
+        return f'"{value}"'
+    raise TypeError(f"no Verilog literal for {value!r}")
+
+
+def instance(module: str, name: str, params: dict[str, int | str], ports: dict[str, str],
+             check: bool = True, indent: str = "  ") -> str:
+    """`module #(.P(v), ...) name (.port(sig), ...);` with one parameter/port per line."""
+    if check:
+        check_params(module, params)
+    lines = [f"{indent}{module}"]
+    if params:
+        plist = [f"{indent}    .{k}({literal(v)})" for k, v in params.items()]
+        lines[0] += " #("
+        lines += [p + "," for p in plist[:-1]] + [plist[-1], f"{indent}  ) {name} ("]
+    else:
+        lines[0] += f" {name} ("
+    plist = [f"{indent}    .{k}({v})" for k, v in ports.items()]
+    lines += [p + "," for p in plist[:-1]] + [plist[-1], f"{indent}  );"]
+    return "\n".join(lines) + "\n"
+
+
+def stream_ports(prefix_s: str, prefix_m: str, clk: str = "clk", rst_n: str = "rst_n") -> dict[str, str]:
+    """Port map of a library core: clk, rst_n, s_* from `prefix_s`_*, m_* to `prefix_m`_*."""
+    return {"clk": clk, "rst_n": rst_n,
+            "s_tdata": f"{prefix_s}_tdata", "s_tvalid": f"{prefix_s}_tvalid", "s_tready": f"{prefix_s}_tready",
+            "m_tdata": f"{prefix_m}_tdata", "m_tvalid": f"{prefix_m}_tvalid", "m_tready": f"{prefix_m}_tready"}

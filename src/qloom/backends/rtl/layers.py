@@ -1,0 +1,162 @@
+"""One emitter per IR layer: the library core, its parameters and its memory images.
+
+An emitter turns a folded layer into a `Core`: which hand-written module implements it,
+the exact parameter values (accumulator widths, encoded output affine map, ...), the
+`$readmemh` images of its weights/thresholds, and its stream interface (elements per word
+in and out, words per frame) plus its cycle count per frame, which is the agreed model:
+
+  MatVec         vectors * (MH/PE) * (MW/SIMD)
+  Threshold      input words            (C/PE per pixel)
+  SlidingWindow  max(input words, output words)
+  Pool           input words            (+ one pass per output row/column ending in padding)
+  LabelSelect    C                      (one element per clock)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from qloom import semantics as sem
+from qloom.backends.rtl.stream import pack_rows
+from qloom.ir import ops
+from qloom.ir.types import IntType
+
+MEM_STYLE_CODE = {ops.MemStyle.AUTO: 0, ops.MemStyle.BLOCK: 1, ops.MemStyle.DISTRIBUTED: 2,
+                  ops.MemStyle.REGISTERS: 3}
+
+# Library files each core needs, in compile order (dependencies first).
+LIBRARY_DEPS: dict[str, tuple[str, ...]] = {
+    "qloom_fifo": ("qloom_fifo",),
+    "qloom_dwc": ("qloom_dwc",),
+    "qloom_mvtu": ("qloom_add_tree", "qloom_thr_count", "qloom_rom", "qloom_credit", "qloom_fifo", "qloom_mvtu"),
+    "qloom_thresh": ("qloom_add_tree", "qloom_thr_count", "qloom_rom", "qloom_credit", "qloom_fifo", "qloom_thresh"),
+    "qloom_swg": ("qloom_credit", "qloom_fifo", "qloom_swg"),
+    "qloom_pool": ("qloom_credit", "qloom_fifo", "qloom_pool"),
+    "qloom_labelselect": ("qloom_labelselect",),
+}
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A $readmemh image: `words` of `width` bits, written to `file` (relative name)."""
+
+    file: str
+    width: int
+    words: list[int]
+
+
+@dataclass(frozen=True)
+class Core:
+    module: str  # library module, a key of LIBRARY_DEPS
+    params: dict[str, int | str]
+    in_par: int
+    in_dtype: IntType
+    in_words: int  # words per frame
+    out_par: int
+    out_dtype: IntType
+    out_words: int
+    cycles: int  # clocks per frame when neither starved nor stalled
+    mems: tuple[Memory, ...] = field(default=())
+    in_burst: int = 1  # input words the core may take back to back after idling (FIFO sizing)
+
+
+def _flag(b: bool) -> int:
+    return 1 if b else 0
+
+
+def _dtype_params(prefix: str, t: IntType) -> dict[str, int]:
+    return {f"{prefix}_BITS": t.bits, f"{prefix}_SIGNED": _flag(t.signed), f"{prefix}_BIPOLAR": _flag(t.bipolar)}
+
+
+def _out_affine(n_thr: int, base: int, step: int, out: IntType) -> tuple[int, int]:
+    """Encoded output = OUT_BASE + OUT_STEP * count (mod 2**bits) for out_base + out_step * count."""
+    if out.bipolar:  # only base -1, step 2, one threshold: encode(-1 + 2c) = c
+        return 0, 1
+    if not (-(2**31) <= base < 2**31 and -(2**31) <= base + step * n_thr < 2**31):
+        raise ValueError(f"threshold output {base} + {step} * count does not fit a 32-bit parameter")
+    return int(base), int(step)
+
+
+def _threshold_rows(thresholds: np.ndarray, rows: int, lo: int, hi: int) -> np.ndarray:
+    """(rows, T) thresholds clipped into [lo, hi + 1]: x >= t is unchanged for every x in [lo, hi]."""
+    t = np.asarray(thresholds, dtype=np.int64)
+    t = np.broadcast_to(t, (rows, t.shape[1])) if t.shape[0] == 1 else t
+    return np.clip(t, lo, hi + 1)
+
+
+def _threshold_image(t: np.ndarray, pe: int, bits: int, file: str) -> Memory:
+    """Row-fold f holds PE rows f*PE+p, threshold i of PE p at bits [(p*T + i)*bits, ...)."""
+    rows, n = t.shape
+    enc = IntType(bits, signed=True).encode(t).reshape(rows // pe, pe * n)
+    return Memory(file, pe * n * bits, pack_rows(enc, bits))
+
+
+def matvec(l: ops.MatVec, prefix: str) -> Core:
+    mh, mw, pe, simd = l.mh, l.mw, l.pe, l.simd
+    nf, sf = mh // pe, mw // simd
+    if l.binary:  # XNOR-popcount: acc = p in [0, MW]; 2p - MW must fit when it is the output
+        lo, hi = -mw, mw
+    else:
+        lo, hi = sem.accumulator_range(l.weights, l.in_dtype.min, l.in_dtype.max)
+    params: dict[str, int | str] = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd}
+    params |= _dtype_params("IN", l.in_dtype)
+    params |= {"W_BITS": l.w_dtype.bits, "W_SIGNED": _flag(l.w_dtype.signed), "W_BIPOLAR": _flag(l.w_dtype.bipolar)}
+    acc = IntType.for_range(min(lo, -1), hi + 1)  # signed, room for a clipped threshold hi + 1
+    out = l.out_dtype
+    mems = []
+    # weight ROM word nf*SF + sf: PE rows x SIMD columns, element (p, s) at (p*SIMD + s)*W_BITS
+    enc = l.w_dtype.encode(l.weights).reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
+    mems.append(Memory(f"{prefix}_weights.mem", pe * simd * l.w_dtype.bits, pack_rows(enc, l.w_dtype.bits)))
+    n_thr, base, step = 0, 0, 1
+    if l.thresholds is not None:
+        t = l.thresholds
+        if l.binary:
+            t = sem.popcount_threshold(t, mw)
+            lo, hi = 0, mw
+        if t.shape[1] == 0:  # constant output: one never-reached threshold, step 0
+            t, step_ir = np.full((1, 1), hi + 1), 0
+        else:
+            step_ir = l.out_step
+        t = _threshold_rows(t, mh, lo, hi)
+        n_thr = t.shape[1]
+        base, step = _out_affine(n_thr, l.out_base, step_ir, out)
+        mems.append(_threshold_image(t, pe, acc.bits, f"{prefix}_thresh.mem"))
+    params |= {"ACC_BITS": acc.bits, "N_THR": n_thr, "OUT_BITS": out.bits, "OUT_BASE": base, "OUT_STEP": step,
+               "WEIGHT_FILE": mems[0].file, "THRESH_FILE": mems[1].file if n_thr else "none",
+               "MEM_STYLE": MEM_STYLE_CODE[l.mem_style]}
+    return Core("qloom_mvtu", params, simd, l.in_dtype, l.vectors * sf, pe, out, l.vectors * nf,
+                l.vectors * nf * sf, tuple(mems), in_burst=sf)
+
+
+def threshold(l: ops.Threshold, prefix: str) -> Core:
+    h, w, c = l.in_shape
+    it, out = l.in_dtype, l.out_dtype
+    n = l.thresholds.shape[1]
+    t, step_ir = (np.full((1, 1), it.max + 1), 0) if n == 0 else (l.thresholds, l.out_step)
+    t = _threshold_rows(t, c, it.min, it.max)
+    cmp = IntType.for_range(min(it.min, -1), it.max + 1)
+    base, step = _out_affine(t.shape[1], l.out_base, step_ir, out)
+    mem = _threshold_image(t, l.pe, cmp.bits, f"{prefix}_thresh.mem")
+    params: dict[str, int | str] = {"C": c, "PE": l.pe, **_dtype_params("IN", it), "CMP_BITS": cmp.bits,
+                                    "N_THR": t.shape[1], "OUT_BITS": out.bits, "OUT_BASE": base, "OUT_STEP": step,
+                                    "THRESH_FILE": mem.file, "MEM_STYLE": MEM_STYLE_CODE[l.mem_style]}
+    words = h * w * c // l.pe
+    return Core("qloom_thresh", params, l.pe, it, words, l.pe, out, words, words, (mem,))
+
+
+EMITTERS: dict[type, Callable[[ops.Layer, str], Core]] = {
+    ops.MatVec: matvec,
+    ops.Threshold: threshold,
+}
+
+
+def emit(layer: ops.Layer, prefix: str) -> Core:
+    """The core for one hardware layer; `prefix` names its memory files."""
+    try:
+        fn = EMITTERS[type(layer)]
+    except KeyError:
+        raise NotImplementedError(f"no RTL emitter for {layer.kind} ({layer.name})") from None
+    return fn(layer, prefix)

