@@ -1,0 +1,211 @@
+"""The Verilator stream bench and `verify_rtl`: packing, a stand-in design, a broken design.
+
+The stand-in top is a hand-written per-channel multi-threshold with the generator's ports
+and design.json, so the bench is tested independently of `qloom.backends.rtl`; the last
+tests run generated designs when that generator is importable.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qloom import sim
+from qloom.errors import QloomError
+from qloom.ir import BIPOLAR, Graph, InputQuant, IntType, OutputSpec, Threshold
+from qloom.verify import rtl
+
+# Registered multi-threshold: one word of PAR lanes per cycle, thresholds from thr.mem
+# (one line per channel, T signed THR_BITS-wide values, threshold 0 in the LSBs).
+STANDIN_SV = """
+module standin_thr #(
+  parameter int C = 4, PAR = 2, T = 3, IN_BITS = 8, IN_EB = 8, OUT_EB = 2, THR_BITS = 10,
+  parameter int IN_W = 16, OUT_W = 8
+) (
+  input  logic ap_clk,
+  input  logic ap_rst_n,
+  input  logic [IN_W-1:0] s_axis_tdata,
+  input  logic s_axis_tvalid,
+  output logic s_axis_tready,
+  output logic [OUT_W-1:0] m_axis_tdata,
+  output logic m_axis_tvalid,
+  input  logic m_axis_tready
+);
+  localparam int GROUPS = C / PAR;
+  logic [T*THR_BITS-1:0] thr [0:C-1];
+  initial $readmemh("thr.mem", thr);
+  logic [$clog2(GROUPS+1)-1:0] grp;
+  logic valid;
+  logic [OUT_W-1:0] res, data;
+  wire fire = s_axis_tvalid && s_axis_tready;
+  assign s_axis_tready = !valid || m_axis_tready;
+  for (genvar l = 0; l < PAR; l++) begin : lane
+    logic [$clog2(T+1)-1:0] cnt;
+    always_comb begin
+      cnt = '0;
+      for (int t = 0; t < T; t++)
+        if ($signed({1'b0, s_axis_tdata[l*IN_EB +: IN_BITS]}) >= $signed(thr[grp*PAR + l][t*THR_BITS +: THR_BITS]))
+          cnt = cnt + 1'b1;
+    end
+    assign res[l*OUT_EB +: OUT_EB] = OUT_EB'(cnt);
+  end
+  if (OUT_W > PAR * OUT_EB) begin : pad
+    assign res[OUT_W-1:PAR*OUT_EB] = '0;
+  end
+  always_ff @(posedge ap_clk) begin
+    if (!ap_rst_n) begin
+      valid <= 1'b0;
+      grp <= '0;
+    end else if (fire) begin
+      valid <= 1'b1;
+      grp <= (grp == GROUPS - 1) ? '0 : grp + 1'b1;
+    end else if (m_axis_tready) begin
+      valid <= 1'b0;
+    end
+  end
+  always_ff @(posedge ap_clk) if (fire) data <= res;
+  assign m_axis_tdata = data;
+  assign m_axis_tvalid = valid;
+endmodule
+"""
+
+
+def _port(width, elem_bits, par, dtype, shape):
+    return {"width": width, "elem_bits": elem_bits, "par": par, "dtype": dtype,
+            "words_per_frame": int(np.prod(shape)) // par, "shape": list(shape)}
+
+
+def standin(out_dir: Path, *, shape=(2, 3, 4), par=2, seed=0) -> Graph:
+    """Write the stand-in design to `out_dir`; return the graph it implements."""
+    rng = np.random.default_rng(seed)
+    c, t, thr_bits = shape[2], 3, 10
+    thresholds = np.sort(rng.integers(-20, 280, size=(c, t)), axis=1)
+    layer = Threshold(name="thr", in_shape=shape, in_dtype=IntType(8, False), thresholds=thresholds, pe=par)
+    out_eb = layer.out_dtype.bits
+    in_w, out_w = -(-8 * par // 8) * 8, -(-out_eb * par // 8) * 8
+    out_dir.mkdir(parents=True, exist_ok=True)
+    params = f"#(.C({c}), .PAR({par}), .T({t}), .OUT_EB({out_eb}), .THR_BITS({thr_bits}), .IN_W({in_w}), .OUT_W({out_w}))"
+    (out_dir / "standin_thr.sv").write_text(STANDIN_SV)
+    (out_dir / "qloom_top.sv").write_text(
+        "module qloom_top (input logic ap_clk, ap_rst_n, input logic [%d:0] s_axis_tdata, input logic s_axis_tvalid,\n"
+        "  output logic s_axis_tready, output logic [%d:0] m_axis_tdata, output logic m_axis_tvalid,\n"
+        "  input logic m_axis_tready);\n  standin_thr %s u_thr (.*);\nendmodule\n" % (in_w - 1, out_w - 1, params))
+    codes = IntType(thr_bits, True).encode(thresholds)
+    lines = ["%0*x" % ((t * thr_bits + 3) // 4, sum(int(v) << (thr_bits * i) for i, v in enumerate(row))) for row in codes]
+    (out_dir / "thr.mem").write_text("\n".join(lines) + "\n")
+    design = {"top": "qloom_top", "files": ["standin_thr.sv", "qloom_top.sv"],
+              "in": _port(in_w, 8, par, "UINT8", shape), "out": _port(out_w, out_eb, par, layer.out_dtype.name, shape),
+              "layers": [{"name": "thr", "instance": "u_thr"}], "cycles_per_frame_model": int(np.prod(shape)) // par}
+    (out_dir / "design.json").write_text(json.dumps(design, indent=1))
+    inq = InputQuant(name="inq", in_shape=shape, in_dtype=IntType(8, False), scale=np.array(1 / 255),
+                     zero_point=np.array(0.0), out_type=IntType(8, False))
+    n_out = int(np.prod(shape))
+    return Graph(name="standin", layers=(inq, layer), output=OutputSpec(scale=np.ones(n_out), bias=np.zeros(n_out)))
+
+
+# ---------------------------------------------------------------- packing (no tools needed)
+
+
+@pytest.mark.parametrize("dtype,elem_bits,par,width", [
+    (IntType(8, False), 8, 2, 16), (IntType(4, True), 4, 3, 16), (BIPOLAR, 1, 7, 8),
+    (IntType(9, True), 10, 12, 120), (IntType(2, False), 2, 40, 80), (IntType(33, True), 33, 2, 72),
+])
+def test_pack_unpack_roundtrip(dtype, elem_bits, par, width):
+    shape = (1, 2, 2 * par)
+    port = rtl.Port.from_json(_port(width, elem_bits, par, dtype.name, shape), "test")
+    rng = np.random.default_rng(par)
+    vals = rng.choice([-1, 1], size=(3, *shape)) if dtype.bipolar else rng.integers(dtype.min, dtype.max + 1, size=(3, *shape))
+    words = rtl.pack(port, vals)
+    assert words.shape == (3 * 2 * 2, port.chunks) and words.dtype == np.dtype("<u4")
+    assert np.array_equal(rtl.unpack(port, words), vals)
+
+
+def test_pack_layout_element0_in_lsbs():
+    port = rtl.Port.from_json(_port(16, 4, 3, "INT4", (1, 1, 3)), "test")
+    words = rtl.pack(port, np.array([[[[1, -1, 2]]]]))
+    assert words.tolist() == [[0x2F1]]  # 1 | 0xF << 4 | 2 << 8, bits 12..15 zero padding
+
+
+def test_port_rejects_inconsistent_description():
+    with pytest.raises(QloomError, match="do not fit"):
+        rtl.Port.from_json(_port(8, 4, 3, "INT4", (1, 1, 3)), "x")
+    with pytest.raises(QloomError, match="frame shape"):
+        rtl.Port.from_json({**_port(16, 4, 3, "INT4", (1, 1, 3)), "words_per_frame": 2}, "x")
+
+
+def test_steady_ii_uses_second_half():
+    out_last = np.array([50, 60, 70, 80, 90, 100])  # fill, then one frame every 10 cycles
+    timing = np.stack([np.zeros(6), np.zeros(6), np.zeros(6), out_last], axis=1)
+    assert rtl.steady_ii(timing) == 10.0
+
+
+# ---------------------------------------------------------------- Verilator
+
+
+@pytest.fixture(scope="module")
+def standin_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("standin")
+    return d, standin(d)
+
+
+@pytest.mark.hw
+def test_standin_matches_ir_under_backpressure(standin_dir):
+    d, graph = standin_dir
+    x = np.random.default_rng(1).random((20, 4, 2, 3)).astype(np.float32)  # (N, C, H, W)
+    entry = rtl.verify_rtl(graph, d, x, seed=3, stall_prob=0.4)
+    assert entry["error"] is None
+    assert entry["mismatches"] == 0 and entry["steady_mismatches"] == 0
+    assert entry["protocol_errors"] == 0 and entry["extra_words"] == 0
+    # one word per cycle through a registered stage: II = words per frame exactly, latency = II
+    assert entry["cycles_per_frame"] == entry["cycles_per_frame_model"] == 12
+    assert entry["ii_ok"] and entry["latency_cycles"] == 12
+    assert entry["passed"]
+    again = rtl.verify_rtl(graph, d, x[:5], seed=4)
+    assert again["build_cached"] and again["passed"]
+
+
+@pytest.mark.hw
+def test_run_rtl_outputs_match_sim_for_several_seeds(standin_dir):
+    d, graph = standin_dir
+    frames = np.random.default_rng(2).integers(0, 256, size=(7, 2, 3, 4))
+    want = sim.execute(graph, frames, start=1)
+    for seed, p in [(0, 0.0), (1, 0.5), (2, 0.9)]:
+        r = rtl.run_rtl(d, frames, seed=seed, stall_prob=p, steady_frames=5)
+        assert np.array_equal(r["outputs"], want), (seed, p)
+        assert np.array_equal(r["steady_outputs"], want[np.arange(5) % 7])
+
+
+@pytest.mark.hw
+def test_broken_mem_file_gives_mismatches(standin_dir, tmp_path):
+    src, graph = standin_dir
+    d = tmp_path / "broken"
+    d.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            (d / f.name).write_bytes(f.read_bytes())
+    lines = (d / "thr.mem").read_text().split()
+    lines[1] = "0" * len(lines[1])  # channel 1: every threshold 0 (was -8, 60, 72 for seed 0)
+    (d / "thr.mem").write_text("\n".join(lines) + "\n")
+    x = np.random.default_rng(1).random((20, 4, 2, 3)).astype(np.float32)
+    entry = rtl.verify_rtl(graph, d, x, seed=3, cache_dir=src / "sim_build")
+    assert entry["build_cached"]  # .mem files are read at simulation start: no rebuild
+    assert entry["mismatches"] > 0 and not entry["passed"]
+    fm = entry["first_mismatch"]
+    assert fm["index"][2] == 1 and fm["expected"] != fm["got"]  # channel 1 is the wrong one
+
+
+@pytest.mark.hw
+def test_wide_ports_and_deadlock_report(tmp_path):
+    d = tmp_path / "wide"
+    graph = standin(d, shape=(1, 2, 12), par=12, seed=5)  # 96-bit input word: VlWide<3>
+    x = np.random.default_rng(4).random((6, 12, 1, 2)).astype(np.float32)
+    entry = rtl.verify_rtl(graph, d, x, seed=1, stall_prob=0.5, steady_frames=6)
+    assert entry["passed"] and entry["cycles_per_frame"] == 2
+    # a design that never answers: verify reports the hang instead of raising
+    top = (d / "qloom_top.sv").read_text()
+    (d / "qloom_top.sv").write_text(top.replace("u_thr (.*);", "u_thr (.*, .m_axis_tvalid());\n  assign m_axis_tvalid = 1'b0;"))
+    entry = rtl.verify_rtl(graph, d, x)
+    assert not entry["passed"] and "no stream transfer" in entry["error"]
