@@ -44,13 +44,14 @@ module standin_thr #(
   assign s_axis_tready = !valid || m_axis_tready;
   for (genvar l = 0; l < PAR; l++) begin : lane
     logic [$clog2(T+1)-1:0] cnt;
+    wire [T*THR_BITS-1:0] row = thr[grp*PAR + l];  // a wire: Yosys 0.70 asserts on mem[i][part]
+    wire signed [IN_BITS:0] x = {1'b0, s_axis_tdata[l*IN_EB +: IN_BITS]};
     always_comb begin
       cnt = '0;
       for (int t = 0; t < T; t++)
-        if ($signed({1'b0, s_axis_tdata[l*IN_EB +: IN_BITS]}) >= $signed(thr[grp*PAR + l][t*THR_BITS +: THR_BITS]))
-          cnt = cnt + 1'b1;
+        if (x >= $signed(row[t*THR_BITS +: THR_BITS])) cnt = cnt + 1'b1;
     end
-    assign res[l*OUT_EB +: OUT_EB] = OUT_EB'(cnt);
+    assign res[l*OUT_EB +: OUT_EB] = cnt[OUT_EB-1:0];
   end
   if (OUT_W > PAR * OUT_EB) begin : pad
     assign res[OUT_W-1:PAR*OUT_EB] = '0;

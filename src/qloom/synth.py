@@ -1,0 +1,155 @@
+"""Resource estimates of a generated design with Yosys `synth_xilinx` (7-series cells).
+
+These are Yosys estimates, not Vivado results: no placement, no routing, and Yosys's own
+LUT mapping (ABC) and BRAM/DSP inference. They are good for comparing foldings and for
+spotting a ROM that fell out of block RAM, not for sign-off.
+
+With `per_layer=True` the hierarchy is kept (no -flatten), `stat -json` counts cells per
+module, and each top-level instance (one per layer, FIFO, converter) gets its module's
+counts rolled up through its submodules. Keeping the hierarchy stops constant propagation
+across module ports, so totals run slightly higher than a flattened run (`per_layer=False`).
+
+YoWASP remaps /tmp inside WebAssembly, so Yosys runs with cwd = the RTL directory and
+every path in its script is relative to it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+from qloom import tools
+from qloom.errors import QloomError
+
+FAMILIES = ("xc7", "xcup", "xcu", "xc6s", "xc6v", "xc5v", "xc4v", "xc3s")
+RESOURCE_KEYS = ("LUT", "FF", "CARRY4", "MUXF7", "MUXF8", "SRL", "LUTRAM",
+                 "DSP48E1", "RAMB18E1", "RAMB36E1", "BRAM18")
+# Cells that cost nothing here: clock buffers, I/O buffers, constant drivers.
+_FREE = {"BUFG", "BUFGCTRL", "IBUF", "OBUF", "IOBUF", "GND", "VCC", "$scopeinfo"}
+
+
+def classify(cell_type: str) -> str | None:
+    """Resource a primitive cell uses (None: free; 'other': counted under `other`)."""
+    if cell_type.startswith("LUT") or cell_type == "INV":  # INV is a LUT1 left at a kept port
+        return "LUT"
+    if cell_type.startswith("FD"):  # FDRE FDSE FDCE FDPE
+        return "FF"
+    if cell_type.startswith("SRL"):  # SRL16E SRLC32E: shift registers in LUTs
+        return "SRL"
+    if cell_type.startswith("RAM") and not cell_type.startswith("RAMB"):  # RAM32M RAM64X1D ...
+        return "LUTRAM"
+    if cell_type in ("CARRY4", "MUXF7", "MUXF8", "DSP48E1", "RAMB18E1", "RAMB36E1"):
+        return cell_type
+    return None if cell_type in _FREE else "other"
+
+
+def resources(cells: dict[str, int]) -> dict:
+    """Primitive cell counts -> {LUT, FF, ..., BRAM18 (= RAMB18 + 2 * RAMB36), other: {...}}."""
+    out = dict.fromkeys(RESOURCE_KEYS, 0)
+    other: dict[str, int] = {}
+    for cell, n in sorted(cells.items()):
+        kind = classify(cell)
+        if kind == "other":
+            other[cell] = other.get(cell, 0) + n
+        elif kind is not None:
+            out[kind] += n
+    out["BRAM18"] = out["RAMB18E1"] + 2 * out["RAMB36E1"]
+    out["other"] = other
+    return out
+
+
+def _name(module: str) -> str:
+    """Yosys escapes public names with a leading backslash in stat -json; drop it."""
+    return module[1:] if module.startswith("\\") else module
+
+
+def rollup(modules: dict[str, dict[str, int]]) -> dict[str, Counter]:
+    """Per module: primitive cells including everything instantiated below it."""
+    done: dict[str, Counter] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> Counter:
+        if name in done:
+            return done[name]
+        if name in path:
+            raise QloomError(f"recursive module hierarchy through {name}")
+        total: Counter = Counter()
+        for cell, n in modules[name].items():
+            if cell in modules:
+                for k, v in visit(cell, path + (name,)).items():
+                    total[k] += n * v
+            else:
+                total[cell] += n
+        done[name] = total
+        return total
+
+    for name in modules:
+        visit(name, ())
+    return done
+
+
+def _script(files: list[str], top: str, family: str, flatten: bool) -> str:
+    reads = "\n".join(f"read_verilog -sv -I. {f}" for f in files)
+    return (f"{reads}\n"
+            f"hierarchy -check -top {top}\n"
+            f"synth_xilinx -family {family} -noiopad -top {top}{' -flatten' if flatten else ''}\n"
+            f"tee -q -o synth/stat.json stat -json\n"
+            f"select {top}\n"
+            f"write_json -selected synth/top.json\n")
+
+
+def synthesize(rtl_dir: str | Path, *, family: str = "xc7", top: str | None = None, per_layer: bool = True) -> dict:
+    """Run Yosys on the design in `rtl_dir` (files and top from design.json).
+
+    Returns {"tool", "note", "family", "top", "total": {...}, "layers": {instance: {"module",
+    ...counts}}, "top_glue": counts of cells in the top module itself, "seconds", "log"}.
+    Outputs (script, log, stat.json) go to rtl_dir/synth/.
+    """
+    rtl_dir = Path(rtl_dir).resolve()
+    if family not in FAMILIES:
+        raise QloomError(f"unknown synth_xilinx family {family!r}; one of {', '.join(FAMILIES)}")
+    try:
+        design = json.loads((rtl_dir / "design.json").read_text())
+        files = list(design["files"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise QloomError(f"{rtl_dir}: no usable design.json ({exc}); generate the RTL first") from None
+    top = top or design.get("top", "qloom_top")
+    out = rtl_dir / "synth"
+    out.mkdir(exist_ok=True)
+    for stale in ("stat.json", "top.json", "yosys.log"):
+        (out / stale).unlink(missing_ok=True)
+    (out / "synth.ys").write_text(_script(files, top, family, flatten=not per_layer))
+    version = tools.yosys_version()  # also warms YoWASP, keeping the compile out of `seconds`
+    t0 = time.perf_counter()
+    res = subprocess.run([*tools.yosys_command(), "-q", "-l", "synth/yosys.log", "-s", "synth/synth.ys"],
+                         cwd=rtl_dir, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    log = out / "yosys.log"
+    if res.returncode != 0 or not (out / "stat.json").is_file():
+        tail = tools.log_tail(log) if log.is_file() else (res.stderr or res.stdout)[-3000:]
+        raise QloomError(f"yosys failed (exit {res.returncode}) on {rtl_dir}; log {log}:\n{tail}")
+    stat = json.loads((out / "stat.json").read_text())
+    modules = {_name(m): dict(v.get("num_cells_by_type", {})) for m, v in stat["modules"].items()}
+    if top not in modules:
+        raise QloomError(f"yosys stat has no module {top!r}; modules: {sorted(modules)}")
+    rolled = rollup(modules)
+    result = {"tool": version, "note": "Yosys synth_xilinx estimates, not Vivado", "family": family, "top": top,
+              "total": resources(rolled[top]), "layers": {}, "top_glue": None, "seconds": round(seconds, 3),
+              "log": str(log)}
+    if per_layer:
+        cells = json.loads((out / "top.json").read_text())["modules"][top]["cells"]
+        names = {l.get("instance"): l.get("name") for l in design.get("layers", []) if isinstance(l, dict)}
+        glue: dict[str, int] = {}
+        for inst, cell in cells.items():
+            kind = _name(cell["type"])
+            if kind in modules:
+                entry = {"module": kind, **resources(rolled[kind])}
+                if names.get(inst):
+                    entry["layer"] = names[inst]
+                result["layers"][inst] = entry
+            else:
+                glue[kind] = glue.get(kind, 0) + 1
+        result["top_glue"] = resources(glue)
+    return result

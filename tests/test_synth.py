@@ -1,0 +1,93 @@
+"""Yosys resource estimates: cell classification, hierarchy roll-up, and real synth runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qloom import synth, tools
+from qloom.errors import QloomError
+
+# A 512x32 $readmemh ROM (one RAMB18E1 on 7-series) and a 16x16 multiply-accumulate (one DSP48E1),
+# each a module instantiated from the top so the per-instance counts can be checked.
+SMALL_SV = """
+module rom512x32 (input logic clk, input logic [8:0] a, output logic [31:0] q);
+  logic [31:0] m [0:511];
+  initial $readmemh("rom.mem", m);
+  always_ff @(posedge clk) q <= m[a];
+endmodule
+module mac16 (input logic clk, input logic rst, input logic signed [15:0] a, b, output logic signed [47:0] acc);
+  always_ff @(posedge clk) if (rst) acc <= '0; else acc <= acc + a * b;
+endmodule
+module small_top (input logic clk, input logic rst, input logic [8:0] addr, input logic signed [15:0] x, y,
+                  output logic [31:0] q, output logic signed [47:0] acc);
+  rom512x32 u_rom (.clk, .a(addr), .q);
+  mac16 u_mac (.clk, .rst, .a(x), .b(y), .acc);
+endmodule
+"""
+
+
+def test_classify_and_bram18():
+    cells = {"LUT6": 3, "LUT2": 1, "INV": 2, "FDRE": 4, "FDCE": 1, "RAMB36E1": 2, "RAMB18E1": 1,
+             "RAM64M": 1, "SRLC32E": 2, "CARRY4": 5, "BUFG": 1, "XORCY": 1}
+    r = synth.resources(cells)
+    assert (r["LUT"], r["FF"], r["BRAM18"], r["LUTRAM"], r["SRL"], r["CARRY4"]) == (6, 5, 5, 1, 2, 5)
+    assert r["other"] == {"XORCY": 1}  # unknown primitives are reported, not dropped
+
+
+def test_rollup_multiplies_through_the_hierarchy():
+    modules = {"top": {"layer": 2, "LUT6": 1}, "layer": {"rom": 3, "FDRE": 2}, "rom": {"RAMB18E1": 1}}
+    rolled = synth.rollup(modules)
+    assert rolled["top"] == {"LUT6": 1, "FDRE": 4, "RAMB18E1": 6}
+    assert rolled["layer"] == {"FDRE": 2, "RAMB18E1": 3}
+
+
+@pytest.fixture(scope="session")
+def yosys_warm():
+    """The first YoWASP start compiles the WASM (~60 s): do it here, not in a timed test."""
+    return tools.warm_yosys()
+
+
+@pytest.fixture
+def small_design(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / "small.sv").write_text(SMALL_SV)
+    (tmp_path / "rom.mem").write_text("".join(f"{int(v):08x}\n" for v in rng.integers(0, 2**32, 512)))
+    (tmp_path / "design.json").write_text(json.dumps({"top": "small_top", "files": ["small.sv"],
+                                                      "layers": [{"name": "weights", "instance": "u_rom"}]}))
+    return tmp_path
+
+
+@pytest.mark.hw
+def test_rom_and_mac_map_to_bram_and_dsp(small_design, yosys_warm):
+    r = synth.synthesize(small_design)
+    assert r["tool"].startswith("yosys ") and "not Vivado" in r["note"]
+    assert r["total"]["RAMB18E1"] == 1 and r["total"]["RAMB36E1"] == 0 and r["total"]["BRAM18"] == 1
+    assert r["total"]["DSP48E1"] == 1
+    rom, mac = r["layers"]["u_rom"], r["layers"]["u_mac"]
+    assert rom["module"] == "rom512x32" and rom["layer"] == "weights" and rom["BRAM18"] == 1
+    assert mac["DSP48E1"] == 1 and mac["BRAM18"] == 0
+    assert (small_design / "synth" / "stat.json").is_file()
+    flat = synth.synthesize(small_design, per_layer=False)
+    assert flat["layers"] == {} and flat["total"]["BRAM18"] == 1 and flat["total"]["DSP48E1"] == 1
+
+
+@pytest.mark.hw
+def test_yosys_error_names_the_log(small_design, yosys_warm):
+    (small_design / "small.sv").write_text(SMALL_SV.replace("endmodule\nmodule mac16", "endmodul\nmodule mac16"))
+    with pytest.raises(QloomError, match=r"yosys failed .*yosys\.log") as exc:
+        synth.synthesize(small_design)
+    assert "ERROR" in str(exc.value)  # the log tail is in the message
+
+
+@pytest.mark.hw
+def test_standin_layer_counts(tmp_path, yosys_warm):
+    from test_verify_rtl import standin
+
+    standin(tmp_path, shape=(2, 3, 4), par=2)
+    r = synth.synthesize(tmp_path)
+    thr = r["layers"]["u_thr"]
+    assert thr["layer"] == "thr" and thr["LUT"] > 0 and thr["FF"] >= 4  # valid, group counter, output word
+    assert r["total"]["LUT"] == thr["LUT"] + r["top_glue"]["LUT"]
