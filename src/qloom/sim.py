@@ -79,6 +79,8 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
     """
     outputs = {}
     for layer in graph.layers[start:]:
+        if layer.hardware:  # a dense layer reads a whole frame as one vector (same element order)
+            x = x.reshape((x.shape[0],) + tuple(layer.in_shape))
         x = run_layer(layer, x)
         if trace:
             outputs[layer.name] = x
