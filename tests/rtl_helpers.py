@@ -159,3 +159,34 @@ def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: l
     if errors is None or errors or "ERROR" in r.stdout:
         raise AssertionError(f"{module} test bench reported errors ({errors}):\n{r.stdout[-3000:]}")
     return run
+
+
+def random_values(rng, t, shape):
+    """Uniform random values of IntType `t` (bipolar: -1/+1)."""
+    import numpy as np
+
+    if t.bipolar:
+        return rng.choice([-1, 1], size=shape)
+    return rng.integers(t.min, t.max + 1, size=shape)
+
+
+def check_layer(layer, workdir: Path, *, frames: int = 2, seed: int = 0, p_valid: float = 1.0,
+                p_ready: float = 1.0, x=None):
+    """Stream random frames through the layer's core; assert equality with sim.run_layer."""
+    import numpy as np
+
+    from qloom import sim
+    from qloom.backends.rtl.stream import pack, unpack
+
+    rng = np.random.default_rng(seed)
+    if x is None:
+        x = random_values(rng, layer.in_dtype, (frames, *layer.in_shape))
+    core = layers.emit(layer, "core")
+    expect = sim.run_layer(layer, x)
+    words = pack(x, layer.in_dtype, core.in_par)
+    run = run_core(workdir, core.module, core.params, words, core.in_par * core.in_dtype.bits,
+                   len(x) * core.out_words, core.out_par * core.out_dtype.bits, seed=seed + 1,
+                   p_valid=p_valid, p_ready=p_ready, mems=core.mems)
+    got = unpack(run.outputs, core.out_dtype, core.out_par).reshape(expect.shape)
+    np.testing.assert_array_equal(got, expect)
+    return run, core

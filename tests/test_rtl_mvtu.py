@@ -8,21 +8,13 @@ schedule: one step per clock, so consecutive output words are exactly MW/SIMD cl
 import numpy as np
 import pytest
 
-from qloom import semantics as sem, sim
-from qloom.backends.rtl import layers
-from qloom.backends.rtl.stream import pack, unpack
+from qloom import semantics as sem
 from qloom.ir import BIPOLAR, IntType, MatVec, MemStyle
 
-from rtl_helpers import run_core
+from rtl_helpers import check_layer, random_values
 
 U = lambda b: IntType(b, False)  # noqa: E731
 S = lambda b: IntType(b, True)  # noqa: E731
-
-
-def random_values(rng, t: IntType, shape) -> np.ndarray:
-    if t.bipolar:
-        return rng.choice([-1, 1], size=shape)
-    return rng.integers(t.min, t.max + 1, size=shape)
 
 
 def random_matvec(rng, in_t, w_t, mh, mw, pe, simd, n_thr, hw=(1, 1), shared=False, base=0, step=1,
@@ -53,28 +45,14 @@ CASES = {
 }
 
 
-def _run(layer: MatVec, tmp_path, frames: int, seed: int, p_valid: float, p_ready: float):
-    rng = np.random.default_rng(seed)
-    x = random_values(rng, layer.in_dtype, (frames, *layer.in_shape))
-    core = layers.emit(layer, "mv")
-    expect = sim.run_layer(layer, x)
-    words = pack(x, layer.in_dtype, layer.simd)
-    n_out = frames * core.out_words
-    run = run_core(tmp_path, core.module, core.params, words, layer.simd * layer.in_dtype.bits, n_out,
-                   layer.pe * core.out_dtype.bits, seed=seed, p_valid=p_valid, p_ready=p_ready, mems=core.mems)
-    got = unpack(run.outputs, core.out_dtype, layer.pe).reshape(expect.shape)
-    np.testing.assert_array_equal(got, expect)
-    return run, core
-
-
 @pytest.mark.hw
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_mvtu_matches_semantics_with_stalls(case, tmp_path):
     in_t, w_t, mh, mw, pe, simd, n_thr, extra = CASES[case]
     seed = sorted(CASES).index(case) + 10
     layer = random_matvec(np.random.default_rng(seed), in_t, w_t, mh, mw, pe, simd, n_thr, **extra)
-    _run(layer, tmp_path / "stall", frames=3, seed=seed, p_valid=0.6, p_ready=0.5)
-    run, core = _run(layer, tmp_path / "full", frames=3, seed=seed + 1, p_valid=1.0, p_ready=1.0)
+    check_layer(layer, tmp_path / "stall", frames=3, seed=seed, p_valid=0.6, p_ready=0.5)
+    run, core = check_layer(layer, tmp_path / "full", frames=3, seed=seed + 1)
     sf = mw // simd
     gaps = np.diff(run.out_cycles)
     assert set(gaps.tolist()) == {sf}, f"bubbles in the schedule: output gaps {gaps.tolist()}"

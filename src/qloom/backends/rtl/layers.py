@@ -147,9 +147,59 @@ def threshold(l: ops.Threshold, prefix: str) -> Core:
     return Core("qloom_thresh", params, l.pe, it, words, l.pe, out, words, words, (mem,))
 
 
+def _check_elem_bits(l: ops.Layer, t: IntType) -> None:
+    if t.bits > 32:
+        raise ValueError(f"{l.name}: {t} elements are wider than the 32-bit parameters of the RTL library")
+
+
+def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
+    h, w, c = l.in_shape
+    oh, ow, _ = l.out_shape
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = l.kernel, l.stride, l.pad
+    _check_elem_bits(l, l.in_dtype)
+    pad = int(l.in_dtype.encode(np.array(l.pad_value))) if any(l.pad) else 0
+    params: dict[str, int | str] = {"H": h, "W": w, "C": c, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
+                                    "PT": pt, "PL": pl, "PB": pb, "PR": pr, "SIMD": l.simd,
+                                    "BITS": l.in_dtype.bits, "PAD": pad}
+    in_words = h * w * c // l.simd
+    out_words = oh * ow * kh * kw * c // l.simd
+    return Core("qloom_swg", params, l.simd, l.in_dtype, in_words, l.simd, l.in_dtype, out_words,
+                max(in_words, out_words))
+
+
+def pool(l: ops.Pool, prefix: str) -> Core:
+    h, w, c = l.in_shape
+    oh, ow, _ = l.out_shape
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = l.kernel, l.stride, l.pad
+    if max(pt, pb) >= kh or max(pl, pr) >= kw:
+        raise ValueError(f"{l.name}: pool padding {l.pad} must be smaller than the kernel {l.kernel}")
+    _check_elem_bits(l, l.out_dtype)
+    it = l.in_dtype
+    params: dict[str, int | str] = {"H": h, "W": w, "C": c, "PE": l.pe, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
+                                    "PT": pt, "PL": pl, "PB": pb, "PR": pr, **_dtype_params("IN", it),
+                                    "MODE": 0 if l.mode is ops.PoolMode.MAX else 1, "OUT_BITS": l.out_dtype.bits}
+    cf = c // l.pe
+    # columns/rows a pass walks: the real ones plus virtual ones up to the last window end
+    xcols = max(w, (ow - 1) * sw + kw - pl)
+    yrows = max(h, (oh - 1) * sh + kh - pt)
+    return Core("qloom_pool", params, l.pe, it, h * w * cf, l.pe, l.out_dtype, oh * ow * cf,
+                max(h * xcols, yrows * ow) * cf)
+
+
+def label_select(l: ops.LabelSelect, prefix: str) -> Core:
+    c = l.in_shape[2]
+    it = l.in_dtype
+    params: dict[str, int | str] = {"C": c, "K": l.k, "IN_BITS": it.bits, "CMP_SIGNED": _flag(it.signed and not it.bipolar),
+                                    "OUT_BITS": l.out_dtype.bits}
+    return Core("qloom_labelselect", params, 1, it, c, 1, l.out_dtype, l.k, c)
+
+
 EMITTERS: dict[type, Callable[[ops.Layer, str], Core]] = {
     ops.MatVec: matvec,
     ops.Threshold: threshold,
+    ops.SlidingWindow: sliding_window,
+    ops.Pool: pool,
+    ops.LabelSelect: label_select,
 }
 
 

@@ -1,0 +1,167 @@
+// qloom_swg: sliding window generator (im2col) for a KH x KW convolution.
+//
+// Input: frames of H x W pixels, CF = C/SIMD words per pixel (channels-last). Output: for
+// each of the OH x OW windows, its KH*KW*C elements in (kh, kw, c) order, SIMD per word;
+// elements in the padding (PT, PL, PB, PR) are the encoded PAD value.
+//
+// A double-buffered frame buffer (2 banks of H*W*CF words): the writer fills one bank at
+// the input rate while the reader walks the other bank's windows, so a frame costs
+// max(input words, output words) clocks in steady state. Bank handover: `full[b]` is set
+// by the writer's last word and cleared by the reader's last word; each side waits only
+// for its own bank. Any stride and padding; memory cost 2 frames (a line buffer would
+// need only KH rows, see the notes in the generator).
+//
+// The reader's word address moves by additions only (no multipliers): +1 along a kernel
+// row (kw and c are contiguous), +W*CF to the next kernel row, +SW*CF to the next window,
+// +SH*W*CF to the next output row. iy/ix track the input pixel to detect padding.
+// Pipeline: issue (bank read, registered) -> s1 (pad mux) -> output FIFO, with credits.
+module qloom_swg #(
+  parameter int H = 4,
+  parameter int W = 4,
+  parameter int C = 1,
+  parameter int KH = 3,
+  parameter int KW = 3,
+  parameter int SH = 1,
+  parameter int SW = 1,
+  parameter int PT = 0,
+  parameter int PL = 0,
+  parameter int PB = 0,
+  parameter int PR = 0,
+  parameter int SIMD = 1,
+  parameter int BITS = 1,
+  parameter int PAD = 0  // encoded pad element (BITS <= 32)
+) (
+  input  logic                  clk,
+  input  logic                  rst_n,
+  input  logic [SIMD*BITS-1:0]  s_tdata,
+  input  logic                  s_tvalid,
+  output logic                  s_tready,
+  output logic [SIMD*BITS-1:0]  m_tdata,
+  output logic                  m_tvalid,
+  input  logic                  m_tready
+);
+  localparam int CF = C / SIMD;
+  localparam int OH = (H + PT + PB - KH) / SH + 1;
+  localparam int OW = (W + PL + PR - KW) / SW + 1;
+  localparam int FRAME = H * W * CF;         // words per bank
+  localparam int AW = $clog2(2 * FRAME);     // bank address: {bank, word}
+  localparam int WAW = FRAME > 1 ? $clog2(FRAME) : 1;
+  localparam int DW = SIMD * BITS;
+  localparam int START = -(PT * W + PL) * CF;  // address of window (0, 0), may be negative
+  localparam logic [BITS-1:0] PAD_E = BITS'(PAD);
+  localparam int QDEPTH = 4;  // LAT 2 + 2
+
+  logic [DW-1:0] fb [2 * FRAME];
+  logic [1:0] full;  // bank b holds a complete frame not yet read
+  logic wb, rb;      // bank being written / read
+
+  // ---------------------------------------------------------------- writer
+  logic [WAW-1:0] waddr;
+  assign s_tready = !full[wb];
+  wire push = s_tvalid && s_tready;
+  wire w_last = waddr == WAW'(FRAME - 1);
+  always_ff @(posedge clk) begin
+    if (push) fb[(wb ? AW'(FRAME) : '0) + AW'(waddr)] <= s_tdata;
+  end
+
+  // ---------------------------------------------------------------- reader
+  logic credit_ok;
+  int cf, kx, ky, ox, oy;       // position in the output sequence
+  int ix, iy;                   // input pixel of the element (outside 0..W-1/H-1: padding)
+  int addr, krow, winb, rowb;   // word address of: element, kernel row start, window, output row
+  wire r_last_cf = cf == CF - 1;
+  wire r_last_kx = kx == KW - 1;
+  wire r_last_ky = ky == KH - 1;
+  wire r_last_ox = ox == OW - 1;
+  wire r_last_oy = oy == OH - 1;
+  wire r_last = r_last_cf && r_last_kx && r_last_ky && r_last_ox && r_last_oy;
+  wire issue = full[rb] && credit_ok;
+  wire in_frame = iy >= 0 && iy < H && ix >= 0 && ix < W;
+  wire [AW-1:0] raddr = (rb ? AW'(FRAME) : '0) + (in_frame ? AW'(addr) : '0);
+
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      {cf, kx, ky, ox, oy} <= '0;
+      iy <= -PT;
+      ix <= -PL;
+      {addr, krow, winb, rowb} <= {START, START, START, START};
+    end else if (issue) begin
+      if (!r_last_cf) begin
+        cf <= cf + 1;
+        addr <= addr + 1;
+      end else if (!r_last_kx) begin
+        cf <= 0;
+        kx <= kx + 1;
+        ix <= ix + 1;
+        addr <= addr + 1;
+      end else if (!r_last_ky) begin
+        {cf, kx} <= '0;
+        ky <= ky + 1;
+        iy <= iy + 1;
+        ix <= ix - (KW - 1);
+        krow <= krow + W * CF;
+        addr <= krow + W * CF;
+      end else if (!r_last_ox) begin
+        {cf, kx, ky} <= '0;
+        ox <= ox + 1;
+        iy <= iy - (KH - 1);
+        ix <= ix - (KW - 1) + SW;
+        winb <= winb + SW * CF;
+        krow <= winb + SW * CF;
+        addr <= winb + SW * CF;
+      end else if (!r_last_oy) begin
+        {cf, kx, ky, ox} <= '0;
+        oy <= oy + 1;
+        iy <= iy - (KH - 1) + SH;
+        ix <= -PL;
+        rowb <= rowb + SH * W * CF;
+        winb <= rowb + SH * W * CF;
+        krow <= rowb + SH * W * CF;
+        addr <= rowb + SH * W * CF;
+      end else begin  // frame done: back to window (0, 0)
+        {cf, kx, ky, ox, oy} <= '0;
+        iy <= -PT;
+        ix <= -PL;
+        {addr, krow, winb, rowb} <= {START, START, START, START};
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- bank handover
+  always_ff @(posedge clk) begin
+    if (!rst_n) begin
+      full <= '0;
+      wb <= 1'b0;
+      rb <= 1'b0;
+      waddr <= '0;
+    end else begin
+      if (push) waddr <= w_last ? '0 : waddr + 1'b1;
+      if (push && w_last) begin
+        full[wb] <= 1'b1;
+        wb <= !wb;
+      end
+      if (issue && r_last) begin  // never the bank the writer is filling
+        full[rb] <= 1'b0;
+        rb <= !rb;
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- s1 and output
+  logic s1_valid, s1_pad;
+  logic [DW-1:0] rdata;
+  always_ff @(posedge clk) begin
+    if (!rst_n) s1_valid <= 1'b0;
+    else s1_valid <= issue;
+    s1_pad <= !in_frame;
+    rdata <= fb[raddr];
+  end
+  wire [DW-1:0] result = s1_pad ? {SIMD{PAD_E}} : rdata;
+
+  logic q_ready_unused;  // always 1 on a push: qloom_credit reserved the slot at issue
+  qloom_credit #(.DEPTH(QDEPTH)) u_credit (
+    .clk(clk), .rst_n(rst_n), .take(issue), .give(m_tvalid && m_tready), .ok(credit_ok));
+  qloom_fifo #(.WIDTH(DW), .DEPTH(QDEPTH)) u_queue (
+    .clk(clk), .rst_n(rst_n), .s_tdata(result), .s_tvalid(s1_valid), .s_tready(q_ready_unused),
+    .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
+endmodule
