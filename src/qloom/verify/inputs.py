@@ -1,0 +1,53 @@
+"""Inputs for verification: real test images of a dataset, or uniform random over the input range."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from qloom.errors import QloomError
+from qloom.ir import Graph
+
+
+def _shape(graph: Graph) -> tuple[int, ...]:
+    return tuple(int(d) for d in graph.onnx_input_shape[1:])
+
+
+def random_inputs(graph: Graph, frames: int, seed: int = 0) -> np.ndarray:
+    """Floats drawn uniformly over what the input quantizer maps onto its integer range."""
+    iq = graph.input_quant
+    if iq is None:
+        raise QloomError("the graph has no input quantizer to derive an input range from")
+    shape = _shape(graph)
+    scale = np.asarray(iq.scale, dtype=np.float64)
+    if scale.size > 1:  # per channel, channel axis first
+        scale = scale.reshape((-1,) + (1,) * (len(shape) - 1))
+    zp = float(np.asarray(iq.zero_point).reshape(-1)[0])
+    lo, hi = (iq.out_type.min + zp - 0.5) * scale, (iq.out_type.max + zp + 0.5) * scale
+    rng = np.random.default_rng(seed)
+    u = rng.random((frames,) + shape)
+    return (np.minimum(lo, hi) + u * np.abs(hi - lo)).astype(np.float32)
+
+
+def dataset_inputs(graph: Graph, dataset: str, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first `frames` test images as the model takes them, and their labels."""
+    from qloom.data import load_dataset, to_model_input
+
+    images, labels = load_dataset(dataset, "test")
+    if frames > len(images):
+        raise QloomError(f"--frames {frames}: the {dataset} test set has {len(images)} images")
+    x = to_model_input(images[:frames]).numpy()
+    shape = _shape(graph)
+    if int(np.prod(shape)) != int(np.prod(x.shape[1:])):
+        raise QloomError(
+            f"the model takes inputs of shape {shape} but {dataset} images are {tuple(x.shape[1:])}; "
+            "use --dataset random or a matching dataset"
+        )
+    return x.reshape((frames,) + shape), labels[:frames]
+
+
+def verification_inputs(graph: Graph, dataset: str, frames: int, seed: int = 0):
+    if frames < 1:
+        raise QloomError(f"--frames must be at least 1, got {frames}")
+    if dataset == "random":
+        return random_inputs(graph, frames, seed), None
+    return dataset_inputs(graph, dataset, frames)
