@@ -10,10 +10,7 @@ inputs or new .mem contents ($readmemh runs at simulation start) does not rebuil
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -22,16 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qloom import sim, tools
+from qloom import sim
 from qloom.errors import QloomError
 from qloom.ir.graph import Graph
 from qloom.ir.types import IntType
+from qloom.verify import simbuild
 
-TB_MAIN = Path(__file__).parent / "tb" / "tb_stream.cpp"
-# unique X assignment + randomized initial state (+verilator+rand+reset+2): state the reset
-# does not clear shows up as mismatches instead of hiding behind zero-initialised C++.
-VERILATE_FLAGS = ("--cc", "--exe", "-O3", "--prefix", "Vtop", "-Wno-fatal", "--x-assign", "unique",
-                  "--x-initial", "unique", "--no-timing")
 II_TOLERANCE = 0.02  # the issue's bar: measured steady-state II within 2% of the cycle model
 
 
@@ -112,84 +105,19 @@ def _sources(rtl_dir: Path, design: dict) -> list[Path]:
     return [(rtl_dir / f).resolve() for f in design["files"]]
 
 
-def _headers(rtl_dir: Path) -> list[Path]:
-    """Files a source may `include (found through -I rtl_dir); part of the cache key."""
-    return sorted(p for ext in ("*.svh", "*.vh") for p in rtl_dir.glob(ext))
-
-
-def _design_key(v: tools.Verilator, rtl_dir: Path, design: dict) -> str:
-    """Hash of what the compiled simulator depends on (.mem files are read at run time)."""
-    h = hashlib.sha256()
-    for part in (v.version, design["top"], *VERILATE_FLAGS, *v.make_args()):
-        h.update(part.encode() + b"\0")
-    for src in [*_sources(rtl_dir, design), *_headers(rtl_dir), TB_MAIN]:
-        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-def _run_logged(cmd: list[str], log: Path, what: str, **kw) -> None:
-    with open(log, "ab") as fh:
-        fh.write(("$ " + " ".join(cmd) + "\n").encode())
-        fh.flush()
-        res = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, **kw)
-    if res.returncode != 0:
-        raise QloomError(f"{what} failed (exit {res.returncode}); log {log}:\n{tools.log_tail(log)}")
-
-
 def build_simulator(rtl_dir: str | Path, *, cache_dir: str | Path | None = None, jobs: int = 2) -> tuple[Path, dict]:
-    """Verilate the design with the stream bench and compile it; reuse a cached build.
-
-    Returns (executable, {"cached", "verilate_seconds", "compile_seconds", "build_seconds"}).
-    Builds go to a temporary directory renamed into place, so concurrent runs never see a
-    half-built simulator.
-    """
+    """The compiled bench for the design in `rtl_dir` (cached in rtl_dir/sim_build by default)."""
     rtl_dir = Path(rtl_dir).resolve()
     design = load_design(rtl_dir)
-    v = tools.verilator()
-    cache = Path(cache_dir) if cache_dir else rtl_dir / "sim_build"
-    key = _design_key(v, rtl_dir, design)
-    final = cache / key
-    exe = final / "Vsim"
-    info = {"cached": True, "verilate_seconds": 0.0, "compile_seconds": 0.0, "build_seconds": 0.0, "dir": str(final)}
-    if exe.is_file():
-        return exe, info
-    cache.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache))
-    log = work / "build.log"
-    t0 = time.perf_counter()
-    cmd = v.command(*VERILATE_FLAGS, "--top-module", design["top"], "-I" + str(rtl_dir), "--Mdir", str(work),
-                    "-o", "Vsim", *map(str, _sources(rtl_dir, design)), str(TB_MAIN))
-    try:
-        _run_logged(cmd, log, f"verilating {rtl_dir.name}", env=v.env())
-        t1 = time.perf_counter()
-        _run_logged(["make", "-C", str(work), "-f", "Vtop.mk", f"-j{jobs}", *v.make_args(), "Vsim"],
-                    log, f"compiling the Verilator model of {rtl_dir.name}", env=v.env())
-    except QloomError:
-        failed = cache / f"{key}.failed"
-        shutil.rmtree(failed, ignore_errors=True)
-        os.replace(work, failed)  # keep the log where the message says
-        raise QloomError(f"Verilator build of {rtl_dir} failed; log {failed / 'build.log'}:\n"
-                         f"{tools.log_tail(failed / 'build.log')}") from None
-    t2 = time.perf_counter()
-    try:
-        os.replace(work, final)
-    except OSError:  # another process finished the same build first
-        shutil.rmtree(work, ignore_errors=True)
-    info.update(cached=False, verilate_seconds=t1 - t0, compile_seconds=t2 - t1, build_seconds=t2 - t0)
-    return exe, info
+    return simbuild.build(rtl_dir, design["top"], _sources(rtl_dir, design),
+                          cache_dir=Path(cache_dir) if cache_dir else None, jobs=jobs)
 
 
 def lint(rtl_dir: str | Path) -> list[str]:
-    """`verilator --lint-only -Wall` over the design; returns the warning lines (errors raise)."""
+    """`verilator --lint-only -Wall` warnings of the design in `rtl_dir`."""
     rtl_dir = Path(rtl_dir).resolve()
     design = load_design(rtl_dir)
-    v = tools.verilator()
-    cmd = v.command("--lint-only", "-Wall", "-Wno-fatal", "--top-module", design["top"], "-I" + str(rtl_dir),
-                    *map(str, _sources(rtl_dir, design)))
-    res = subprocess.run(cmd, capture_output=True, text=True, env=v.env(), cwd=rtl_dir)
-    if res.returncode != 0:
-        raise QloomError(f"verilator lint of {rtl_dir} failed:\n{res.stderr[-3000:]}")
-    return [ln for ln in res.stderr.splitlines() if ln.startswith("%Warning")]
+    return simbuild.lint(rtl_dir, design["top"], _sources(rtl_dir, design))
 
 
 def steady_ii(timing: np.ndarray) -> float:

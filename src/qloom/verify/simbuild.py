@@ -1,0 +1,159 @@
+"""Build (and cache) the Verilator simulator of a design with the stream bench; lint a design.
+
+Two caches keep re-verification cheap on 2 cores:
+- per design: `<cache>/<hash>/Vsim`, keyed by the sources, the bench and the flags (.mem
+  files are read when the simulator starts, so new weights never force a rebuild);
+- per machine: Verilator's runtime objects (verilated.o, verilated_threads.o), identical
+  for every design built with the same flags, compiled once (~2/3 of a small design's
+  build) under ~/.cache/qloom.
+Builds run in a temporary directory renamed into place, so concurrent runs never see a
+half-built simulator.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from qloom import tools
+from qloom.errors import QloomError
+
+TB_MAIN = Path(__file__).parent / "tb" / "tb_stream.cpp"
+# unique X assignment + randomized initial state (the bench passes +verilator+rand+reset+2):
+# state the reset does not clear shows up as mismatches instead of hiding behind zeros.
+VERILATE_FLAGS = ("--cc", "--exe", "-O3", "--prefix", "Vtop", "-Wno-fatal", "--x-assign", "unique",
+                  "--x-initial", "unique", "--no-timing")
+_RUNTIME_SKIP = ("VM_PARALLEL_BUILDS",)  # Vtop_classes.mk settings that do not reach the runtime objects
+
+
+def _headers(rtl_dir: Path) -> list[Path]:
+    """Files a source may `include (found through -I rtl_dir); part of the cache key."""
+    return sorted(p for ext in ("*.svh", "*.vh") for p in rtl_dir.glob(ext))
+
+
+def design_key(v: tools.Verilator, rtl_dir: Path, top: str, sources: list[Path]) -> str:
+    h = hashlib.sha256()
+    for part in (v.version, top, *VERILATE_FLAGS, *v.make_args()):
+        h.update(part.encode() + b"\0")
+    for src in [*sources, *_headers(rtl_dir), TB_MAIN]:
+        h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _run_logged(cmd: list[str], log: Path, what: str, **kw) -> None:
+    with open(log, "ab") as fh:
+        fh.write(("$ " + " ".join(cmd) + "\n").encode())
+        fh.flush()
+        res = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, **kw)
+    if res.returncode != 0:
+        raise QloomError(f"{what} failed (exit {res.returncode})")
+
+
+# ---------------------------------------------------------------- shared runtime objects
+
+
+def _runtime_dir(v: tools.Verilator, work: Path) -> Path:
+    """Cache slot for the runtime objects of this Verilator, these flags and this model config."""
+    h = hashlib.sha256()
+    for part in (v.version, str(v.root), *VERILATE_FLAGS, *v.make_args(), shutil.which("c++") or ""):
+        h.update(part.encode() + b"\0")
+    for line in (work / "Vtop_classes.mk").read_text().splitlines():
+        if line.startswith("VM_") and not line.startswith(_RUNTIME_SKIP) or line.startswith("  verilated"):
+            h.update(line.encode() + b"\n")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qloom" / "verilator-runtime"
+    return base / h.hexdigest()[:16]
+
+
+def _runtime_objects(work: Path) -> list[str]:
+    return sorted(p.name for p in work.glob("verilated*.o"))
+
+
+def _reuse_runtime(slot: Path, work: Path) -> bool:
+    """Copy cached runtime objects in, newer than Vtop.mk (make rebuilds them otherwise)."""
+    objs = sorted(slot.glob("verilated*.o")) if slot.is_dir() else []
+    if not objs:
+        return False
+    now = time.time() + 1
+    for obj in objs:
+        for f in (obj, obj.with_suffix(".d")):
+            if f.is_file():
+                shutil.copy2(f, work / f.name)
+                os.utime(work / f.name, (now, now))
+    return True
+
+
+def _store_runtime(slot: Path, work: Path) -> None:
+    if slot.is_dir() or not _runtime_objects(work):
+        return
+    slot.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=slot.name + ".", dir=slot.parent))
+    for name in _runtime_objects(work):
+        for f in (work / name, (work / name).with_suffix(".d")):
+            if f.is_file():
+                shutil.copy2(f, tmp / f.name)
+    try:
+        os.replace(tmp, slot)
+    except OSError:  # stored concurrently by another build
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- build and lint
+
+
+def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | None = None,
+          jobs: int = 2) -> tuple[Path, dict]:
+    """Verilate `sources` with the stream bench and compile; reuse a cached build.
+
+    Returns (executable, {"cached", "runtime_cached", "verilate_seconds", "compile_seconds",
+    "build_seconds", "dir"}).
+    """
+    v = tools.verilator()
+    cache = Path(cache_dir) if cache_dir else rtl_dir / "sim_build"
+    key = design_key(v, rtl_dir, top, sources)
+    final = cache / key
+    info = {"cached": True, "runtime_cached": True, "verilate_seconds": 0.0, "compile_seconds": 0.0,
+            "build_seconds": 0.0, "dir": str(final)}
+    if (final / "Vsim").is_file():
+        return final / "Vsim", info
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=cache))
+    log = work / "build.log"
+    t0 = time.perf_counter()
+    try:
+        _run_logged(v.command(*VERILATE_FLAGS, "--top-module", top, "-I" + str(rtl_dir), "--Mdir", str(work),
+                              "-o", "Vsim", *map(str, sources), str(TB_MAIN)),
+                    log, "verilating", env=v.env())
+        t1 = time.perf_counter()
+        slot = _runtime_dir(v, work)
+        info["runtime_cached"] = _reuse_runtime(slot, work)
+        _run_logged(["make", "-C", str(work), "-f", "Vtop.mk", f"-j{jobs}", *v.make_args(), "Vsim"],
+                    log, "compiling the C++ model", env=v.env())
+        _store_runtime(slot, work)
+    except QloomError as exc:
+        failed = cache / f"{key}.failed"
+        shutil.rmtree(failed, ignore_errors=True)
+        os.replace(work, failed)  # keep the log where the message says
+        raise QloomError(f"Verilator build of {rtl_dir}: {exc}; log {failed / 'build.log'}:\n"
+                         f"{tools.log_tail(failed / 'build.log')}") from None
+    t2 = time.perf_counter()
+    try:
+        os.replace(work, final)
+    except OSError:  # another process finished the same build first
+        shutil.rmtree(work, ignore_errors=True)
+    info.update(cached=False, verilate_seconds=t1 - t0, compile_seconds=t2 - t1, build_seconds=t2 - t0)
+    return final / "Vsim", info
+
+
+def lint(rtl_dir: Path, top: str, sources: list[Path]) -> list[str]:
+    """`verilator --lint-only -Wall`; returns the warning lines (syntax errors raise)."""
+    v = tools.verilator()
+    cmd = v.command("--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, "-I" + str(rtl_dir), *map(str, sources))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=v.env(), cwd=rtl_dir)
+    if res.returncode != 0:
+        raise QloomError(f"verilator lint of {rtl_dir} failed:\n{res.stderr[-3000:]}")
+    return [ln for ln in res.stderr.splitlines() if ln.startswith("%Warning")]
