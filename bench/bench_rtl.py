@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from table import print_table  # noqa: E402
 
 from qloom import semantics as sem  # noqa: E402
+from qloom.errors import QloomError  # noqa: E402
 from qloom.ir import Graph, InputQuant, IntType, MatVec, OutputSpec, Pool, PoolMode, SlidingWindow  # noqa: E402
 from qloom.verify import rtl  # noqa: E402
 
@@ -115,7 +116,11 @@ def bench_one(graph: Graph, work: Path, frames: int, synth_on: bool) -> tuple[di
     if synth_on:
         from qloom import synth
 
-        r = synth.synthesize(out)
+        try:
+            r = synth.synthesize(out)
+        except QloomError as exc:  # one design's synthesis failing must not hide the other rows
+            print(f"  {graph.name}: {str(exc).splitlines()[0]}\n    {str(exc).splitlines()[-1]}")
+            return row, {"design": graph.name, "yosys_s": "failed"}
         t = r["total"]
         res_row = {"design": graph.name, "yosys_s": f"{r['seconds']:.1f}", "LUT": t["LUT"], "FF": t["FF"],
                    "CARRY4": t["CARRY4"], "LUTRAM": t["LUTRAM"], "SRL": t["SRL"], "BRAM18": t["BRAM18"],

@@ -210,3 +210,96 @@ def test_wide_ports_and_deadlock_report(tmp_path):
     (d / "qloom_top.sv").write_text(top.replace("u_thr (.*);", "u_thr (.*, .m_axis_tvalid());\n  assign m_axis_tvalid = 1'b0;"))
     entry = rtl.verify_rtl(graph, d, x)
     assert not entry["passed"] and "no stream transfer" in entry["error"]
+
+
+# ---------------------------------------------------------------- generated designs
+
+
+def _mv(name, rng, in_shape, in_dtype, mh, w_dtype, *, levels=3, pe=1, simd=1, out_base=0, out_step=1, thr=True):
+    from qloom import semantics as sem
+    from qloom.ir import MatVec
+
+    w = rng.choice([-1, 1], size=(mh, in_shape[2])) if w_dtype.bipolar else \
+        rng.integers(w_dtype.min, w_dtype.max + 1, size=(mh, in_shape[2]))
+    lo, hi = sem.accumulator_range(w, in_dtype.min, in_dtype.max)
+    span = max(1, (hi - lo) // 8)  # thresholds near the typical accumulator, not at its extremes
+    t = np.sort(rng.integers(-span, span + 1, size=(mh, levels)), axis=1) if thr else None
+    return MatVec(name=name, in_shape=in_shape, in_dtype=in_dtype, weights=w, w_dtype=w_dtype,
+                  acc_dtype=IntType.for_range(min(lo, 0), max(hi, 0)), thresholds=t, out_base=out_base,
+                  out_step=out_step, pe=pe, simd=simd)
+
+
+def _bnn_mlp() -> Graph:
+    """Bipolar 36-12-10 with a top-2 head: XNOR-popcount, PE=1, PE=MH, a non-power-of-2 SIMD."""
+    from qloom.ir import LabelSelect
+
+    rng = np.random.default_rng(10)
+    inq = InputQuant(name="inq", in_shape=(1, 1, 36), in_dtype=BIPOLAR, scale=np.array(1.0),
+                     zero_point=np.array(0.0), out_type=BIPOLAR)
+    fc1 = _mv("fc1", rng, (1, 1, 36), BIPOLAR, 12, BIPOLAR, levels=1, pe=1, simd=6, out_base=-1, out_step=2)
+    fc2 = _mv("fc2", rng, (1, 1, 12), BIPOLAR, 10, BIPOLAR, pe=10, simd=4, thr=False)
+    head = LabelSelect(name="top2", in_shape=(1, 1, 10), in_dtype=fc2.out_dtype, k=2)
+    return Graph(name="bnn", layers=(inq, fc1, fc2, head), output=OutputSpec(scale=np.ones(2), bias=np.zeros(2)))
+
+
+def _small_cnn() -> Graph:
+    """7x7x2 INT4 input, conv 3x3 stride 2 pad 1, max pool 2x2, dense; odd sizes throughout."""
+    from qloom.ir import Pool, PoolMode, SlidingWindow
+
+    rng = np.random.default_rng(11)
+    i4 = IntType(4, True)
+    inq = InputQuant(name="inq", in_shape=(7, 7, 2), in_dtype=i4, scale=np.array(0.125), zero_point=np.array(0.0),
+                     out_type=i4)
+    swg = SlidingWindow(name="swg", in_shape=(7, 7, 2), in_dtype=i4, kernel=(3, 3), stride=(2, 2), pad=(1, 1, 1, 1),
+                        simd=2)
+    conv = _mv("conv", rng, swg.out_shape, i4, 6, IntType(3, True), pe=3, simd=9)
+    pool = Pool(name="pool", in_shape=conv.out_shape, in_dtype=conv.out_dtype, mode=PoolMode.MAX, kernel=(2, 2),
+                stride=(2, 2), pe=1)
+    swg2 = SlidingWindow(name="flat", in_shape=pool.out_shape, in_dtype=pool.out_dtype, kernel=pool.out_shape[:2])
+    fc = _mv("fc", rng, swg2.out_shape, pool.out_dtype, 5, IntType(2, True), pe=5, simd=8, thr=False)
+    return Graph(name="cnn", layers=(inq, swg, conv, pool, swg2, fc), output=OutputSpec(scale=np.ones(5), bias=np.zeros(5)))
+
+
+def _inputs(graph: Graph, n: int, seed: int) -> np.ndarray:
+    h, w, c = graph.layers[0].in_shape
+    return (np.random.default_rng(seed).random((n, c, h, w)).astype(np.float32) * 2 - 1)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    gen = pytest.importorskip("qloom.backends.rtl.top").generate  # the generator, when present
+    out = {}
+    for g in (_bnn_mlp(), _small_cnn()):
+        d = tmp_path_factory.mktemp(g.name)
+        gen(g, d)
+        out[g.name] = (g, d)
+    return out
+
+
+@pytest.mark.hw
+@pytest.mark.parametrize("name", ["bnn", "cnn"])
+def test_generated_design_matches_ir_with_measured_ii(generated, name):
+    graph, d = generated[name]
+    entry = rtl.verify_rtl(graph, d, _inputs(graph, 24, 1), seed=7, stall_prob=0.3)
+    assert entry["error"] is None, entry["error"]
+    assert entry["mismatches"] == 0 and entry["steady_mismatches"] == 0, entry["first_mismatch"]
+    assert entry["protocol_errors"] == 0 and entry["extra_words"] == 0
+    assert abs(entry["ii_error"]) <= rtl.II_TOLERANCE, (entry["cycles_per_frame"], entry["cycles_per_frame_model"])
+    assert entry["latency_cycles"] >= entry["cycles_per_frame_model"] and entry["passed"]
+
+
+@pytest.mark.hw
+def test_generated_design_with_corrupted_weights_fails(generated):
+    graph, d = generated["cnn"]
+    rtl.build_simulator(d)
+    design = json.loads((d / "design.json").read_text())
+    # the dense layer's weights: no threshold after it, and its inputs (pooled counts) are
+    # never 0 here, so a flipped weight bit must show in the outputs
+    weights = next(f for f in design["mem_files"] if "_fc_" in f and "weight" in f)
+    lines = (d / weights).read_text().split()
+    (d / weights).write_text("\n".join(("%0*x" % (len(l), int(l, 16) ^ 1)) for l in lines) + "\n")  # flip bit 0
+    try:
+        entry = rtl.verify_rtl(graph, d, _inputs(graph, 8, 2), seed=1)
+    finally:
+        (d / weights).write_text("\n".join(lines) + "\n")
+    assert entry["build_cached"] and entry["mismatches"] > 0 and not entry["passed"]

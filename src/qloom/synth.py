@@ -91,7 +91,7 @@ def rollup(modules: dict[str, dict[str, int]]) -> dict[str, Counter]:
 
 
 def _script(files: list[str], top: str, family: str, flatten: bool) -> str:
-    reads = "\n".join(f"read_verilog -sv -I. {f}" for f in files)
+    reads = "\n".join(f"read_verilog -sv -defer -I. {f}" for f in files)
     return (f"{reads}\n"
             f"hierarchy -check -top {top}\n"
             f"synth_xilinx -family {family} -noiopad -top {top}{' -flatten' if flatten else ''}\n"
@@ -145,7 +145,7 @@ def synthesize(rtl_dir: str | Path, *, family: str = "xc7", top: str | None = No
         for inst, cell in cells.items():
             kind = _name(cell["type"])
             if kind in modules:
-                entry = {"module": kind, **resources(rolled[kind])}
+                entry = {"module": kind.rsplit("\\", 1)[-1], **resources(rolled[kind])}  # $paramod$<hash>\\name
                 if names.get(inst):
                     entry["layer"] = names[inst]
                 result["layers"][inst] = entry
