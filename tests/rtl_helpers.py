@@ -127,9 +127,12 @@ endmodule
 def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: list[int], in_width: int,
              n_out: int, out_width: int, *, seed: int = 1, p_valid: float = 1.0, p_ready: float = 1.0,
              mems: tuple[layers.Memory, ...] = (), max_cycles: int | None = None) -> StreamRun:
-    """Stream `inputs` through library core `module` under Icarus; expect `n_out` output words."""
+    """Lint library core `module` with `params`, then stream `inputs` through it under Icarus
+    and expect `n_out` output words."""
     if shutil.which("iverilog") is None:
         raise RuntimeError("Icarus Verilog (iverilog) is not installed")
+    warnings = lint(library_files(module), module, params)  # every tested parameter set lints clean
+    assert warnings == "", f"{module} {params}:\n{warnings}"
     workdir.mkdir(parents=True, exist_ok=True)
     for m in mems:
         (workdir / m.file).write_text(hex_lines(m.words, m.width))
@@ -190,3 +193,103 @@ def check_layer(layer, workdir: Path, *, frames: int = 2, seed: int = 0, p_valid
     got = unpack(run.outputs, core.out_dtype, core.out_par).reshape(expect.shape)
     np.testing.assert_array_equal(got, expect)
     return run, core
+
+
+# ---------------------------------------------------------------- small graphs for generate()
+
+
+def _mv(rng, name, in_shape, in_t, w_t, mh, n_thr=None, base=0, step=1, pe=1, simd=1, mem_style=None):
+    """A MatVec with random weights and (n_thr random sorted thresholds per row or logits)."""
+    import numpy as np
+
+    from qloom import semantics as sem
+    from qloom.ir import IntType, MatVec, MemStyle
+
+    w = random_values(rng, w_t, (mh, in_shape[2]))
+    lo, hi = sem.accumulator_range(w, in_t.min, in_t.max)
+    thr = None
+    if n_thr is not None:  # spread around the middle so every output level occurs
+        mid, span = (lo + hi) // 2, max(1, (hi - lo) // 3)
+        thr = np.sort(rng.integers(mid - span, mid + span + 1, size=(mh, n_thr)), axis=1)
+    return MatVec(name=name, in_shape=in_shape, in_dtype=in_t, weights=w, w_dtype=w_t,
+                  acc_dtype=IntType.for_range(lo, hi), thresholds=thr, out_base=base, out_step=step,
+                  pe=pe, simd=simd, mem_style=mem_style or MemStyle.AUTO)
+
+
+def _graph(name, layers_):
+    import numpy as np
+
+    from qloom.ir import Graph, InputQuant, OutputSpec
+
+    first = layers_[0]
+    inq = InputQuant(name="inq", in_shape=first.in_shape, in_dtype=first.in_dtype, scale=np.array(1.0),
+                     zero_point=np.array(0.0), out_type=first.in_dtype)
+    c = layers_[-1].out_shape[2]
+    return Graph(name=name, layers=(inq, *layers_), output=OutputSpec(scale=np.ones(c), bias=np.zeros(c)))
+
+
+def graph_dense_binary(seed=0, labels=False):
+    """784-ish binarized MLP in miniature: bipolar activations, logits or top-2 labels."""
+    import numpy as np
+
+    from qloom.ir import BIPOLAR, IntType, LabelSelect, MemStyle
+
+    rng = np.random.default_rng(seed)
+    l1 = _mv(rng, "fc1", (1, 1, 24), BIPOLAR, BIPOLAR, 16, 1, -1, 2, pe=4, simd=8, mem_style=MemStyle.BLOCK)
+    l2 = _mv(rng, "fc2", (1, 1, 16), BIPOLAR, BIPOLAR, 12, 1, -1, 2, pe=3, simd=4)
+    l3 = _mv(rng, "fc3", (1, 1, 12), BIPOLAR, BIPOLAR, 6, None, pe=2, simd=6, mem_style=MemStyle.DISTRIBUTED)
+    layers_ = [l1, l2, l3]
+    if labels:
+        layers_.append(LabelSelect(name="top", in_shape=(1, 1, 6), in_dtype=l3.out_dtype, k=2))
+    assert l3.out_dtype != IntType(1, False)
+    return _graph("dense_binary" + ("_labels" if labels else ""), layers_)
+
+
+def graph_dense_quant(seed=1):
+    """2-bit inputs, 4-bit activations, a standalone Threshold, 2-bit weights, logits out."""
+    import numpy as np
+
+    from qloom.ir import IntType, MemStyle, Threshold
+
+    rng = np.random.default_rng(seed)
+    u2, s2, s4, u4 = IntType(2, False), IntType(2, True), IntType(4, True), IntType(4, False)
+    l1 = _mv(rng, "fc1", (1, 1, 20), u2, s2, 12, 15, 0, 1, pe=2, simd=5, mem_style=MemStyle.REGISTERS)
+    l2 = _mv(rng, "fc2", (1, 1, 12), u4, s4, 8, None, pe=8, simd=3)
+    acc = l2.out_dtype
+    thr = np.sort(rng.integers(acc.min // 3, acc.max // 3 + 1, size=(8, 3)), axis=1)
+    t3 = Threshold(name="act2", in_shape=(1, 1, 8), in_dtype=acc, thresholds=thr, out_base=-2, pe=2)
+    l4 = _mv(rng, "fc3", (1, 1, 8), t3.out_dtype, s2, 5, None, pe=1, simd=2)
+    return _graph("dense_quant", [l1, l2, t3, l4])
+
+
+def graph_conv_pool(seed=2, labels=True):
+    """conv 3x3 (padded) -> max pool 2x2 -> conv 3x3 -> sum pool -> dense over the frame -> top-1."""
+    import numpy as np
+
+    from qloom.ir import BIPOLAR, IntType, LabelSelect, Pool, PoolMode, SlidingWindow
+
+    rng = np.random.default_rng(seed)
+    u2 = IntType(2, False)
+    s1 = SlidingWindow(name="conv1_swg", in_shape=(8, 8, 2), in_dtype=u2, kernel=(3, 3), pad=(1, 1, 1, 1), simd=2)
+    c1 = _mv(rng, "conv1", s1.out_shape, u2, IntType(2, True), 4, 1, -1, 2, pe=2, simd=6)
+    p1 = Pool(name="pool1", in_shape=c1.out_shape, in_dtype=BIPOLAR, mode=PoolMode.MAX, kernel=(2, 2),
+              stride=(2, 2), pe=4)
+    s2 = SlidingWindow(name="conv2_swg", in_shape=p1.out_shape, in_dtype=BIPOLAR, kernel=(3, 3), simd=2)
+    c2 = _mv(rng, "conv2", s2.out_shape, BIPOLAR, BIPOLAR, 6, 3, 0, 1, pe=3, simd=12)
+    p2 = Pool(name="pool2", in_shape=c2.out_shape, in_dtype=c2.out_dtype, mode=PoolMode.SUM, kernel=(2, 2),
+              stride=(1, 1), pe=2)
+    s3 = SlidingWindow(name="fc_swg", in_shape=p2.out_shape, in_dtype=p2.out_dtype, kernel=p2.out_shape[:2], simd=6)
+    fc = _mv(rng, "fc", s3.out_shape, p2.out_dtype, IntType(3, True), 5, None, pe=5, simd=3)
+    layers_ = [s1, c1, p1, s2, c2, p2, s3, fc]
+    if labels:
+        layers_.append(LabelSelect(name="top", in_shape=(1, 1, 5), in_dtype=fc.out_dtype, k=1))
+    return _graph("conv_pool", layers_)
+
+
+GRAPHS = {
+    "dense_binary": lambda: graph_dense_binary(),
+    "dense_binary_labels": lambda: graph_dense_binary(labels=True),
+    "dense_quant": lambda: graph_dense_quant(),
+    "conv_pool_labels": lambda: graph_conv_pool(),
+    "conv_pool_logits": lambda: graph_conv_pool(labels=False),
+}

@@ -41,7 +41,12 @@ module qloom_labelselect #(
   for (genvar j = 0; j < K; j++) begin : g_slot
     logic [IN_BITS-1:0] val;
     logic [OUT_BITS-1:0] id;
-    wire empty = idx <= OUT_BITS'(j);  // slots j >= i are unused before element i
+    logic empty;  // slots j >= i are unused before element i
+    if (j >= C - 1) begin : g_always_empty  // idx never exceeds C - 1
+      assign empty = 1'b1;
+    end else begin : g_empty
+      assign empty = idx <= OUT_BITS'(j);
+    end
     wire greater = CMP_SIGNED != 0 ? $signed(s_tdata) > $signed(val) : s_tdata > val;
     assign goes_here[j] = empty || greater;
     assign vals[j*IN_BITS +: IN_BITS] = val;

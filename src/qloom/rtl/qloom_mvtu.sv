@@ -20,8 +20,9 @@
 //   issue: counters advance; weight ROM and input buffer are read (registered).
 //   s1:    per-PE add tree of SIMD terms, accumulate; on the last sf: threshold ROM read.
 //   s2:    threshold count -> output word, pushed into the output FIFO.
-// There is no stall inside the pipeline: a step issues only while qloom_credit promises
-// the output FIFO a free slot, so s_tready and m_tvalid are registered-state functions.
+// There is no stall inside the pipeline: a result-producing step (last sf) issues only
+// while qloom_credit promises the output FIFO a free slot; other steps run ahead freely.
+// s_tready and m_tvalid are functions of registered state only.
 module qloom_mvtu #(
   parameter int MW = 4,
   parameter int MH = 4,
@@ -71,8 +72,9 @@ module qloom_mvtu #(
   wire need_in = nf == '0;  // fold 0 takes its word from the stream
   wire last_sf = sf == SFW'(SF - 1);
   wire last_nf = nf == NFW'(NF - 1);
-  wire issue = credit_ok && (s_tvalid || !need_in);
-  assign s_tready = credit_ok && need_in;
+  wire may_issue = credit_ok || !last_sf;  // only the last column fold produces a result
+  wire issue = may_issue && (s_tvalid || !need_in);
+  assign s_tready = may_issue && need_in;
 
   always_ff @(posedge clk) begin
     if (!rst_n) begin
@@ -146,20 +148,26 @@ module qloom_mvtu #(
       wire [W_BITS-1:0] ws = wq[(p*SIMD + s)*W_BITS +: W_BITS];
       if (BINARY) begin : g_xnor
         assign terms[s*ACC_BITS +: ACC_BITS] = {{(ACC_BITS - 1){1'b0}}, xs ~^ ws};
-      end else if (IN_BIPOLAR != 0) begin : g_in_bipolar
-        wire signed [W_BITS+1:0] wv = {{2{W_SIGNED != 0 && ws[W_BITS-1]}}, ws};
-        wire signed [W_BITS+1:0] t = xs[0] ? wv : -wv;
+      end else begin : g_term
+        // exact term in TB bits, then taken mod 2**ACC_BITS (the final sum fits ACC_BITS,
+        // so dropped high bits of a term cancel out)
+        localparam int TB = IN_BIPOLAR != 0 ? W_BITS + 2 : W_BIPOLAR != 0 ? IN_BITS + 2 : IN_BITS + W_BITS + 2;
+        wire signed [TB-1:0] t;
+        if (IN_BIPOLAR != 0) begin : g_in_bipolar
+          wire signed [TB-1:0] wv = TB'($signed({W_SIGNED != 0 && ws[W_BITS-1], ws}));
+          assign t = xs[0] ? wv : -wv;
+        end else if (W_BIPOLAR != 0) begin : g_w_bipolar
+          wire signed [TB-1:0] xv = TB'($signed({IN_SIGNED != 0 && xs[IN_BITS-1], xs}));
+          assign t = ws[0] ? xv : -xv;
+        end else begin : g_mul
+          wire signed [TB-1:0] xv = TB'($signed({IN_SIGNED != 0 && xs[IN_BITS-1], xs}));
+          wire signed [TB-1:0] wv = TB'($signed({W_SIGNED != 0 && ws[W_BITS-1], ws}));
+          assign t = xv * wv;
+        end
         assign terms[s*ACC_BITS +: ACC_BITS] = ACC_BITS'(t);
-      end else if (W_BIPOLAR != 0) begin : g_w_bipolar
-        wire signed [IN_BITS+1:0] xv = {{2{IN_SIGNED != 0 && xs[IN_BITS-1]}}, xs};
-        wire signed [IN_BITS+1:0] t = ws[0] ? xv : -xv;
-        assign terms[s*ACC_BITS +: ACC_BITS] = ACC_BITS'(t);
-      end else begin : g_mul
-        localparam int PW = IN_BITS + W_BITS + 2;
-        wire signed [PW-1:0] xv = PW'($signed({IN_SIGNED != 0 && xs[IN_BITS-1], xs}));
-        wire signed [PW-1:0] wv = PW'($signed({W_SIGNED != 0 && ws[W_BITS-1], ws}));
-        wire signed [PW-1:0] t = xv * wv;
-        assign terms[s*ACC_BITS +: ACC_BITS] = ACC_BITS'(t);
+        if (TB > ACC_BITS) begin : g_wrap
+          wire _unused_high_bits = &{1'b0, t[TB-1:ACC_BITS]};
+        end
       end
     end
 
@@ -177,10 +185,16 @@ module qloom_mvtu #(
         .x(s2_acc), .thr(tq[p*N_THR*ACC_BITS +: N_THR*ACC_BITS]), .count(count));
       assign result[p*OUT_BITS +: OUT_BITS] = OUT_BITS'(OUT_BASE + OUT_STEP * int'(count));
     end else if (BINARY) begin : g_popcount_out
-      wire [ACC_BITS-1:0] v = {s2_acc[ACC_BITS-2:0], 1'b0} - ACC_BITS'(MW);  // 2p - MW
+      wire [ACC_BITS-1:0] v = s2_acc + s2_acc - ACC_BITS'(MW);  // 2p - MW
       assign result[p*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed(v));
+      if (ACC_BITS > OUT_BITS) begin : g_narrow  // the value fits the output type
+        wire _unused_high_bits = &{1'b0, v[ACC_BITS-1:OUT_BITS]};
+      end
     end else begin : g_acc_out
       assign result[p*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed(s2_acc));
+      if (ACC_BITS > OUT_BITS) begin : g_narrow  // the value fits the output type
+        wire _unused_high_bits = &{1'b0, s2_acc[ACC_BITS-1:OUT_BITS]};
+      end
     end
   end
 

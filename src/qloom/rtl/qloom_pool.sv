@@ -77,9 +77,10 @@ module qloom_pool #(
   logic [XW-1:0] hx, hx_emit;  // column (>= W: virtual), next column ending a window
   logic [CFW-1:0] hcf;
   wire h_virtual = hx >= XW'(W);
-  wire h_issue = h_ok && (h_virtual || s_tvalid);
-  assign s_tready = h_ok && !h_virtual;
   wire h_emit = hx == hx_emit;
+  wire h_may = h_ok || !h_emit;  // only window ends need room in the queue
+  wire h_issue = h_may && (h_virtual || s_tvalid);
+  assign s_tready = h_may && !h_virtual;
   wire h_last_cf = hcf == CFW'(CF - 1);
 
   logic [DW-1:0] h_cur;  // the current word widened to D bits (identity if virtual)
@@ -156,9 +157,10 @@ module qloom_pool #(
   logic [YW-1:0] vy, vy_emit;  // row (>= H: virtual), next row ending a window
   logic [RW-1:0] vpos;         // ox*CF + cf within the row
   wire v_virtual = vy >= YW'(H);
-  wire v_issue = v_ok && (v_virtual || hq_valid);
-  assign hq_ready = v_ok && !v_virtual;
   wire v_emit = vy == vy_emit;
+  wire v_may = v_ok || !v_emit;
+  wire v_issue = v_may && (v_virtual || hq_valid);
+  assign hq_ready = v_may && !v_virtual;
   wire v_last_pos = vpos == RW'(ROWW - 1);
 
   logic [KH*DW-1:0] v_win;  // element k = row vy - k at position vpos

@@ -60,16 +60,19 @@ def instance(module: str, name: str, params: dict[str, int | str], ports: dict[s
     """`module #(.P(v), ...) name (.port(sig), ...);` with one parameter/port per line."""
     if check:
         check_params(module, params)
-    lines = [f"{indent}{module}"]
+    inner = indent + "  "
+    ports_ = [f"{inner}.{k}({v})" for k, v in ports.items()]
     if params:
-        plist = [f"{indent}    .{k}({literal(v)})" for k, v in params.items()]
-        lines[0] += " #("
-        lines += [p + "," for p in plist[:-1]] + [plist[-1], f"{indent}  ) {name} ("]
+        params_ = [f"{inner}.{k}({literal(v)})" for k, v in params.items()]
+        lines = [f"{indent}{module} #(", *_commas(params_), f"{indent}) {name} ("]
     else:
-        lines[0] += f" {name} ("
-    plist = [f"{indent}    .{k}({v})" for k, v in ports.items()]
-    lines += [p + "," for p in plist[:-1]] + [plist[-1], f"{indent}  );"]
+        lines = [f"{indent}{module} {name} ("]
+    lines += [*_commas(ports_), f"{indent});"]
     return "\n".join(lines) + "\n"
+
+
+def _commas(items: list[str]) -> list[str]:
+    return [i + "," for i in items[:-1]] + items[-1:]
 
 
 def stream_ports(prefix_s: str, prefix_m: str, clk: str = "clk", rst_n: str = "rst_n") -> dict[str, str]:

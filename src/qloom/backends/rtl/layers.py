@@ -60,7 +60,8 @@ class Core:
     out_words: int
     cycles: int  # clocks per frame when neither starved nor stalled
     mems: tuple[Memory, ...] = field(default=())
-    in_burst: int = 1  # input words the core may take back to back after idling (FIFO sizing)
+    in_burst: int = 1  # input words the core takes back to back after idling (FIFO sizing)
+    out_block: int = 1  # output words it may emit in a run before a long gap (FIFO sizing)
 
 
 def _flag(b: bool) -> int:
@@ -128,7 +129,7 @@ def matvec(l: ops.MatVec, prefix: str) -> Core:
                "WEIGHT_FILE": mems[0].file, "THRESH_FILE": mems[1].file if n_thr else "none",
                "MEM_STYLE": MEM_STYLE_CODE[l.mem_style]}
     return Core("qloom_mvtu", params, simd, l.in_dtype, l.vectors * sf, pe, out, l.vectors * nf,
-                l.vectors * nf * sf, tuple(mems), in_burst=sf)
+                l.vectors * nf * sf, tuple(mems), in_burst=sf if nf > 1 else 1)
 
 
 def threshold(l: ops.Threshold, prefix: str) -> Core:
@@ -183,7 +184,7 @@ def pool(l: ops.Pool, prefix: str) -> Core:
     xcols = max(w, (ow - 1) * sw + kw - pl)
     yrows = max(h, (oh - 1) * sh + kh - pt)
     return Core("qloom_pool", params, l.pe, it, h * w * cf, l.pe, l.out_dtype, oh * ow * cf,
-                max(h * xcols, yrows * ow) * cf)
+                max(h * xcols, yrows * ow) * cf, out_block=ow * cf)
 
 
 def label_select(l: ops.LabelSelect, prefix: str) -> Core:
