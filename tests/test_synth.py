@@ -91,3 +91,28 @@ def test_standin_layer_counts(tmp_path, yosys_warm):
     thr = r["layers"]["u_thr"]
     assert thr["layer"] == "thr" and thr["LUT"] > 0 and thr["FF"] >= 4  # valid, group counter, output word
     assert r["total"]["LUT"] == thr["LUT"] + r["top_glue"]["LUT"]
+
+
+@pytest.mark.hw
+def test_generated_layer_weights_in_block_ram(tmp_path, yosys_warm):
+    gen = pytest.importorskip("qloom.backends.rtl.top").generate  # the generator, when present
+    from qloom import semantics as sem
+    from qloom.ir import Graph, InputQuant, IntType, MatVec, MemStyle, OutputSpec
+
+    rng = np.random.default_rng(0)
+    u2, w2 = IntType(2, False), IntType(2, True)
+    w = rng.integers(-2, 2, size=(64, 256))
+    lo, hi = sem.accumulator_range(w, 0, 3)
+    fc = MatVec(name="fc", in_shape=(1, 1, 256), in_dtype=u2, weights=w, w_dtype=w2, acc_dtype=IntType.for_range(lo, hi),
+                thresholds=np.sort(rng.integers(-20, 21, size=(64, 3)), axis=1), pe=4, simd=8, mem_style=MemStyle.BLOCK)
+    inq = InputQuant(name="inq", in_shape=(1, 1, 256), in_dtype=u2, scale=np.array(1 / 3), zero_point=np.array(0.0),
+                     out_type=u2)
+    gen(Graph(name="g", layers=(inq, fc), output=OutputSpec(scale=np.ones(64), bias=np.zeros(64))), tmp_path)
+    r = synth.synthesize(tmp_path)
+    (inst, layer), = r["layers"].items()
+    assert layer["layer"] == "fc"
+    # weights: (64/4) * (256/8) = 512 words of 4*8*2 = 64 bits (32 Kib). Yosys 0.70 maps this
+    # ROM to two RAMB36E1 in 512x36 mode (not one in 512x72 SDP) and the 16-word threshold ROM,
+    # asked for block RAM, to one more: 6 BRAM18 where an ideal packing needs 2-3.
+    assert layer["BRAM18"] >= 2 and layer["BRAM18"] == r["total"]["BRAM18"]
+    assert r["total"]["LUT"] == layer["LUT"] + r["top_glue"]["LUT"]
