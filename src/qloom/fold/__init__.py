@@ -1,0 +1,27 @@
+"""Folding: how much parallelism (PE, SIMD) and which memories each layer gets.
+
+The stage between streamlining and the backends. A folding is set from a hand-written
+JSON file (`apply_folding_file`), or found automatically (`auto_fold`) for a target frame
+rate or to fill a board; `performance`, `resources` and `report` estimate what a folded
+graph costs and how fast it runs. The cycle formulas are the ones the RTL implements
+(`cycles.py`); the resource model follows FINN's analytical estimates with every constant
+in `coeffs.Coefficients`, to be calibrated against Yosys. `finn_greedy_fold` is FINN's
+SetFolding heuristic, kept as the baseline auto folding is measured against.
+"""
+
+from qloom.fold.auto import auto_fold
+from qloom.fold.boards import Board, get_board, list_boards
+from qloom.fold.coeffs import Coefficients
+from qloom.fold.cycles import latency_cycles, layer_cycles, performance
+from qloom.fold.folding_file import apply_folding_file, folding_dict, save_folding
+from qloom.fold.greedy import finn_greedy_fold
+from qloom.fold.report import report
+from qloom.fold.resources import layer_resources, memory_styles, resources
+from qloom.fold.rules import legal_values, set_folding
+
+__all__ = [
+    "apply_folding_file", "save_folding", "folding_dict", "auto_fold", "finn_greedy_fold",
+    "performance", "layer_cycles", "latency_cycles", "resources", "layer_resources",
+    "memory_styles", "report", "Board", "get_board", "list_boards", "Coefficients",
+    "legal_values", "set_folding",
+]

@@ -1,0 +1,280 @@
+"""Automatic folding: the cheapest folding for a frame rate, or the fastest one that fits.
+
+Resources add up over layers and the frame rate is set by the slowest layer alone, so for
+a given initiation interval T each layer can be chosen on its own: the cheapest legal
+(PE, SIMD, mem_style) whose cycles are <= T. Choosing every layer at exactly the pipeline's
+T is what balances it: no layer is made faster (and bigger) than the bottleneck needs.
+
+- `target_fps`: T = floor(clock / fps); minimise a resource cost, each resource weighted by
+  1 / its capacity on the board (Zynq-7020 if none is given), so a LUT and a BRAM18 are
+  compared by the share of the device they take.
+- `board` alone: the smallest T (candidates: every cycle count some layer can reach) at
+  which a selection fits under `margin` (85%) of LUT, FF, BRAM18 and DSP. Fitting is a
+  small multi-resource knapsack; we solve it by raising the weight of whichever resource is
+  over its cap (Lagrangian relaxation) and re-choosing, a few dozen cheap passes per T,
+  and binary search over T (a selection that fits at T also fits at any larger T).
+
+Unlike FINN's greedy SetFolding (see `greedy.py`), every (PE, SIMD) pair and the memory
+style are searched jointly, and `cycles <= T` replaces FINN's strict `<`. For a target
+frame rate, the baseline's own totals at the same T are an extra cap, so the result never
+uses more of any resource than FINN's heuristic would (see `_cheapest`).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from qloom.errors import QloomError
+from qloom.fold.boards import Board, get_board
+from qloom.fold.coeffs import DEFAULT, Coefficients
+from qloom.fold.cycles import layer_cycles
+from qloom.fold.greedy import finn_greedy_fold
+from qloom.fold.resources import KEYS, layer_resources
+from qloom.fold.rules import fold_fields, legal_values
+from qloom.ir import Graph, Layer, MemStyle
+
+DEFAULT_BOARD = "xc7z020"  # normalises the cost when no board is given
+SEARCH_STYLES = (MemStyle.AUTO, MemStyle.BLOCK, MemStyle.DISTRIBUTED)
+LAGRANGE_ROUNDS = 40
+
+
+@dataclass
+class _Options:
+    """Every legal folding of one layer: changes, cycles (n,), resources (n, 4) in KEYS order."""
+
+    layer: Layer
+    changes: list[dict]
+    cycles: np.ndarray
+    res: np.ndarray
+
+
+def _shallow(layer: Layer, changes: dict) -> Layer:
+    """A refolded copy without re-running the layer checks (values come from legal_values)."""
+    new = copy.copy(layer)
+    for k, v in changes.items():
+        object.__setattr__(new, k, v)
+    return new
+
+
+def layer_options(layer: Layer, coeffs: Coefficients = DEFAULT) -> _Options:
+    """Enumerate the folding space of one layer with its cycles and resources."""
+    legal = legal_values(layer)
+    grids: list[dict] = [{}]
+    for f in fold_fields(layer):
+        values = SEARCH_STYLES if f == "mem_style" else legal[f]
+        grids = [{**g, f: v} for g in grids for v in values]
+    cycles, res = [], []
+    for ch in grids:
+        l = _shallow(layer, ch)
+        cycles.append(layer_cycles(l))
+        r = layer_resources(l, coeffs)
+        res.append([r[k] for k in KEYS])
+    return _Options(layer, grids, np.array(cycles, dtype=np.int64), np.array(res, dtype=np.float64))
+
+
+def _select(opts: list[_Options], t: int, weights: np.ndarray) -> list[int] | None:
+    """Per layer, the index of the cheapest option with cycles <= t (None if one has none)."""
+    picks = []
+    for o in opts:
+        ok = np.flatnonzero(o.cycles <= t)
+        if ok.size == 0:
+            return None
+        cost = o.res[ok] @ weights
+        # ties: the faster option (lower latency), then the first enumerated
+        best = ok[np.lexsort((o.cycles[ok], cost))[0]]
+        picks.append(int(best))
+    return picks
+
+
+def _totals(opts: list[_Options], picks: list[int]) -> np.ndarray:
+    return sum((o.res[i] for o, i in zip(opts, picks)), np.zeros(len(KEYS)))
+
+
+def _excess(total: np.ndarray, cap: np.ndarray) -> float:
+    """How far a selection is over its caps, summed as fractions of each cap (0: fits)."""
+    return float(np.sum(np.maximum(total - cap, 0.0) / np.maximum(cap, 1.0)))
+
+
+def _fit(opts: list[_Options], t: int, cap: np.ndarray, weights: np.ndarray) -> tuple[list[int] | None, list[int] | None]:
+    """(the cheapest selection at t under cap found, or None; the least-overloaded one tried).
+
+    Lagrangian relaxation: start from the device-share `weights`, multiply the weight of
+    every resource over its cap by its overload squared and re-choose. If no round fits,
+    repair the least-overloaded selection move by move; then polish with `_improve`.
+    """
+    best, best_excess = None, math.inf
+    w = weights.copy()
+    for _ in range(LAGRANGE_ROUNDS):
+        picks = _select(opts, t, w)
+        if picks is None:
+            return None, None
+        total = _totals(opts, picks)
+        ex = _excess(total, cap)
+        if ex < best_excess:
+            best, best_excess = picks, ex
+        if ex == 0.0:
+            break
+        over = total / np.maximum(cap, 1e-9)
+        w = w * np.where(over > 1.0, np.maximum(over, 1.25) ** 2, 1.0)
+    fitted = best if best_excess == 0.0 else _repair(opts, t, best, cap)
+    if fitted is None:
+        return None, best
+    fitted = _improve(opts, t, fitted, cap, weights)
+    return fitted, fitted
+
+
+def _repair(opts: list[_Options], t: int, picks: list[int], cap: np.ndarray) -> list[int] | None:
+    """Greedy repair: repeatedly make the one-layer move that most reduces the excess."""
+    picks = list(picks)
+    total = _totals(opts, picks)
+    ex = _excess(total, cap)
+    while ex > 0.0:
+        move, move_ex = None, ex
+        for n, o in enumerate(opts):
+            after = total - o.res[picks[n]] + o.res
+            exs = np.sum(np.maximum(after - cap, 0.0) / np.maximum(cap, 1.0), axis=1)
+            exs[o.cycles > t] = np.inf
+            i = int(np.argmin(exs))
+            if exs[i] < move_ex - 1e-12:
+                move, move_ex = (n, i, after[i]), float(exs[i])
+        if move is None:
+            return None
+        n, i, total = move
+        picks[n], ex = i, move_ex
+    return picks
+
+
+def _improve(opts: list[_Options], t: int, picks: list[int], limit: np.ndarray, weights: np.ndarray) -> list[int]:
+    """Local search from a selection under `limit`: move one layer at a time to a cheaper
+    option that keeps every total under the limit, until no move helps."""
+    picks = list(picks)
+    total = _totals(opts, picks)
+    changed = True
+    while changed:
+        changed = False
+        for n, o in enumerate(opts):
+            after = total - o.res[picks[n]] + o.res  # totals if layer n took each option
+            ok = (o.cycles <= t) & np.all(after <= limit + 1e-9, axis=1)
+            cost = o.res @ weights
+            cost[~ok] = np.inf
+            best = int(np.argmin(cost))
+            if cost[best] < cost[picks[n]] - 1e-12:
+                picks[n], total, changed = best, after[best], True
+    return picks
+
+
+def _picks_of(opts: list[_Options], graph: Graph) -> list[int] | None:
+    """Option indices reproducing the folding of `graph` (None if one is outside the search)."""
+    picks = []
+    for o, layer in zip(opts, graph.layers):
+        want = {f: getattr(layer, f) for f in fold_fields(layer)}
+        idx = [i for i, ch in enumerate(o.changes) if ch == want]
+        if not idx:
+            return None
+        picks.append(idx[0])
+    return picks
+
+
+def _cheapest(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray,
+              weights: np.ndarray) -> tuple[list[int] | None, list[int] | None]:
+    """The cheapest selection with cycles <= t under `limit`, never worse than FINN's.
+
+    FINN's SetFolding at the same interval (its "<" made "<=") caps every resource as well:
+    its own selection satisfies that cap, so the result is at most the baseline's LUT, FF,
+    BRAM18 and DSP, and usually well below. Without that cap a scalar cost alone could
+    trade, say, 300 LUTs for 3 BRAM18s against the baseline.
+    """
+    ref = _picks_of(opts, finn_greedy_fold(graph, t + 1))
+    if ref is not None and max(int(o.cycles[i]) for o, i in zip(opts, ref)) <= t:
+        ref_total = _totals(opts, ref)
+        picks, best = _fit(opts, t, np.minimum(limit, ref_total), weights)
+        if picks is not None:
+            return picks, best
+        if np.all(ref_total <= limit):
+            ref = _improve(opts, t, ref, ref_total, weights)
+            return ref, ref
+    return _fit(opts, t, limit, weights)
+
+
+def _apply(graph: Graph, opts: list[_Options], picks: list[int]) -> Graph:
+    layers = [dataclasses.replace(o.layer, **o.changes[i]) if o.changes[i] else o.layer for o, i in zip(opts, picks)]
+    return graph.with_layers(layers)
+
+
+def _fmt(res: np.ndarray) -> str:
+    return ", ".join(f"{int(round(v)):,} {k}" for k, v in zip(KEYS, res))
+
+
+def _param_bits(graph: Graph) -> int:
+    """Bits of weights and thresholds: what must live in on-chip memory whatever the folding."""
+    bits = 0
+    for l in graph.layers:
+        if getattr(l, "weights", None) is not None:
+            bits += l.weights.size * l.w_dtype.bits
+        if getattr(l, "thresholds", None) is not None:
+            bits += l.thresholds.size * l.thr_dtype.bits
+    return bits
+
+
+def _no_fit(graph: Graph, opts: list[_Options], board: Board, cap: np.ndarray, margin: float,
+            best: list[int] | None, what: str) -> QloomError:
+    floor = sum((o.res.min(axis=0) for o in opts), np.zeros(len(KEYS)))
+    reached = _fmt(_totals(opts, best)) if best is not None else "none"
+    return QloomError(
+        f"{graph.name} cannot fit {board.name} ({board.part}) {what}. Cap ({margin:.0%} of the device): "
+        f"{_fmt(cap)}. Closest folding found: {reached}. Smallest reachable, each resource minimised on "
+        f"its own: {_fmt(floor)}. Weights and thresholds hold {_param_bits(graph) / 1e6:.2f} Mbit; the "
+        f"device has {board.BRAM18 * 18432 / 1e6:.2f} Mbit of block RAM. Try a larger board or fewer bits."
+    )
+
+
+def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Board | None = None,
+              clock_mhz: float | None = None, margin: float = 0.85, coeffs: Coefficients = DEFAULT) -> Graph:
+    """Fold `graph` for `target_fps` (cheapest), or for `board` (fastest that fits), or both."""
+    if target_fps is None and board is None:
+        raise QloomError("auto folding needs a target frame rate (target_fps) or a board to fill")
+    b = get_board(board) if board is not None else None
+    clock = clock_mhz or (b.clock_mhz if b else 100.0)
+    opts = [layer_options(l, coeffs) for l in graph.layers]
+    fastest = max(int(o.cycles.min()) for o in opts)
+    slowest = max(int(o.cycles.max()) for o in opts)
+    cap_board = b or get_board(DEFAULT_BOARD)
+    cap = np.array([cap_board.capacity[k] for k in KEYS], dtype=np.float64) * margin
+    weights = 1.0 / np.maximum(cap, 1.0)  # a resource costs the share of the device it takes
+
+    if target_fps is not None:
+        if target_fps <= 0:
+            raise QloomError(f"target_fps must be positive, got {target_fps}")
+        t = math.floor(clock * 1e6 / target_fps)
+        if t < max(fastest, 1):
+            best = [o.layer.name for o in opts if int(o.cycles.min()) == fastest][0]
+            raise QloomError(
+                f"{graph.name}: {target_fps:,.0f} fps at {clock:g} MHz needs <= {t} cycles per frame, but layer "
+                f"{best!r} needs at least {fastest} even fully unfolded (max {clock * 1e6 / fastest:,.0f} fps)"
+            )
+        limit = cap if b is not None else np.full(len(KEYS), np.inf)
+        picks, best = _cheapest(graph, opts, t, limit, weights)
+        if picks is None:
+            raise _no_fit(graph, opts, b, cap, margin, best, f"at {target_fps:,.0f} fps ({t} cycles per frame)")
+        return _apply(graph, opts, picks)
+
+    # board only: the smallest initiation interval whose cheapest selection fits
+    ts = np.unique(np.concatenate([o.cycles for o in opts]))
+    ts = ts[(ts >= fastest) & (ts <= slowest)]
+    picks, best = _fit(opts, int(ts[-1]), cap, weights)
+    if picks is None:
+        raise _no_fit(graph, opts, b, cap, margin, best, "at any folding")
+    lo, hi = 0, len(ts) - 1  # ts[hi] fits
+    while lo < hi:
+        mid = (lo + hi) // 2
+        found, _ = _fit(opts, int(ts[mid]), cap, weights)
+        if found is not None:
+            hi, picks = mid, found
+        else:
+            lo = mid + 1
+    return _apply(graph, opts, picks)

@@ -1,0 +1,119 @@
+"""Cycle model per frame: the formulas agreed with the RTL (keep the two in step).
+
+    MatVec         vectors * (MH/PE) * (MW/SIMD)        vectors = H*W of the input frame
+    SlidingWindow  max(H*W*C/SIMD, OH*OW*kh*kw*C/SIMD)  input words vs output words
+    Pool           H*W*C/PE                             input-bound
+    Threshold      H*W*C/PE
+    LabelSelect    C                                    one element per cycle
+    InputQuant     0                                    host side
+
+The pipeline's initiation interval (cycles per frame) is the largest of these; fps is
+clock / II. Latency is modelled in `latency_cycles` (see there); the RTL testbench will
+measure the real figure.
+"""
+
+from __future__ import annotations
+
+import math
+
+from qloom.fold.coeffs import DEFAULT, Coefficients
+from qloom.ir import Graph, InputQuant, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
+
+
+def layer_cycles(layer: Layer) -> int:
+    """Cycles one frame occupies this layer (its initiation interval alone)."""
+    h, w, c = layer.in_shape
+    if isinstance(layer, MatVec):
+        return layer.vectors * (layer.mh // layer.pe) * (layer.mw // layer.simd)
+    if isinstance(layer, SlidingWindow):
+        oh, ow, oc = layer.out_shape  # oc = kh*kw*C
+        return max(h * w * c, oh * ow * oc) // layer.simd
+    if isinstance(layer, (Pool, Threshold)):
+        return h * w * c // layer.pe
+    if isinstance(layer, LabelSelect):
+        return c
+    if isinstance(layer, InputQuant):
+        return 0
+    raise NotImplementedError(f"no cycle model for {layer.kind}")
+
+
+def in_words(layer: Layer) -> int:
+    """Stream transfers per frame at the layer's input (its input parallelism)."""
+    h, w, c = layer.in_shape
+    if isinstance(layer, MatVec):
+        return layer.vectors * (layer.mw // layer.simd)
+    if isinstance(layer, SlidingWindow):
+        return h * w * c // layer.simd
+    if isinstance(layer, (Pool, Threshold)):
+        return h * w * c // layer.pe
+    return h * w * c  # LabelSelect: one element per cycle
+
+
+def _head_tail(layer: Layer, co: Coefficients) -> tuple[int, int, int]:
+    """(input words needed before the first output, cycles from the last input to the last
+    output, register depth) of one layer."""
+    h, w, c = layer.in_shape
+    if isinstance(layer, MatVec):
+        sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
+        depth = co.mvau_depth + co.adder_tree_depth_per_level * math.ceil(math.log2(layer.simd))
+        # the first PE group needs a whole input vector; after the last input word the
+        # remaining NF-1 neuron folds of the last vector still run, SF cycles each
+        return sf, (nf - 1) * sf + 1, depth
+    if isinstance(layer, SlidingWindow):
+        kh, kw = layer.kernel
+        words = c // layer.simd
+        return ((kh - 1) * w + kw) * words, kh * kw * words, co.stream_depth
+    if isinstance(layer, Pool):
+        kh, kw = layer.kernel
+        words = c // layer.pe
+        return ((kh - 1) * w + kw) * words, words, co.stream_depth
+    if isinstance(layer, Threshold):
+        return 1, 1, co.stream_depth
+    if isinstance(layer, LabelSelect):
+        return c, layer.k, co.stream_depth  # top-k is known after the last element
+    raise NotImplementedError(f"no latency model for {layer.kind}")
+
+
+def latency_cycles(graph: Graph, coeffs: Coefficients = DEFAULT) -> int:
+    """Cycles from the first input word of a frame to its last output word, pipeline empty.
+
+    Model (an estimate, to be checked against RTL simulation): the host streams the first
+    hardware layer's input at one word per cycle. For each layer we track when its first
+    and last input words arrive. Its first output leaves once `need` input words have
+    arrived (at the observed arrival rate) plus its register depth; its last output leaves
+    at the later of (last input + tail) and (first input + its own cycles), i.e. it is
+    either starved by its producer or bound by its own throughput. Outputs of one layer
+    are the next layer's inputs. Backpressure from a slower consumer is covered by the
+    consumer's own-throughput term.
+    """
+    hw = graph.hardware_layers
+    if not hw:
+        return 0
+    first_in, last_in = 0.0, float(in_words(hw[0]) - 1)
+    for layer in hw:
+        need, tail, depth = _head_tail(layer, coeffs)
+        n_in = in_words(layer)
+        rate = (last_in - first_in) / max(1, n_in - 1)  # cycles between input words
+        first_out = first_in + (need - 1) * rate + 1 + depth
+        last_out = max(last_in + tail, first_in + layer_cycles(layer) - 1) + depth
+        first_in, last_in = first_out, max(last_out, first_out)
+    return int(math.ceil(last_in)) + 1
+
+
+def performance(graph: Graph, clock_mhz: float, coeffs: Coefficients = DEFAULT) -> dict:
+    """Cycles per layer, initiation interval, latency, frames per second, bottleneck."""
+    cycles = {l.name: layer_cycles(l) for l in graph.layers}
+    hw = [l.name for l in graph.hardware_layers]
+    ii = max((cycles[n] for n in hw), default=0)
+    bottleneck = next((n for n in hw if cycles[n] == ii), None)
+    latency = latency_cycles(graph, coeffs)
+    hz = clock_mhz * 1e6
+    return {
+        "cycles": cycles,
+        "cycles_per_frame": ii,
+        "latency_cycles": latency,
+        "latency_us": latency / clock_mhz if clock_mhz else None,
+        "fps": hz / ii if ii else float("inf"),
+        "clock_mhz": clock_mhz,
+        "bottleneck": bottleneck,
+    }

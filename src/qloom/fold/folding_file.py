@@ -1,0 +1,92 @@
+"""Folding files: a hand-writable JSON that sets PE, SIMD and memory style per layer.
+
+Format (every key optional except "layers"; layers not listed keep their folding):
+
+    {
+      "version": 1,
+      "graph": "tfc_w1a1",
+      "layers": {
+        "fc0":  {"pe": 16, "simd": 49, "mem_style": "block"},
+        "fc1":  {"pe": 8,  "simd": 8},
+        "swg0": {"simd": 3},
+        "pool0": {"pe": 64},
+        "thr0": {"pe": 4, "mem_style": "distributed"}
+      }
+    }
+
+Keys per layer kind: MatVec pe, simd, mem_style; Threshold pe, mem_style; SlidingWindow
+simd; Pool pe. PE must divide the output channels (MH or C), SIMD the input channels (MW or
+C); mem_style is one of auto, block, distributed, registers. "graph" is informational.
+An unknown layer, key or value is a `QloomError` naming the file, layer, value and the
+valid choices. `save_folding` writes this format for every foldable layer of a graph.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from qloom.errors import QloomError
+from qloom.fold.rules import fold_fields, folding_of, set_folding
+from qloom.ir import Graph
+
+FORMAT_VERSION = 1
+TOP_KEYS = ("version", "graph", "layers")
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise QloomError(f"cannot read folding file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise QloomError(f"folding file {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise QloomError(f"folding file {path}: expected a JSON object with a \"layers\" key")
+    return data
+
+
+def parse_folding(data: dict, graph: Graph, where: str = "") -> Graph:
+    """Apply an already-loaded folding dict to `graph` (all checks of `apply_folding_file`)."""
+    unknown = sorted(set(data) - set(TOP_KEYS))
+    if unknown:
+        raise QloomError(f"{where}unknown top-level key(s) {unknown}; allowed: {', '.join(TOP_KEYS)}")
+    if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise QloomError(f"{where}version {data['version']!r} is not supported; this qloom reads version {FORMAT_VERSION}")
+    layers = data.get("layers")
+    if not isinstance(layers, dict):
+        raise QloomError(f"{where}needs a \"layers\" object mapping layer names to {{\"pe\": ..., \"simd\": ...}}")
+    for name, params in layers.items():
+        if not isinstance(params, dict):
+            raise QloomError(f"{where}layer {name!r}: expected an object such as {{\"pe\": 4}}, got {params!r}")
+        graph = set_folding(graph, name, where=where, **params)
+    return graph
+
+
+def apply_folding_file(graph: Graph, path: str | Path) -> Graph:
+    """A new graph with the folding of the JSON file at `path` applied (format above)."""
+    path = Path(path)
+    return parse_folding(_read(path), graph, where=f"folding file {path}: ")
+
+
+def folding_dict(graph: Graph) -> dict:
+    """The folding of every foldable hardware layer, in the file format."""
+    layers = {l.name: folding_of(l) for l in graph.hardware_layers if fold_fields(l)}
+    return {"version": FORMAT_VERSION, "graph": graph.name, "layers": layers}
+
+
+def save_folding(graph: Graph, path: str | Path) -> Path:
+    """Write the graph's folding as a folding file (one layer per line, easy to edit)."""
+    path = Path(path)
+    d = folding_dict(graph)
+    lines = [f'    {json.dumps(n)}: {json.dumps(p)}' for n, p in d["layers"].items()]
+    text = (
+        "{\n"
+        f'  "version": {FORMAT_VERSION},\n'
+        f'  "graph": {json.dumps(graph.name)},\n'
+        '  "layers": {\n' + ",\n".join(lines) + ("\n" if lines else "") + "  }\n}\n"
+    )
+    path.write_text(text)
+    return path

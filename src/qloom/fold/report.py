@@ -1,0 +1,49 @@
+"""The `report.json` content of a folded graph: cycles, resources and board utilization."""
+
+from __future__ import annotations
+
+from qloom.fold.boards import Board, get_board
+from qloom.fold.coeffs import DEFAULT, Coefficients
+from qloom.fold.cycles import performance
+from qloom.fold.resources import KEYS, reported_mem_style, resources
+
+
+def report(graph, clock_mhz: float, board: str | Board | None = None, coeffs: Coefficients = DEFAULT) -> dict:
+    """Per layer folding, cycles and resources; pipeline totals; utilization of `board`."""
+    perf = performance(graph, clock_mhz, coeffs)
+    res = resources(graph, coeffs)
+    layers = []
+    for l in graph.layers:
+        layers.append({
+            "name": l.name,
+            "kind": l.kind,
+            "in_shape": list(l.in_shape),
+            "out_shape": list(l.out_shape),
+            "pe": getattr(l, "pe", None),
+            "simd": getattr(l, "simd", None),
+            "cycles": perf["cycles"][l.name],
+            "resources": res["layers"][l.name],
+            "mem_style": reported_mem_style(l, coeffs),
+            "hardware": l.hardware,
+        })
+    out = {
+        "graph": graph.name,
+        "layers": layers,
+        "totals": res["totals"],
+        "cycles_per_frame": perf["cycles_per_frame"],
+        "latency_cycles": perf["latency_cycles"],
+        "fps": perf["fps"],
+        "clock_mhz": clock_mhz,
+        "bottleneck": perf["bottleneck"],
+        "board": None,
+    }
+    if board is not None:
+        b = get_board(board)
+        out["board"] = {
+            "name": b.name,
+            "part": b.part,
+            "family": b.family,
+            "capacity": b.capacity,
+            "utilization": {k: res["totals"][k] / b.capacity[k] if b.capacity[k] else None for k in KEYS},
+        }
+    return out

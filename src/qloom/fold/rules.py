@@ -1,0 +1,111 @@
+"""Which folding each layer accepts, and one checked way to change it.
+
+Folding lives on the existing IR fields (`pe`, `simd`, `mem_style`); this module says which
+fields a layer kind has and which values are legal, so that the folding file, the automatic
+folder and the FINN baseline all share one definition:
+
+    MatVec         pe | MH, simd | MW, mem_style      (weight memory; thresholds stay auto)
+    Threshold      pe | C,          mem_style         (thresholds)
+    SlidingWindow  simd | C
+    Pool           pe | C
+    LabelSelect    none (one element per cycle)
+    InputQuant     none (host side)
+
+Illegal values raise `QloomError` naming the layer, the value and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+from qloom.errors import QloomError
+from qloom.ir import Graph, Layer, MatVec, MemStyle, Pool, SlidingWindow, Threshold
+
+# layer type -> its folding fields, in the order a user reads them
+FOLD_FIELDS: dict[type, tuple[str, ...]] = {
+    MatVec: ("pe", "simd", "mem_style"),
+    Threshold: ("pe", "mem_style"),
+    SlidingWindow: ("simd",),
+    Pool: ("pe",),
+}
+
+MEM_STYLES = tuple(m.value for m in MemStyle)
+
+
+@lru_cache(maxsize=None)
+def divisors(n: int) -> tuple[int, ...]:
+    """All divisors of n, ascending (the legal PE/SIMD values of a dimension n)."""
+    small = [d for d in range(1, int(n ** 0.5) + 1) if n % d == 0]
+    return tuple(sorted(set(small + [n // d for d in small])))
+
+
+def fold_fields(layer: Layer) -> tuple[str, ...]:
+    return FOLD_FIELDS.get(type(layer), ())
+
+
+def _divided(layer: Layer, field: str) -> tuple[str, int]:
+    """(name, size) of the dimension a PE/SIMD field must divide."""
+    if isinstance(layer, MatVec):
+        return ("MH", layer.mh) if field == "pe" else ("MW", layer.mw)
+    return ("C", layer.in_shape[2])
+
+
+def legal_values(layer: Layer) -> dict[str, tuple]:
+    """Folding field -> its legal values (ints ascending, or mem style names)."""
+    out: dict[str, tuple] = {}
+    for f in fold_fields(layer):
+        out[f] = MEM_STYLES if f == "mem_style" else divisors(_divided(layer, f)[1])
+    return out
+
+
+def folding_of(layer: Layer) -> dict:
+    """The layer's current folding as plain JSON values."""
+    out = {}
+    for f in fold_fields(layer):
+        v = getattr(layer, f)
+        out[f] = v.value if isinstance(v, MemStyle) else int(v)
+    return out
+
+
+def check_value(layer: Layer, field: str, value, where: str = "") -> object:
+    """Validated IR value for one folding field, or a QloomError saying what is allowed."""
+    prefix = f"{where}layer {layer.name!r} ({layer.kind})"
+    fields = fold_fields(layer)
+    if field not in fields:
+        have = ", ".join(fields) if fields else "no folding parameters"
+        raise QloomError(f"{prefix}: unknown folding key {field!r}; this layer has {have}")
+    if field == "mem_style":
+        if isinstance(value, MemStyle):
+            return value
+        if not isinstance(value, str) or value.lower() not in MEM_STYLES:
+            raise QloomError(f"{prefix}: mem_style={value!r} is not valid; valid choices: {', '.join(MEM_STYLES)}")
+        return MemStyle(value.lower())
+    dim, size = _divided(layer, field)
+    legal = divisors(size)
+    if isinstance(value, bool) or not isinstance(value, int) or value not in legal:
+        raise QloomError(
+            f"{prefix}: {field}={value!r} is not legal ({field.upper()} must divide {dim}={size}); "
+            f"valid choices: {', '.join(map(str, legal))}"
+        )
+    return int(value)
+
+
+def set_folding(graph: Graph, name: str, where: str = "", **params) -> Graph:
+    """A new graph with layer `name` refolded; every value is checked first."""
+    try:
+        layer = graph.layer(name)
+    except KeyError:
+        names = ", ".join(l.name for l in graph.layers)
+        raise QloomError(f"{where}graph {graph.name!r} has no layer {name!r}; layers: {names}") from None
+    if not layer.hardware:
+        raise QloomError(f"{where}layer {name!r} ({layer.kind}) runs on the host and has no folding")
+    changes = {k: check_value(layer, k, v, where) for k, v in params.items()}
+    if not changes:
+        return graph
+    return graph.replace_layer(name, **changes)
+
+
+def refold(layer: Layer, **changes) -> Layer:
+    """`dataclasses.replace` for folding fields already known to be legal (internal use)."""
+    return dataclasses.replace(layer, **changes)

@@ -1,0 +1,95 @@
+"""The cycle model against hand-computed values, and the latency model's bounds."""
+
+import dataclasses
+
+import pytest
+from fold_graphs import dense, tiny_cnn, zoo
+
+from qloom.fold import layer_cycles, latency_cycles, performance, set_folding
+from qloom.fold.coeffs import DEFAULT
+from qloom.ir import Graph, OutputSpec
+
+
+def _one(layer) -> Graph:
+    return Graph(name="one", layers=(layer,), output=OutputSpec(scale=None, bias=None))
+
+
+def test_matvec_cycles_are_vectors_times_folds():
+    g = tiny_cnn()
+    conv = g.layer("conv")  # 6x6 vectors, MH=8, MW=36
+    assert layer_cycles(conv) == 36 * 8 * 36
+    assert layer_cycles(dataclasses.replace(conv, pe=4, simd=9)) == 36 * 2 * 4
+    assert layer_cycles(dataclasses.replace(conv, pe=8, simd=36)) == 36
+
+
+def test_tfc_at_finn_folding_is_64_cycles():
+    # FINN's TFC-w1a1 test folding (PE, SIMD) = (16,49), (8,8), (8,8), (10,8): II 64
+    g = zoo("tfc_w1a1")
+    for name, pe, simd in [("fc0", 16, 49), ("fc1", 8, 8), ("fc2", 8, 8), ("fc3", 10, 8)]:
+        g = set_folding(g, name, pe=pe, simd=simd)
+    perf = performance(g, 100.0)
+    assert perf["cycles"] == {"input": 0, "fc0": 64, "fc1": 64, "fc2": 64, "fc3": 8, "top1": 10}
+    assert perf["cycles_per_frame"] == 64 and perf["bottleneck"] == "fc0"
+    assert perf["fps"] == pytest.approx(1_562_500)  # FINN: 1.56 M frames/s at 100 MHz
+
+
+def test_sliding_window_pool_threshold_labelselect_cycles():
+    g = tiny_cnn()
+    swg = g.layer("swg")  # 8x8x4 in, 6x6x36 out: output-bound
+    assert layer_cycles(swg) == max(8 * 8 * 4, 6 * 6 * 36)
+    assert layer_cycles(dataclasses.replace(swg, simd=4)) == 6 * 6 * 36 // 4
+    assert layer_cycles(g.layer("pool")) == 6 * 6 * 8  # input-bound
+    assert layer_cycles(dataclasses.replace(g.layer("pool"), pe=8)) == 36
+    assert layer_cycles(dataclasses.replace(g.layer("thr"), pe=2)) == 4
+    assert layer_cycles(g.layer("top")) == 4
+    assert layer_cycles(g.layer("in")) == 0
+
+
+def test_cnv_first_window_is_output_bound():
+    swg = zoo("cnv_w1a1").layer("swg0")  # 32x32x3 -> 30x30x27
+    assert layer_cycles(swg) == 30 * 30 * 27
+    assert layer_cycles(dataclasses.replace(swg, simd=3)) == 30 * 30 * 9
+
+
+def test_single_dense_latency_by_hand():
+    # MW=8, SIMD=2 -> SF=4 input words at t=0..3; MH=4, PE=2 -> NF=2 folds.
+    # first fold ends with the last input word (t=3); the second runs SF more cycles -> last
+    # result at t = 3 + (NF-1)*SF + 1 = 8, then the register depth, and +1 to count cycles.
+    layer = dense(mw=8, mh=4, pe=2, simd=2)
+    depth = DEFAULT.mvau_depth + DEFAULT.adder_tree_depth_per_level * 1
+    assert latency_cycles(_one(layer)) == 8 + depth + 1
+
+
+def test_latency_bounds_on_zoo_graphs():
+    for name in ("tfc_w1a1", "cnv_w1a1"):
+        g = zoo(name)
+        perf = performance(g, 100.0)
+        hw = g.hardware_layers
+        upper = sum(layer_cycles(l) for l in hw) + sum(20 for _ in hw)  # every layer in turn, plus depth
+        assert perf["cycles_per_frame"] <= perf["latency_cycles"] <= upper
+
+
+def test_latency_shrinks_when_unfolding_and_overlaps_layers():
+    g = zoo("tfc_w1a1")
+    slow = latency_cycles(g)
+    fast = g
+    for name, pe, simd in [("fc0", 16, 49), ("fc1", 8, 8), ("fc2", 8, 8), ("fc3", 10, 8)]:
+        fast = set_folding(fast, name, pe=pe, simd=simd)
+    assert latency_cycles(fast) < slow
+
+
+def test_convolutions_overlap_but_dense_layers_cannot():
+    # a dense layer's last output needs its whole input, so an MLP's latency is about the sum
+    # of its layers; convolution layers stream rows and overlap
+    tfc = zoo("tfc_w1a1")
+    assert latency_cycles(tfc) >= 0.95 * sum(layer_cycles(l) for l in tfc.hardware_layers)
+    cnv = zoo("cnv_w1a1")
+    assert latency_cycles(cnv) < 0.6 * sum(layer_cycles(l) for l in cnv.hardware_layers)
+
+
+def test_performance_keys_and_units():
+    perf = performance(tiny_cnn(), 200.0)
+    assert set(perf) >= {"cycles", "cycles_per_frame", "latency_cycles", "fps", "bottleneck", "clock_mhz"}
+    assert perf["bottleneck"] == "conv"
+    assert perf["fps"] == pytest.approx(200e6 / perf["cycles_per_frame"])
+    assert perf["latency_us"] == pytest.approx(perf["latency_cycles"] / 200.0)

@@ -1,0 +1,160 @@
+"""The resource model: memory packing, FINN-R MatVec formula, DSP rule, report layout."""
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+from fold_graphs import dense, tiny_cnn, zoo
+from hypothesis import given, strategies as st
+
+from qloom.fold import Coefficients, layer_resources, memory_styles, report, resources, set_folding
+from qloom.fold.resources import Memory, auto_style, bram18_count, lutram_luts, memories
+from qloom.ir import BIPOLAR, IntType, MemStyle
+
+
+def finn_bram18(depth: int, width: int) -> int:
+    """finn MVAU.bram_estimation's RAMB18 count for one memory (SDP mode)."""
+    if width == 1:
+        return math.ceil(depth / 16384)
+    if width == 2:
+        return math.ceil(depth / 8192)
+    if width <= 4:
+        return math.ceil(depth / 4096) * math.ceil(width / 4)
+    if width <= 9:
+        return math.ceil(depth / 2048) * math.ceil(width / 9)
+    if width <= 18 or depth > 512:
+        return math.ceil(depth / 1024) * math.ceil(width / 18)
+    return math.ceil(depth / 512) * math.ceil(width / 36)
+
+
+def test_bram18_known_cases():
+    assert bram18_count(1024, 64) == 4  # Yosys: a 1024x64 ROM -> 2 RAMB36E1
+    assert bram18_count(512, 32) == 1  # Yosys: 512x32 -> 1 RAMB18E1
+    assert bram18_count(64, 784) == 22  # FINN TFC fc0 at (16, 49): 22 RAMB18
+    assert bram18_count(16384, 1) == 1 and bram18_count(16385, 1) == 2
+    assert bram18_count(0, 8) == 0
+
+
+@given(st.integers(1, 70000), st.integers(1, 3000))
+def test_bram18_packs_at_least_as_well_as_finn_and_holds_the_bits(depth, width):
+    n = bram18_count(depth, width)
+    assert n <= finn_bram18(depth, width)
+    assert n * 18 * 1024 >= depth * width  # 18 Kbit per RAMB18 (16 Kbit in the x1..x4 shapes)
+
+
+def test_lutram_and_auto_style():
+    assert lutram_luts(64, 10) == 10 and lutram_luts(65, 10) == 20
+    assert auto_style(Memory("w", 1, 500)) is MemStyle.REGISTERS  # a constant word
+    assert auto_style(Memory("w", 64, 64)) is MemStyle.DISTRIBUTED  # 64 LUT vs 2 RAMB18
+    assert auto_style(Memory("w", 4096, 36)) is MemStyle.BLOCK  # 2304 LUT vs 8 RAMB18
+
+
+def test_matvec_lut_follows_finn_r_formula():
+    # W=2, A=2, PE=2, SIMD=4, 3 thresholds, 8-bit accumulator; memories distributed
+    l = dense(mw=8, mh=4, pe=2, simd=4, n_thr=3)
+    l = dataclasses.replace(l, mem_style=MemStyle.DISTRIBUTED)
+    wa, q, p, acc = 4, 4, 2, 8
+    mult = q * (2 * math.ceil(wa / 6) - 1) * wa
+    adder = wa * (2 * q - 1)
+    logic = 300 + 1.1 * p * (mult + adder + acc + 3 * acc)
+    thr_bits = l.thr_dtype.bits
+    mem = {  # name -> (depth, width)
+        "weights": (2 * 2, p * q * 2),  # NF*SF words of PE*SIMD*W bits
+        "thresholds": (2, p * 3 * thr_bits),
+        "input_buffer": (2, q * 2),
+    }
+    assert {m.name: (m.depth, m.width) for m in memories(l)} == mem
+    mem_luts = sum(lutram_luts(d, w) for d, w in mem.values())
+    assert layer_resources(l)["LUT"] == round(logic + mem_luts)
+    assert layer_resources(l)["BRAM18"] == 0 and layer_resources(l)["DSP"] == 0
+
+
+def test_explicit_block_style_moves_weights_to_bram_but_thresholds_stay_auto():
+    l = dataclasses.replace(dense(mw=64, mh=64, pe=1, simd=1, n_thr=3), mem_style=MemStyle.BLOCK)
+    styles = memory_styles(l)
+    assert styles["weights"] is MemStyle.BLOCK
+    assert styles["thresholds"] is MemStyle.DISTRIBUTED  # 64 x 12 bits: LUTRAM is cheaper
+    assert layer_resources(l)["BRAM18"] == bram18_count(4096, 2)
+
+
+def test_shared_thresholds_are_constants_and_depth_one_weights_are_free():
+    shared = dense(mw=8, mh=4, n_thr=3, shared=True)
+    assert "thresholds" not in {m.name for m in memories(shared)}
+    unrolled = dense(mw=8, mh=4, pe=4, simd=8)  # a single weight word: constants
+    assert memory_styles(unrolled)["weights"] is MemStyle.REGISTERS
+    assert "input_buffer" not in {m.name for m in memories(unrolled)}  # NF = 1: no re-reads
+
+
+@pytest.mark.parametrize("w, a, dsps", [
+    (BIPOLAR, BIPOLAR, 0),  # XNOR-popcount
+    (BIPOLAR, IntType(8, False), 0),  # a +-1 weight is a conditional negate
+    (IntType(4, True), IntType(4, False), 0),  # 8-bit products stay in LUTs
+    (IntType(4, True), IntType(8, False), 2 * 4),  # 12-bit products: one DSP48 each
+    (IntType(8, True), IntType(8, False), 2 * 4),
+    (IntType(16, True), IntType(20, False), 2 * 4),  # 20x16 fits the 25x18 multiplier
+    (IntType(24, True), IntType(24, False), 2 * 4 * 2),  # 24x24: two DSPs per product
+])
+def test_dsp_rule(w, a, dsps):
+    l = dense(mw=8, mh=4, pe=2, simd=4, w=w, a=a, n_thr=0)
+    assert layer_resources(l)["DSP"] == dsps
+
+
+def test_dsp_products_take_no_multiplier_luts():
+    lut = layer_resources(dense(mw=8, mh=4, pe=2, simd=4, w=IntType(4, True), a=IntType(4, False), n_thr=0))["LUT"]
+    dsp = layer_resources(dense(mw=8, mh=4, pe=2, simd=4, w=IntType(4, True), a=IntType(8, False), n_thr=0))["LUT"]
+    assert dsp < lut
+
+
+def test_resources_grow_with_parallelism_and_totals_add_up():
+    g = zoo("sfc_w1a1")
+    small = resources(g)
+    big = resources(set_folding(g, "fc1", pe=32, simd=64))
+    assert big["layers"]["fc1"]["LUT"] > small["layers"]["fc1"]["LUT"]
+    for r in (small, big):
+        for k in ("LUT", "FF", "BRAM18", "DSP"):
+            assert r["totals"][k] == sum(v[k] for v in r["layers"].values())
+    assert small["layers"]["input"] == {"LUT": 0, "FF": 0, "BRAM18": 0, "DSP": 0}
+
+
+def test_window_pool_threshold_label_have_resources():
+    r = resources(tiny_cnn())["layers"]
+    for name in ("swg", "pool", "thr", "top"):
+        assert r[name]["LUT"] > 0 and r[name]["FF"] > 0 and r[name]["DSP"] == 0
+    (buf,) = memories(zoo("cnv_w1a1").layer("swg1"))  # FINN: (k + stride) rows of W*C/SIMD words
+    assert (buf.count, buf.depth, buf.width) == (3 + 1, 30 * 64, 1)
+
+
+def test_coefficients_are_the_calibration_knob():
+    g = zoo("tfc_w1a1")
+    base = resources(g)["totals"]["LUT"]
+    assert resources(g, Coefficients(mvau_c0=0.0))["totals"]["LUT"] == base - 4 * 300
+
+
+def test_tfc_at_finn_folding_is_near_finn_estimate():
+    # FINN's estimate for this folding: 9,678 LUT and 26 RAMB18 (incl. input thresholding)
+    g = zoo("tfc_w1a1")
+    for name, pe, simd, style in [("fc0", 16, 49, "block"), ("fc1", 8, 8, "auto"), ("fc2", 8, 8, "auto"), ("fc3", 10, 8, "distributed")]:
+        g = set_folding(g, name, pe=pe, simd=simd, mem_style=style)
+    tot = resources(g)["totals"]
+    assert 0.8 * 9678 <= tot["LUT"] <= 1.2 * 9678
+    assert 22 <= tot["BRAM18"] <= 26
+    assert tot["DSP"] == 0
+
+
+def test_report_layout_and_board_utilization():
+    g = zoo("tfc_w1a1")
+    rep = report(g, 100.0, board="PYNQ-Z2")
+    json.dumps(rep)  # report.json must serialise as is
+    assert [l["name"] for l in rep["layers"]] == [l.name for l in g.layers]
+    fc0 = rep["layers"][1]
+    assert set(fc0) >= {"name", "kind", "in_shape", "out_shape", "pe", "simd", "cycles", "resources", "mem_style"}
+    assert fc0["kind"] == "MatVec" and fc0["in_shape"] == [1, 1, 784] and fc0["out_shape"] == [1, 1, 64]
+    assert set(fc0["resources"]) == {"LUT", "FF", "BRAM18", "DSP"}
+    for k in ("totals", "cycles_per_frame", "latency_cycles", "fps", "clock_mhz", "bottleneck"):
+        assert k in rep
+    b = rep["board"]
+    assert b["name"] == "PYNQ-Z2" and b["part"] == "xc7z020clg400-1" and b["capacity"]["LUT"] == 53200
+    assert b["utilization"]["LUT"] == pytest.approx(rep["totals"]["LUT"] / 53200)
+    assert report(g, 100.0)["board"] is None
