@@ -50,9 +50,12 @@ class TensorRef:
     scale: np.ndarray
 
     def to_onnx(self, frames: np.ndarray) -> np.ndarray:
-        """Integer stream frames (N, H, W, C) -> ONNX-layout float values (N, *onnx_shape)."""
+        """Integer stream frames (N, H, W, C) -> ONNX-layout values (N, *onnx_shape).
+
+        Computed as the quantizer does, `int * scale` in float32, so it matches bit for bit.
+        """
         flat = frames.reshape(frames.shape[0], -1)
-        return flat[:, self.index].astype(np.float64) * self.scale
+        return flat[:, self.index].astype(np.float32) * self.scale.astype(np.float32)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

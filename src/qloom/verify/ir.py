@@ -31,7 +31,7 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         if layer.ref is None or layer.ref.tensor not in r:
             continue
         got = layer.ref.to_onnx(trace[layer.name])
-        want = r[layer.ref.tensor].astype(np.float64)
+        want = r[layer.ref.tensor]
         diff = (got != want).reshape(n, -1)
         layers[layer.name] = {"onnx_tensor": layer.ref.tensor, "mismatching_elements": int(diff.sum())}
         if diff.any() and first is None:
