@@ -7,7 +7,7 @@ from fold_graphs import tiny_cnn, zoo
 from qloom.errors import QloomError
 from qloom.fold import auto_fold, finn_greedy_fold, get_board, layer_cycles, performance, resources
 from qloom.fold.auto import layer_options
-from qloom.fold.resources import KEYS
+from qloom.fold.resources import KEYS, fifo_resources, layer_resources
 
 CLOCK = 100.0
 TARGETS = {  # frames per second at 100 MHz, from "slow" to "as fast as a small Zynq allows"
@@ -23,12 +23,15 @@ def _fold_of(g):
 
 
 def _assert_balanced(g):
-    """Every layer is Pareto-optimal among its options that keep up with the bottleneck:
-    no legal folding is at least as cheap in every resource and cheaper in one."""
+    """Every layer (with its input FIFO) is Pareto-optimal among its options that keep up
+    with the bottleneck: no legal folding is as cheap in every resource and cheaper in one."""
     ii = performance(g, CLOCK)["cycles_per_frame"]
+    first = g.hardware_layers[0]
     for layer in g.layers:
-        o = layer_options(layer)
-        mine = np.array([resources(g.with_layers([layer]))["totals"][k] for k in KEYS])  # same model
+        fifo = layer.hardware and layer is not first
+        o = layer_options(layer, fifo=fifo)
+        own, glue = layer_resources(layer), fifo_resources(layer) if fifo else {}
+        mine = np.array([own[k] + glue.get(k, 0) for k in KEYS])
         ok = o.res[o.cycles <= ii]
         dominated = np.all(ok <= mine, axis=1) & np.any(ok < mine, axis=1)
         assert not dominated.any(), f"{layer.name} could be cheaper at II={ii}"
@@ -145,7 +148,8 @@ GREEDY_TARGETS = {  # target cycles per frame
 
 @pytest.mark.parametrize("name", sorted(GREEDY_TARGETS))
 def test_auto_fold_beats_finn_greedy(name):
-    """At FINN's own frame rate or better: never more LUT, BRAM18 or DSP, and less in total."""
+    """At FINN's own frame rate or better: never more LUT, BRAM18 or DSP, and less in total.
+    (FF is not compared: FINN has no FF model and ours is a rough guess.)"""
     g = zoo(name)
     saved = 0
     for target in GREEDY_TARGETS[name]:
@@ -154,7 +158,7 @@ def test_auto_fold_beats_finn_greedy(name):
         ours = auto_fold(g, target_fps=fps, clock_mhz=CLOCK)
         assert performance(ours, CLOCK)["fps"] >= fps
         r_g, r_o = resources(greedy)["totals"], resources(ours)["totals"]
-        for k in KEYS:
+        for k in ("LUT", "BRAM18", "DSP"):
             assert r_o[k] <= r_g[k], (target, k, r_o, r_g)
         saved += (r_g["LUT"] - r_o["LUT"]) / r_g["LUT"] + (r_g["BRAM18"] - r_o["BRAM18"]) / max(r_g["BRAM18"], 1)
     assert saved > 0.02  # a real saving over the targets, not only ties

@@ -78,13 +78,27 @@ def test_latency_shrinks_when_unfolding_and_overlaps_layers():
     assert latency_cycles(fast) < slow
 
 
-def test_convolutions_overlap_but_dense_layers_cannot():
+def test_dense_layers_hardly_overlap():
     # a dense layer's last output needs its whole input, so an MLP's latency is about the sum
-    # of its layers; convolution layers stream rows and overlap
+    # of its layers (only the first row fold overlaps the producer)
     tfc = zoo("tfc_w1a1")
     assert latency_cycles(tfc) >= 0.95 * sum(layer_cycles(l) for l in tfc.hardware_layers)
-    cnv = zoo("cnv_w1a1")
-    assert latency_cycles(cnv) < 0.6 * sum(layer_cycles(l) for l in cnv.hardware_layers)
+
+
+def test_sliding_window_latency_by_hand():
+    # qloom_swg double-buffers frames: 8*8*4 = 256 input words at t=0..255, then all
+    # 6*6*36 = 1296 window words after the last one, plus its 2 register stages
+    swg = tiny_cnn().layer("swg")
+    assert latency_cycles(_one(swg)) == 255 + 1296 + DEFAULT.stream_depth + 1
+
+
+def test_pool_cycles_with_padding_follow_the_rtl():
+    # 5x5 input, 2x2/2 pool padded right and bottom: 3x3 outputs; qloom_pool walks 6 columns
+    from qloom.ir import IntType, Pool, PoolMode
+    p = Pool(name="p", in_shape=(5, 5, 4), in_dtype=IntType(4, False), mode=PoolMode.MAX, kernel=(2, 2),
+             stride=(2, 2), pad=(0, 0, 1, 1), pe=2)
+    assert p.out_shape == (3, 3, 4)
+    assert layer_cycles(p) == max(5 * 6, 6 * 3) * 4 // 2
 
 
 def test_performance_keys_and_units():

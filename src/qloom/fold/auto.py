@@ -34,13 +34,14 @@ from qloom.fold.boards import Board, get_board
 from qloom.fold.coeffs import DEFAULT, Coefficients
 from qloom.fold.cycles import layer_cycles
 from qloom.fold.greedy import finn_greedy_fold
-from qloom.fold.resources import KEYS, layer_resources
+from qloom.fold.resources import KEYS, fifo_resources, layer_resources, resources
 from qloom.fold.rules import fold_fields, legal_values
 from qloom.ir import Graph, Layer, MemStyle
 
 DEFAULT_BOARD = "xc7z020"  # normalises the cost when no board is given
 SEARCH_STYLES = (MemStyle.AUTO, MemStyle.BLOCK, MemStyle.DISTRIBUTED)
 LAGRANGE_ROUNDS = 40
+GLUE_ROUNDS = 6
 
 
 @dataclass
@@ -61,8 +62,9 @@ def _shallow(layer: Layer, changes: dict) -> Layer:
     return new
 
 
-def layer_options(layer: Layer, coeffs: Coefficients = DEFAULT) -> _Options:
-    """Enumerate the folding space of one layer with its cycles and resources."""
+def layer_options(layer: Layer, coeffs: Coefficients = DEFAULT, fifo: bool = False) -> _Options:
+    """Enumerate the folding space of one layer with its cycles and resources (plus its
+    input FIFO if `fifo`; width converters depend on two layers and are checked later)."""
     legal = legal_values(layer)
     grids: list[dict] = [{}]
     for f in fold_fields(layer):
@@ -73,7 +75,8 @@ def layer_options(layer: Layer, coeffs: Coefficients = DEFAULT) -> _Options:
         l = _shallow(layer, ch)
         cycles.append(layer_cycles(l))
         r = layer_resources(l, coeffs)
-        res.append([r[k] for k in KEYS])
+        f = fifo_resources(l, 1, coeffs) if fifo else {}
+        res.append([r[k] + f.get(k, 0) for k in KEYS])
     return _Options(layer, grids, np.array(cycles, dtype=np.int64), np.array(res, dtype=np.float64))
 
 
@@ -168,42 +171,54 @@ def _improve(opts: list[_Options], t: int, picks: list[int], limit: np.ndarray, 
     return picks
 
 
-def _picks_of(opts: list[_Options], graph: Graph) -> list[int] | None:
-    """Option indices reproducing the folding of `graph` (None if one is outside the search)."""
-    picks = []
-    for o, layer in zip(opts, graph.layers):
-        want = {f: getattr(layer, f) for f in fold_fields(layer)}
-        idx = [i for i, ch in enumerate(o.changes) if ch == want]
-        if not idx:
-            return None
-        picks.append(idx[0])
-    return picks
-
-
-def _cheapest(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray,
-              weights: np.ndarray) -> tuple[list[int] | None, list[int] | None]:
-    """The cheapest selection with cycles <= t under `limit`, never worse than FINN's.
-
-    FINN's SetFolding at the same interval (its "<" made "<=") caps every resource as well:
-    its own selection satisfies that cap, so the result is at most the baseline's LUT, FF,
-    BRAM18 and DSP, and usually well below. Without that cap a scalar cost alone could
-    trade, say, 300 LUTs for 3 BRAM18s against the baseline.
-    """
-    ref = _picks_of(opts, finn_greedy_fold(graph, t + 1))
-    if ref is not None and max(int(o.cycles[i]) for o, i in zip(opts, ref)) <= t:
-        ref_total = _totals(opts, ref)
-        picks, best = _fit(opts, t, np.minimum(limit, ref_total), weights)
-        if picks is not None:
-            return picks, best
-        if np.all(ref_total <= limit):
-            ref = _improve(opts, t, ref, ref_total, weights)
-            return ref, ref
-    return _fit(opts, t, limit, weights)
-
-
 def _apply(graph: Graph, opts: list[_Options], picks: list[int]) -> Graph:
     layers = [dataclasses.replace(o.layer, **o.changes[i]) if o.changes[i] else o.layer for o, i in zip(opts, picks)]
     return graph.with_layers(layers)
+
+
+def _real(graph: Graph, coeffs: Coefficients) -> np.ndarray:
+    """Totals of the full model, stream glue (FIFOs, width converters) included."""
+    tot = resources(graph, coeffs)["totals"]
+    return np.array([tot[k] for k in KEYS], dtype=np.float64)
+
+
+def _solve(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, weights: np.ndarray,
+           coeffs: Coefficients) -> Graph | None:
+    """The cheapest folding at t whose full totals are under `limit`.
+
+    The search sees each layer with its input FIFO; width converters between layers are
+    added afterwards by `resources`. If they push a total over the limit, search again with
+    that limit lowered by the overshoot (a few rounds; converters are small).
+    """
+    lim = limit.copy()
+    for _ in range(GLUE_ROUNDS):
+        picks, _ = _fit(opts, t, lim, weights)
+        if picks is None:
+            return None
+        folded = _apply(graph, opts, picks)
+        over = _real(folded, coeffs) - limit
+        if np.all(over <= 1e-9):
+            return folded
+        lim = lim - 2 * np.maximum(over, 0.0) - (over > 0)
+    return None
+
+
+def _cheapest(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, weights: np.ndarray,
+              coeffs: Coefficients) -> Graph | None:
+    """The cheapest folding with cycles <= t under `limit`, never worse than FINN's.
+
+    FINN's SetFolding at the same interval (its "<" made "<=") caps LUT, BRAM18 and DSP as
+    well, so the result uses at most the baseline's LUT, BRAM18 and DSP, and usually well
+    below (the baseline itself is the fallback). Without that cap the scalar cost alone
+    could trade, say, 300 LUTs for 3 BRAM18s against the baseline.
+    """
+    greedy = finn_greedy_fold(graph, t + 1)
+    if max(layer_cycles(l) for l in greedy.hardware_layers) <= t:
+        ref = _real(greedy, coeffs)
+        ref[KEYS.index("FF")] = np.inf  # FF: qloom's own rough model, and never the scarce one
+        if np.all(ref <= limit):
+            return _solve(graph, opts, t, np.minimum(limit, ref), weights, coeffs) or greedy
+    return _solve(graph, opts, t, limit, weights, coeffs)
 
 
 def _fmt(res: np.ndarray) -> str:
@@ -240,7 +255,8 @@ def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Boa
         raise QloomError("auto folding needs a target frame rate (target_fps) or a board to fill")
     b = get_board(board) if board is not None else None
     clock = clock_mhz or (b.clock_mhz if b else 100.0)
-    opts = [layer_options(l, coeffs) for l in graph.layers]
+    hw = graph.hardware_layers
+    opts = [layer_options(l, coeffs, fifo=l.hardware and l is not hw[0]) for l in graph.layers]
     fastest = max(int(o.cycles.min()) for o in opts)
     slowest = max(int(o.cycles.max()) for o in opts)
     cap_board = b or get_board(DEFAULT_BOARD)
@@ -258,23 +274,24 @@ def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Boa
                 f"{best!r} needs at least {fastest} even fully unfolded (max {clock * 1e6 / fastest:,.0f} fps)"
             )
         limit = cap if b is not None else np.full(len(KEYS), np.inf)
-        picks, best = _cheapest(graph, opts, t, limit, weights)
-        if picks is None:
-            raise _no_fit(graph, opts, b, cap, margin, best, f"at {target_fps:,.0f} fps ({t} cycles per frame)")
-        return _apply(graph, opts, picks)
+        folded = _cheapest(graph, opts, t, limit, weights, coeffs)
+        if folded is None:
+            raise _no_fit(graph, opts, b, cap, margin, _fit(opts, t, cap, weights)[1],
+                          f"at {target_fps:,.0f} fps ({t} cycles per frame)")
+        return folded
 
-    # board only: the smallest initiation interval whose cheapest selection fits
+    # board only: the smallest initiation interval at which a folding fits
     ts = np.unique(np.concatenate([o.cycles for o in opts]))
     ts = ts[(ts >= fastest) & (ts <= slowest)]
-    picks, best = _fit(opts, int(ts[-1]), cap, weights)
-    if picks is None:
-        raise _no_fit(graph, opts, b, cap, margin, best, "at any folding")
+    folded = _solve(graph, opts, int(ts[-1]), cap, weights, coeffs)
+    if folded is None:
+        raise _no_fit(graph, opts, b, cap, margin, _fit(opts, int(ts[-1]), cap, weights)[1], "at any folding")
     lo, hi = 0, len(ts) - 1  # ts[hi] fits
     while lo < hi:
         mid = (lo + hi) // 2
-        found, _ = _fit(opts, int(ts[mid]), cap, weights)
+        found = _solve(graph, opts, int(ts[mid]), cap, weights, coeffs)
         if found is not None:
-            hi, picks = mid, found
+            hi, folded = mid, found
         else:
             lo = mid + 1
-    return _apply(graph, opts, picks)
+    return folded

@@ -34,7 +34,8 @@ class Coefficients:
     # auto mem style: distributed while its LUTs cost no more than this many LUTs per RAMB18
     # it replaces (Zynq-7020 has 53,200 LUT / 280 RAMB18 = 190: equal device share)
     auto_luts_per_bram18: float = 190.0
-    # --- SlidingWindow (FINN ConvolutionInputGenerator_hls): 300 LUT + (k + stride) line buffers
+    # --- SlidingWindow: FINN ConvolutionInputGenerator_hls's 300 LUT of control; the memory is
+    # what qloom_swg builds (a double-buffered frame, 2*H*W*C/SIMD words), not FINN's line buffers
     swg_lut: float = 300.0
     # --- Threshold (FINN Thresholding_hls counts comparators only; qloom adds a base)
     thr_lut: float = 50.0  # qloom
@@ -46,10 +47,15 @@ class Coefficients:
     # --- flip-flops: FINN has no FF model; qloom, from the datapath registers
     ff_base: float = 100.0  # per layer: stream handshake and counters
     ff_per_lane_bit: float = 0.5  # adder-tree pipeline registers per PE*SIMD*(W+A) bit
-    # --- latency: register stages a layer adds beyond its stream arithmetic (qloom)
-    mvau_depth: int = 4  # input reg, multiply, accumulate, threshold compare
-    adder_tree_depth_per_level: int = 1  # one register per log2(SIMD) adder-tree level
-    stream_depth: int = 2  # SlidingWindow, Pool, Threshold, LabelSelect
+    # --- stream glue in front of each layer (qloom_fifo, qloom_dwc), qloom
+    fifo_lut: float = 8.0  # pointers and count
+    fifo_lut_per_bit: float = 2.0 / 3.0  # async-read LUTRAM: RAM32M stores 32 x 6 bits in 4 LUTs
+    fifo_ff: float = 8.0
+    dwc_lut_per_bit: float = 1.0  # one shift/hold/load mux per buffered bit
+    # --- latency: register stages a layer adds beyond its stream arithmetic (the RTL's LAT)
+    mvau_depth: int = 3  # qloom_mvtu: issue (ROM read), add tree + accumulate, threshold
+    adder_tree_depth_per_level: int = 0  # qloom_mvtu reduces SIMD terms in one stage
+    stream_depth: int = 2  # qloom_swg, qloom_pool, qloom_thresh, qloom_labelselect
 
 
 DEFAULT = Coefficients()

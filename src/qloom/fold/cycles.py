@@ -2,10 +2,13 @@
 
     MatVec         vectors * (MH/PE) * (MW/SIMD)        vectors = H*W of the input frame
     SlidingWindow  max(H*W*C/SIMD, OH*OW*kh*kw*C/SIMD)  input words vs output words
-    Pool           H*W*C/PE                             input-bound
+    Pool           H*W*C/PE                             input-bound (*)
     Threshold      H*W*C/PE
     LabelSelect    C                                    one element per cycle
     InputQuant     0                                    host side
+
+(*) qloom_pool walks virtual columns/rows for windows that end in right/bottom padding:
+max(H*XCOLS, YROWS*OW)*C/PE, which is H*W*C/PE without padding.
 
 The pipeline's initiation interval (cycles per frame) is the largest of these; fps is
 clock / II. Latency is modelled in `latency_cycles` (see there); the RTL testbench will
@@ -28,13 +31,37 @@ def layer_cycles(layer: Layer) -> int:
     if isinstance(layer, SlidingWindow):
         oh, ow, oc = layer.out_shape  # oc = kh*kw*C
         return max(h * w * c, oh * ow * oc) // layer.simd
-    if isinstance(layer, (Pool, Threshold)):
+    if isinstance(layer, Pool):
+        oh, ow, _ = layer.out_shape
+        (kh, kw), (sh, sw), (pt, pl, _, _) = layer.kernel, layer.stride, layer.pad
+        xcols = max(w, (ow - 1) * sw + kw - pl)
+        yrows = max(h, (oh - 1) * sh + kh - pt)
+        return max(h * xcols, yrows * ow) * c // layer.pe
+    if isinstance(layer, Threshold):
         return h * w * c // layer.pe
     if isinstance(layer, LabelSelect):
         return c
     if isinstance(layer, InputQuant):
         return 0
     raise NotImplementedError(f"no cycle model for {layer.kind}")
+
+
+def in_par(layer: Layer) -> int:
+    """Elements per input stream word."""
+    if isinstance(layer, (MatVec, SlidingWindow)):
+        return layer.simd
+    if isinstance(layer, (Pool, Threshold)):
+        return layer.pe
+    return 1
+
+
+def out_par(layer: Layer) -> int:
+    """Elements per output stream word."""
+    if isinstance(layer, (MatVec, Pool, Threshold)):
+        return layer.pe
+    if isinstance(layer, SlidingWindow):
+        return layer.simd
+    return 1
 
 
 def in_words(layer: Layer) -> int:
@@ -60,9 +87,10 @@ def _head_tail(layer: Layer, co: Coefficients) -> tuple[int, int, int]:
         # remaining NF-1 neuron folds of the last vector still run, SF cycles each
         return sf, (nf - 1) * sf + 1, depth
     if isinstance(layer, SlidingWindow):
-        kh, kw = layer.kernel
-        words = c // layer.simd
-        return ((kh - 1) * w + kw) * words, kh * kw * words, co.stream_depth
+        # qloom_swg double-buffers whole frames: reading starts once the frame is in, and
+        # every window of the frame is read after its last input word
+        oh, ow, oc = layer.out_shape
+        return in_words(layer), oh * ow * oc // layer.simd, co.stream_depth
     if isinstance(layer, Pool):
         kh, kw = layer.kernel
         words = c // layer.pe
