@@ -1,4 +1,9 @@
-"""The `report.json` content of a folded graph: cycles, resources and board utilization."""
+"""The `report.json` content of a folded graph: cycles, resources and board utilization.
+
+Per layer: folding, cycles, resources of its core and the resolved memory style (what
+"auto" became). `streams` holds the FIFO/width-converter glue the top level adds in front
+of each layer; `totals` include it. Utilization is a fraction of the board's capacity.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ def report(graph, clock_mhz: float, board: str | Board | None = None, coeffs: Co
     out = {
         "graph": graph.name,
         "layers": layers,
-        "totals": res["totals"],
+        "streams": res["streams"],  # FIFO and width converter in front of each layer
+        "totals": res["totals"],  # layers + streams
         "cycles_per_frame": perf["cycles_per_frame"],
         "latency_cycles": perf["latency_cycles"],
         "fps": perf["fps"],
