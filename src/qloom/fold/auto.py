@@ -10,14 +10,19 @@ T is what balances it: no layer is made faster (and bigger) than the bottleneck 
   compared by the share of the device they take.
 - `board` alone: the smallest T (candidates: every cycle count some layer can reach) at
   which a selection fits under `margin` (85%) of LUT, FF, BRAM18 and DSP. Fitting is a
-  small multi-resource knapsack; we solve it by raising the weight of whichever resource is
-  over its cap (Lagrangian relaxation) and re-choosing, a few dozen cheap passes per T,
-  and binary search over T (a selection that fits at T also fits at any larger T).
+  small multi-resource knapsack: raise the weight of whichever resource is over its cap
+  (Lagrangian relaxation) and re-choose, a few dozen cheap passes per T; if none fits,
+  repair the closest one move by move; then a local search lowers the cost under the caps.
+  Binary search over T (a selection that fits at T also fits at any larger T).
+
+Each layer option includes its input FIFO; width converters depend on two neighbours, so
+they are added by `resources` afterwards and the search is repeated with a lowered cap if
+they push a total over it (`_solve`).
 
 Unlike FINN's greedy SetFolding (see `greedy.py`), every (PE, SIMD) pair and the memory
 style are searched jointly, and `cycles <= T` replaces FINN's strict `<`. For a target
 frame rate, the baseline's own totals at the same T are an extra cap, so the result never
-uses more of any resource than FINN's heuristic would (see `_cheapest`).
+uses more LUT, BRAM18 or DSP than FINN's heuristic would (see `_cheapest`).
 """
 
 from __future__ import annotations
@@ -256,6 +261,8 @@ def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Boa
     b = get_board(board) if board is not None else None
     clock = clock_mhz or (b.clock_mhz if b else 100.0)
     hw = graph.hardware_layers
+    if not hw:
+        return graph
     opts = [layer_options(l, coeffs, fifo=l.hardware and l is not hw[0]) for l in graph.layers]
     fastest = max(int(o.cycles.min()) for o in opts)
     slowest = max(int(o.cycles.max()) for o in opts)
