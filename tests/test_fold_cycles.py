@@ -107,3 +107,24 @@ def test_performance_keys_and_units():
     assert perf["bottleneck"] == "conv"
     assert perf["fps"] == pytest.approx(200e6 / perf["cycles_per_frame"])
     assert perf["latency_us"] == pytest.approx(perf["latency_cycles"] / 200.0)
+
+
+def test_cycle_model_matches_the_rtl_generator():
+    # the RTL generator states each core's cycles and input words; the model must agree
+    import itertools
+
+    from qloom.fold import legal_values
+    from qloom.fold.cycles import in_words
+
+    rtl = pytest.importorskip("qloom.backends.rtl.layers")
+    checked = 0
+    for g in (tiny_cnn(), zoo("tfc_w1a1"), zoo("cnv_w1a1")):
+        for layer in g.hardware_layers:
+            legal = {k: v for k, v in legal_values(layer).items() if k != "mem_style"}
+            picks = [sorted(set(v[:3] + v[-1:])) for v in legal.values()]  # small, mid and full
+            for values in itertools.product(*picks):
+                l = dataclasses.replace(layer, **dict(zip(legal, values)))
+                core = rtl.emit(l, "x")
+                assert (core.cycles, core.in_words) == (layer_cycles(l), in_words(l)), (l.name, values)
+                checked += 1
+    assert checked > 200
