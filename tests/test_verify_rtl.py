@@ -177,6 +177,10 @@ def test_run_rtl_outputs_match_sim_for_several_seeds(standin_dir):
         r = rtl.run_rtl(d, frames, seed=seed, stall_prob=p, steady_frames=5)
         assert np.array_equal(r["outputs"], want), (seed, p)
         assert np.array_equal(r["steady_outputs"], want[np.arange(5) % 7])
+    flat = rtl.run_rtl(d, frames.reshape(7, -1), steady_frames=3)  # same element order, any frame shape
+    assert np.array_equal(flat["outputs"], want)
+    with pytest.raises(QloomError, match="do not fit"):
+        rtl.run_rtl(d, frames[:, :, :2])
 
 
 @pytest.mark.hw

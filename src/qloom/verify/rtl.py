@@ -64,6 +64,8 @@ class Port:
 def pack(port: Port, frames: np.ndarray) -> np.ndarray:
     """(N, *shape) ints -> (N * words_per_frame, chunks) uint32, element 0 in the LSBs."""
     n = frames.shape[0]
+    if tuple(frames.shape[1:]) != port.shape and frames[0].size == int(np.prod(port.shape)):
+        frames = frames.reshape((n,) + tuple(port.shape))  # a dense layer reads a whole frame as one vector
     if tuple(frames.shape[1:]) != port.shape:
         raise QloomError(f"frames of shape {tuple(frames.shape[1:])} do not match the design's input {port.shape}")
     if not port.dtype.contains(frames):
@@ -146,8 +148,15 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
     design = load_design(rtl_dir)
     pin, pout = design["in_port"], design["out_port"]
     frames = np.asarray(int_frames)
-    if frames.ndim == len(pin.shape):
-        frames = frames[None]
+    per_frame = int(np.prod(pin.shape))
+    # A dense first layer takes the whole channels-last frame as one vector (same element
+    # order, as in qloom.sim), so (N, 28, 28, 1) feeds a (1, 1, 784) input; one frame may omit N.
+    if frames.ndim >= 2 and int(np.prod(frames.shape[1:])) == per_frame:
+        frames = frames.reshape((len(frames),) + pin.shape)
+    elif frames.size == per_frame:
+        frames = frames.reshape((1,) + pin.shape)
+    else:
+        raise QloomError(f"input frames of shape {frames.shape} do not fit the design's input {pin.shape}")
     n = len(frames)
     if n < 1:
         raise QloomError("run_rtl needs at least one frame")
