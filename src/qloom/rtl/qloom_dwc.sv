@@ -24,26 +24,26 @@ module qloom_dwc #(
   input  logic                m_tready
 );
   localparam int CAP = IN + OUT - 1 + (IN > OUT ? IN : OUT);
-  localparam int CW = $clog2(CAP + 1);
   localparam int BW = CAP * BITS;
+  localparam int CW = $clog2(BW + 1);
 
   logic [BW-1:0] buffer;
-  logic [CW-1:0] count;  // elements held, 0..CAP
+  logic [CW-1:0] count;  // bits held (count in bits, not elements: shifts need no multiply)
 
-  assign m_tvalid = count >= CW'(OUT);
-  assign s_tready = count <= CW'(CAP - IN);
+  assign m_tvalid = count >= CW'(OUT * BITS);
+  assign s_tready = count <= CW'((CAP - IN) * BITS);
   assign m_tdata = buffer[OUT*BITS-1:0];
 
   wire push = s_tvalid && s_tready;
   wire pop = m_tvalid && m_tready;
   wire [BW-1:0] kept = pop ? buffer >> (OUT * BITS) : buffer;
-  wire [CW-1:0] base = pop ? count - CW'(OUT) : count;  // first free element after the pop
-  wire [BW-1:0] in_mask = {{(BW - IN * BITS){1'b0}}, {(IN * BITS){1'b1}}} << (base * BITS);
-  wire [BW-1:0] in_bits = {{(BW - IN * BITS){1'b0}}, s_tdata} << (base * BITS);
+  wire [CW-1:0] base = pop ? count - CW'(OUT * BITS) : count;  // first free bit after the pop
+  wire [BW-1:0] in_mask = {{(BW - IN * BITS){1'b0}}, {(IN * BITS){1'b1}}} << base;
+  wire [BW-1:0] in_bits = {{(BW - IN * BITS){1'b0}}, s_tdata} << base;
 
   always_ff @(posedge clk) begin
     buffer <= push ? (kept & ~in_mask) | in_bits : kept;
     if (!rst_n) count <= '0;
-    else count <= base + (push ? CW'(IN) : '0);
+    else count <= base + (push ? CW'(IN * BITS) : '0);
   end
 endmodule

@@ -14,7 +14,8 @@
 //   BINARY (bipolar x bipolar): term = xnor(x, w), acc = popcount; thresholds are in the
 //     popcount domain (semantics.popcount_threshold).
 //   IN_BIPOLAR: term = x ? w : -w;  W_BIPOLAR: term = w ? x : -x;  else term = x * w with
-//   x, w sign- or zero-extended per IN_SIGNED / W_SIGNED.
+//   x, w sign- or zero-extended per IN_SIGNED / W_SIGNED: shift-add in LUTs when either
+//   operand has <= 4 bits, a `*` (DSP48) otherwise.
 //
 // Pipeline (LAT = 3 clocks from issue to the output FIFO):
 //   issue: counters advance; weight ROM and input buffer are read (registered).
@@ -39,8 +40,8 @@ module qloom_mvtu #(
   parameter int OUT_BITS = 8,
   parameter int OUT_BASE = 0,  // encoded output = OUT_BASE + OUT_STEP * count
   parameter int OUT_STEP = 1,
-  parameter WEIGHT_FILE = "weights.mem",  // NF*SF lines of PE*SIMD*W_BITS bits
-  parameter THRESH_FILE = "thresh.mem",   // NF lines of PE*N_THR*ACC_BITS bits
+  parameter WEIGHT_FILE = "",  // NF*SF lines of PE*SIMD*W_BITS bits
+  parameter THRESH_FILE = "",  // NF lines of PE*N_THR*ACC_BITS bits
   parameter int MEM_STYLE = 0             // qloom_rom STYLE
 ) (
   input  logic                     clk,
@@ -159,7 +160,33 @@ module qloom_mvtu #(
         end else if (W_BIPOLAR != 0) begin : g_w_bipolar
           wire signed [TB-1:0] xv = TB'($signed({IN_SIGNED != 0 && xs[IN_BITS-1], xs}));
           assign t = ws[0] ? xv : -xv;
-        end else begin : g_mul
+        end else if (IN_BITS <= 4 || W_BITS <= 4) begin : g_lut_mul
+          // shift-add over the narrower operand's bits: small products stay in LUTs (Yosys
+          // maps any `*` of 2+ bit operands to a DSP48 and ignores use_dsp)
+          localparam bit BY_W = W_BITS <= IN_BITS;
+          localparam int NB = BY_W ? W_BITS : IN_BITS;
+          localparam bit NEG_MSB = BY_W ? W_SIGNED != 0 : IN_SIGNED != 0;  // two's complement MSB weighs -2**(NB-1)
+          logic [NB-1:0] b;
+          logic signed [TB-1:0] a;
+          if (BY_W) begin : g_by_w
+            assign b = ws;
+            assign a = TB'($signed({IN_SIGNED != 0 && xs[IN_BITS-1], xs}));
+          end else begin : g_by_x
+            assign b = xs;
+            assign a = TB'($signed({W_SIGNED != 0 && ws[W_BITS-1], ws}));
+          end
+          logic [NB*TB-1:0] partial;  // running sums of the shifted copies
+          for (genvar i = 0; i < NB; i++) begin : g_bit
+            wire signed [TB-1:0] pp = b[i] ? a <<< i : '0;
+            wire signed [TB-1:0] term = (NEG_MSB && i == NB - 1) ? -pp : pp;
+            if (i == 0) begin : g_first
+              assign partial[0 +: TB] = term;
+            end else begin : g_next
+              assign partial[i*TB +: TB] = partial[(i-1)*TB +: TB] + term;
+            end
+          end
+          assign t = partial[(NB-1)*TB +: TB];
+        end else begin : g_dsp_mul
           wire signed [TB-1:0] xv = TB'($signed({IN_SIGNED != 0 && xs[IN_BITS-1], xs}));
           wire signed [TB-1:0] wv = TB'($signed({W_SIGNED != 0 && ws[W_BITS-1], ws}));
           assign t = xv * wv;

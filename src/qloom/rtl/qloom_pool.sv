@@ -67,9 +67,10 @@ module qloom_pool #(
   localparam int HQ = QDEPTH + (YROWS - H) * ROWW;    // room while virtual rows run
 
   function automatic logic [D-1:0] reduce2(input logic [D-1:0] a, input logic [D-1:0] b);
-    if (MODE != 0) return a + b;
-    if (MAX_SIGNED) return $signed(a) >= $signed(b) ? a : b;
-    return a >= b ? a : b;
+    // assignment to the function name, not `return`: Yosys' parser lacks the latter
+    if (MODE != 0) reduce2 = a + b;
+    else if (MAX_SIGNED) reduce2 = $signed(a) >= $signed(b) ? a : b;
+    else reduce2 = a >= b ? a : b;
   endfunction
 
   // ---------------------------------------------------------------- horizontal pass

@@ -20,7 +20,7 @@ module qloom_thresh #(
   parameter int OUT_BITS = 1,
   parameter int OUT_BASE = 0,
   parameter int OUT_STEP = 1,
-  parameter THRESH_FILE = "thresh.mem",
+  parameter THRESH_FILE = "",
   parameter int MEM_STYLE = 0
 ) (
   input  logic                    clk,
