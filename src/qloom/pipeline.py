@@ -101,10 +101,16 @@ def _synth(cfg: BuildConfig) -> dict:
     A.write_json(cfg.out / A.SYNTH_JSON, result)
     report = A.read_json(cfg.out / A.REPORT_JSON)
     report["yosys"] = {"note": result.get("note"), "tool": result.get("tool"), "total": result.get("total")}
+    instances = result.get("layers", {})
     for row in report.get("layers", []):
-        counts = result.get("layers", {}).get(row["name"])
-        if counts is not None:
-            row["yosys"] = counts
+        # a layer's instance is u_<name>; its input FIFO and width converter are u_<name>_*
+        mine = [c for k, c in instances.items() if c.get("layer") == row["name"]]
+        if mine:
+            row["yosys"] = {
+                "LUT": sum(c.get("LUT", 0) for c in mine), "FF": sum(c.get("FF", 0) for c in mine),
+                "BRAM18": sum(c.get("BRAM18", 0) for c in mine),
+                "DSP": sum(c.get("DSP48E1", 0) + c.get("DSP48E2", 0) for c in mine),
+            }
     A.write_json(cfg.out / A.REPORT_JSON, report)
     return {"total": result.get("total")}
 

@@ -1,0 +1,72 @@
+"""`qloom demo`: the whole flow on an embedded default, end to end.
+
+Trains the default model (TFC-w1a1 on MNIST, QAT), exports QONNX, builds it (IR, folding
+for the board, Verilog, Yosys), and verifies the IR on the full test set and the RTL under
+random backpressure. Every artifact lands in --out (default ./qloom-demo).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from qloom.pipeline import BuildConfig, build
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="train, build and verify the default model end to end", description=__doc__)
+    p.add_argument("--out", type=Path, default=Path("qloom-demo"), help="output folder (default ./qloom-demo)")
+    p.add_argument("--model", default="tfc-w1a1", help="zoo model (default tfc-w1a1)")
+    p.add_argument("--dataset", default="mnist", help="dataset (default mnist)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the model's recipe)")
+    p.add_argument("--board", default="pynq-z2", help="board to fold for (default pynq-z2)")
+    p.add_argument("--target-fps", type=float, help="frame rate target instead of filling the board")
+    p.add_argument("--ir-frames", type=int, default=10000, help="test images through the IR (default 10000)")
+    p.add_argument("--rtl-frames", type=int, default=1000, help="test images through the RTL simulation (default 1000)")
+    p.add_argument("--skip-train", action="store_true", help="reuse OUT/train/model.onnx from an earlier demo")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qloom.cli import verify as verify_cli
+    from qloom.errors import QloomError
+
+    out: Path = args.out
+    train_dir, build_dir = out / "train", out / "build"
+    model = train_dir / "model.onnx"
+    if args.skip_train:
+        if not model.exists():
+            raise QloomError(f"--skip-train: {model} does not exist; run the demo once without it")
+    else:
+        from qloom.train import train_zoo_model
+
+        print(f"== 1/3 train {args.model} on {args.dataset} (QAT) -> {train_dir}")
+        m = train_zoo_model(args.model, args.dataset, train_dir, epochs=args.epochs, seed=0, progress=True)
+        print(f"   test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s")
+    print(f"== 2/3 build {model} -> {build_dir}")
+    build(BuildConfig(model=model, out=build_dir, board=args.board, target_fps=args.target_fps))
+    print("== 3/3 verify")
+    rc = 0
+    for level, frames in (("ir", args.ir_frames), ("rtl", args.rtl_frames)):
+        ns = argparse.Namespace(dir=build_dir, level=[level], dataset=args.dataset, frames=frames, seed=0)
+        rc |= verify_cli.run(ns)
+    _summary(build_dir)
+    return rc
+
+
+def _summary(build_dir: Path) -> None:
+    from qloom import artifacts as A
+
+    rep = A.read_json(build_dir / A.REPORT_JSON)
+    ver = A.read_json(build_dir / A.VERIFY_JSON)["levels"]
+    print("\n== summary")
+    print(f"   pipeline: {rep['cycles_per_frame']} cycles/frame, {rep['fps']:.0f} frames/s at {rep['clock_mhz']} MHz"
+          f" (bottleneck {rep['bottleneck']})")
+    tot = rep.get("yosys", {}).get("total") or {}
+    if tot:
+        print(f"   Yosys: {tot.get('LUT')} LUT, {tot.get('FF')} FF, {tot.get('BRAM18')} BRAM18, {tot.get('DSP')} DSP")
+    for level, e in ver.items():
+        acc = f", accuracy {e['ir_accuracy']:.4f}" if "ir_accuracy" in e else ""
+        ii = f", measured {e['cycles_per_frame']} cycles/frame" if "cycles_per_frame" in e else ""
+        print(f"   verify {level}: {e['frames']} frames, {e['mismatches']} mismatches{acc}{ii}")
+    print(f"   artifacts in {build_dir} (report.json, verify.json, rtl/, ir.onnx opens in Netron)")

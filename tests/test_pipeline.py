@@ -1,0 +1,88 @@
+"""`qloom build` / `qloom verify` through the CLI: stages, resume, verify.json, user errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from qloom import artifacts as A
+from qloom.cli import main
+
+from qnn_factory import LayerSpec, NetSpec, calibrate_and_export
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    spec = NetSpec(in_shape=(1, 6, 6), in_bits=4, in_signed=False, seed=11, layers=[
+        LayerSpec(kind="conv", out=4, wbits=2, abits=2, asigned=False, narrow=False, per_channel=True,
+                  bn=True, bias=False, kernel=3, pool=True),
+        LayerSpec(kind="dense", out=8, wbits=1, abits=1, asigned=True, narrow=False, per_channel=False,
+                  bn=True, bias=True)])
+    path = tmp_path_factory.mktemp("model") / "small.onnx"
+    calibrate_and_export(spec, path)
+    return path
+
+
+def test_build_until_fold_then_verify_ir(small_model, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["build", str(small_model), "--out", str(out), "--stop-after", "fold"]) == 0
+    for name in (A.FRONTEND_ONNX, A.IR_JSON, A.IR_ONNX, A.FOLDED_JSON, A.FOLDING_JSON, A.REPORT_JSON):
+        assert (out / name).exists(), name
+    assert not (out / A.RTL_DIR).exists()
+    state = json.loads((out / A.BUILD_JSON).read_text())
+    assert state["complete"] and state["stopped_after"] == "fold"
+    assert main(["verify", str(out), "--level", "ir", "--dataset", "random", "--frames", "300"]) == 0
+    v = json.loads((out / A.VERIFY_JSON).read_text())
+    assert v["levels"]["ir"]["frames"] == 300 and v["levels"]["ir"]["mismatches"] == 0
+    report = json.loads((out / A.REPORT_JSON).read_text())
+    assert report["cycles_per_frame"] > 0 and report["layers"]
+
+
+def test_resume_reuses_finished_stages(small_model, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["build", str(small_model), "--out", str(out), "--stop-after", "streamline"]) == 0
+    capsys.readouterr()
+    assert main(["build", str(small_model), "--out", str(out), "--stop-after", "fold", "--resume"]) == 0
+    log = capsys.readouterr().out
+    assert "[frontend] reused" in log and "[streamline] reused" in log and "[fold] done" in log
+
+
+def test_verify_detects_a_corrupted_ir(small_model, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main(["build", str(small_model), "--out", str(out), "--stop-after", "streamline"]) == 0
+    from qloom.ir import MatVec, serialize
+
+    g = serialize.load(out / A.IR_JSON)
+    mv = next(l for l in g.layers if isinstance(l, MatVec) and l.thresholds is not None)
+    serialize.save(g.replace_layer(mv.name, weights=-mv.weights, w_dtype=type(mv.w_dtype).for_range(-2, 2)),
+                   out / A.IR_JSON)
+    assert main(["verify", str(out), "--dataset", "random", "--frames", "200"]) == 1
+    assert json.loads((out / A.VERIFY_JSON).read_text())["levels"]["ir"]["mismatches"] > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["build", "missing.onnx", "--out", "OUT"], "does not exist"),
+    (["verify", "OUT"], "not a qloom build folder"),
+])
+def test_user_errors_exit_2_without_traceback(argv, message, tmp_path, capsys):
+    argv = [a.replace("OUT", str(tmp_path / "o")).replace("missing.onnx", str(tmp_path / "missing.onnx")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_output_folder(small_model, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["build", str(small_model), "--out", str(blocker / "sub")]) == 2
+    assert "cannot write to output folder" in capsys.readouterr().err
+
+
+def test_bad_folding_file_is_a_user_error(small_model, tmp_path, capsys):
+    bad = tmp_path / "fold.json"
+    bad.write_text(json.dumps({"layers": {"mvu0": {"pe": 3}}}))
+    assert main(["build", str(small_model), "--out", str(tmp_path / "b"), "--folding", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "mvu0" in err and "3" in err
+    state = json.loads((tmp_path / "b" / A.BUILD_JSON).read_text())
+    assert not state["complete"]  # a failed build never looks complete
