@@ -250,6 +250,8 @@ def verify_rtl(graph: Graph, rtl_dir: str | Path, float_inputs: np.ndarray, *, s
     steady_bad = (r["steady_outputs"] != want[steady_ids]).reshape(len(steady_ids), -1).any(axis=1)
     first_bad = (_first_mismatch(r["outputs"], want, np.arange(n), "backpressure")
                  or _first_mismatch(r["steady_outputs"], want[steady_ids], steady_ids, "steady"))
+    if first_bad:
+        first_bad["layer"] = last.name  # the RTL exposes only the last layer's stream
     model = r["cycles_per_frame_model"]
     ii_error = (r["cycles_per_frame"] - model) / model if model else None
     entry.update(
