@@ -8,7 +8,9 @@ in and out, words per frame) plus its cycle count per frame, which is the agreed
   MatVec         vectors * (MH/PE) * (MW/SIMD)
   Threshold      input words            (C/PE per pixel)
   SlidingWindow  max(input words, output words)
-  Pool           input words            (+ one pass per output row/column ending in padding)
+  Pool           max(H * XCOLS, YROWS * OW) * C/PE, XCOLS/YROWS = real columns/rows plus
+                 the virtual ones up to the last window end (= input words without
+                 right/bottom padding)
   LabelSelect    C                      (one element per clock)
 """
 
