@@ -1,0 +1,439 @@
+"""Quantization-aware training: per-model default recipes, validation-chosen checkpoint, resume.
+
+The whole training set stays in memory as uint8; batches are shuffled and augmented (random
+integer pixel shifts, which keep pixels exact) with seeded torch generators whose states are
+saved in the checkpoint, so a resumed run continues exactly like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from qloom import data
+from qloom.errors import QloomError
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class Recipe:
+    """Training hyper-parameters (the defaults per zoo model are in RECIPES)."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 3e-2  # peak one-cycle LR of quantized weights (latent weights live in [-1, 1])
+    weight_decay: float = 0.0  # on quantized-layer weights only (never on BN)
+    label_smoothing: float = 0.1
+    shift: int = 2  # random integer shift of every image by up to +-shift pixels
+    dropout: float = 0.0  # zoo models only: dropout after each hidden activation
+    bn_lr: float = 1e-2  # peak LR of BN parameters and the loss temperature
+    pct_start: float = 0.15  # one-cycle warm-up fraction
+    distill: float = 0.0  # weight of knowledge distillation from a float MLP teacher (0 = off)
+    teacher_epochs: int = 8
+    teacher_hidden: int = 512
+    kd_temperature: float = 4.0
+    eval_batch_size: int = 1000
+
+
+# Defaults per zoo model ("family-wWaA") or family; lookups try the full name first.
+RECIPES: dict[str, dict] = {
+    "tfc": dict(epochs=40, batch_size=128),
+    "sfc": dict(epochs=30, batch_size=128),
+    "lfc": dict(epochs=20, batch_size=128, lr=5e-3, dropout=0.1),
+    "cnv": dict(epochs=4, batch_size=128, lr=5e-3),
+}
+
+
+def default_recipe(model_name: str, dataset: str = "mnist", **overrides) -> Recipe:
+    """The tuned default recipe of a zoo model; `overrides` (non-None) replace fields."""
+    family = model_name.split("-")[0]
+    fields = dict(RECIPES.get(family, {}))
+    fields.update(RECIPES.get(model_name, {}))
+    if dataset == "digits":  # 8x8 images: a 2-pixel shift would destroy them
+        fields["shift"] = min(fields.get("shift", 2), 1)
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Recipe(**fields)
+    except TypeError as exc:
+        raise QloomError(f"bad training option: {exc}") from None
+
+
+def set_threads(threads: int | None = None) -> int:
+    """One intra-op thread by default: as fast for the MLPs, bit-reproducible, and on a shared
+    machine extra threads oversubscribe the CPU (measured 10-20x slower steps under load)."""
+    n = threads or 1
+    torch.set_num_threads(n)
+    return n
+
+
+# ------------------------------------------------------------------------------ batches
+
+
+def shift_images(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Shift each uint8 image (N,H,W) by random integers in [-max_shift, max_shift], zero fill."""
+    if max_shift <= 0:
+        return x
+    n, h, w = x.shape
+    s = max_shift
+    padded = torch.zeros((n, h + 2 * s, w + 2 * s), dtype=x.dtype)
+    padded[:, s : s + h, s : s + w] = x
+    dy = torch.randint(0, 2 * s + 1, (n,), generator=gen)
+    dx = torch.randint(0, 2 * s + 1, (n,), generator=gen)
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]
+    return padded[torch.arange(n)[:, None, None], rows, cols]
+
+
+def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
+    """Top-1 accuracy (fraction) of `model` in eval mode on uint8 images."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(labels), batch_size):
+            logits = model(data.to_model_input(images[i : i + batch_size]))
+            correct += int((logits.argmax(1).numpy() == labels[i : i + batch_size]).sum())
+    model.train(was_training)
+    return correct / max(1, len(labels))
+
+
+# ------------------------------------------------------------------------------ training
+
+
+@dataclass
+class TrainResult:
+    """Outcome of train_model; `model` holds the best-on-validation weights."""
+
+    model: nn.Module
+    best_epoch: int
+    val_accuracy: float
+    epochs: int
+    train_seconds: float
+    history: list = field(default_factory=list)
+
+
+def _param_groups(model: nn.Module, weight_decay: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() > 1 else no_decay).append(p)  # matrices/kernels vs BN/bias/scales
+    return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
+
+
+def make_teacher(input_shape, num_classes: int, hidden: int) -> nn.Module:
+    """Float MLP teacher for distillation: cheap on a CPU, and a much better classifier than
+    the tiny quantized students, whose training it guides through soft targets."""
+    c, h, w = input_shape
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(c * h * w, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def train_teacher(x: torch.Tensor, y: torch.Tensor, recipe: Recipe, seed: int, progress: bool) -> nn.Module:
+    """Train the float teacher on the training split (never on validation/test images)."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed + 1)
+    gen = torch.Generator().manual_seed(seed + 1)
+    teacher = make_teacher((1, *x.shape[1:]), int(y.max()) + 1, recipe.teacher_hidden)
+    bs = 128
+    steps = max(1, math.ceil(len(y) / bs))
+    opt = torch.optim.AdamW(teacher.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=recipe.teacher_epochs * steps)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    teacher.train()
+    for epoch in range(recipe.teacher_epochs):
+        perm = torch.randperm(len(y), generator=gen)
+        for step in tqdm(range(steps), desc=f"teacher {epoch + 1}/{recipe.teacher_epochs}",
+                         file=sys.stderr, disable=not progress, leave=False, dynamic_ncols=True):
+            idx = perm[step * bs : (step + 1) * bs]
+            loss = loss_fn(teacher(data.to_model_input(shift_images(x[idx], 2, gen))), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return teacher.eval()
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_model(
+    model: nn.Module,
+    dataset: str,
+    recipe: Recipe,
+    *,
+    seed: int = 0,
+    limit_train: int | None = None,
+    limit_eval: int | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    checkpoint_meta: dict | None = None,
+) -> TrainResult:
+    """Train any Brevitas classifier (input: pixels/255, (N,1,H,W)) on `dataset`.
+
+    After every epoch the model is scored on the validation split; the best epoch's weights
+    are kept (ties go to the later epoch) and loaded into `model` at the end. With `checkpoint`,
+    state is saved there after each epoch; `resume=True` continues from it.
+    """
+    from tqdm import tqdm
+
+    train_x, train_y = data.load_dataset(dataset, "train")
+    val_x, val_y = data.load_dataset(dataset, "val")
+    if limit_train:
+        train_x, train_y = train_x[:limit_train], train_y[:limit_train]
+    if limit_eval:
+        val_x, val_y = val_x[:limit_eval], val_y[:limit_eval]
+    train_x_t = torch.from_numpy(np.array(train_x))
+    train_y_t = torch.from_numpy(np.array(train_y))
+    n = len(train_y_t)
+    steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
+
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    # Loss temperature: logits are integer accumulators times a fixed scale, often large; a
+    # learned scalar divides them inside the loss only (argmax, hence the exported model, is
+    # unaffected). Initialised from the logit spread of the first batch.
+    log_temp = torch.zeros((), requires_grad=True)
+    groups = _param_groups(model, recipe.weight_decay) + [dict(params=[log_temp], weight_decay=0.0)]
+    optimizer = torch.optim.AdamW(groups, lr=recipe.lr)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[recipe.lr, recipe.bn_lr, recipe.bn_lr], total_steps=recipe.epochs * steps_per_epoch,
+        pct_start=recipe.pct_start, anneal_strategy="cos",
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    teacher = None
+    if recipe.distill > 0:
+        teacher = make_teacher((1, *train_x_t.shape[1:]), int(train_y_t.max()) + 1, recipe.teacher_hidden)
+
+    start_epoch, best_acc, best_epoch, best_state = 0, -1.0, 0, None
+    history: list = []
+    seconds = 0.0
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    resumed = resume and ckpt_path is not None and ckpt_path.is_file()
+    if resumed:
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        with torch.no_grad():
+            log_temp.copy_(state["log_temp"])
+        gen.set_state(state["gen_state"])
+        torch.set_rng_state(state["torch_rng"])
+        start_epoch, best_acc, best_epoch = state["epoch"], state["best_acc"], state["best_epoch"]
+        best_state, history, seconds = state["best_state"], state["history"], state["train_seconds"]
+        if teacher is not None:
+            teacher.load_state_dict(state["teacher"])
+            teacher.eval()
+    else:
+        if teacher is not None:
+            t0 = time.perf_counter()
+            teacher = train_teacher(train_x_t, train_y_t, recipe, seed, progress)
+            seconds += time.perf_counter() - t0
+            if progress:
+                print(f"teacher: val {accuracy(teacher, val_x, val_y):.4f} {seconds:.0f}s", file=sys.stderr)
+        with torch.no_grad():  # init temperature so that initial logits have unit spread
+            model.train()
+            probe = model(data.to_model_input(train_x_t[: min(n, 256)]))
+            log_temp.fill_(math.log(float(probe.std()) + 1e-6))
+
+    model.train()
+    for epoch in range(start_epoch, recipe.epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=gen)
+        bar = tqdm(
+            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", file=sys.stderr,
+            disable=not progress, leave=False, dynamic_ncols=True,
+        )
+        loss_sum = 0.0
+        for step in bar:
+            idx = perm[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+            xb = shift_images(train_x_t[idx], recipe.shift, gen)
+            xf = data.to_model_input(xb)
+            logits = model(xf) / log_temp.exp()
+            loss = criterion(logits, train_y_t[idx])
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = torch.log_softmax(teacher(xf) / recipe.kd_temperature, 1)
+                kd = nn.functional.kl_div(
+                    torch.log_softmax(logits / recipe.kd_temperature, 1), soft, reduction="batchmean", log_target=True
+                ) * recipe.kd_temperature**2
+                loss = (1 - recipe.distill) * loss + recipe.distill * kd
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            if hasattr(model, "clip_weights"):
+                model.clip_weights()
+            loss_sum += loss.detach().item()
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{loss_sum / (step + 1):.3f}")
+        bar.close()
+        seconds += time.perf_counter() - t0
+        val_acc = accuracy(model, val_x, val_y, recipe.eval_batch_size)
+        model.train()
+        history.append(dict(epoch=epoch + 1, loss=round(loss_sum / steps_per_epoch, 5), val_accuracy=val_acc))
+        if val_acc >= best_acc:
+            best_acc, best_epoch = val_acc, epoch + 1
+            best_state = copy.deepcopy(model.state_dict())
+        if progress:
+            print(
+                f"epoch {epoch + 1}/{recipe.epochs}: loss {loss_sum / steps_per_epoch:.4f} "
+                f"val {val_acc:.4f} (best {best_acc:.4f} @ {best_epoch}) {seconds:.0f}s",
+                file=sys.stderr,
+            )
+        if ckpt_path is not None:
+            _atomic_torch_save(
+                dict(
+                    version=CHECKPOINT_VERSION, epoch=epoch + 1, model=model.state_dict(),
+                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    log_temp=log_temp.detach().clone(), gen_state=gen.get_state(),
+                    torch_rng=torch.get_rng_state(), best_acc=best_acc, best_epoch=best_epoch,
+                    best_state=best_state, history=history, train_seconds=seconds,
+                    recipe=dataclasses.asdict(recipe), seed=seed, limit_train=limit_train,
+                    limit_eval=limit_eval, teacher=teacher.state_dict() if teacher is not None else None,
+                    **(checkpoint_meta or {}),
+                ),
+                ckpt_path,
+            )
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return TrainResult(model, best_epoch, max(best_acc, 0.0), recipe.epochs, seconds, history)
+
+
+# ------------------------------------------------------------------------------ the full job
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".qloom-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise QloomError(f"output folder {out} is not writable: {exc.strerror or exc}") from None
+
+
+def train_zoo_model(
+    model_name: str,
+    dataset: str,
+    out,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    weight_bits: int | None = None,
+    act_bits: int | None = None,
+    seed: int = 0,
+    limit_train: int | None = None,
+    limit_eval: int | None = None,
+    resume: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    **recipe_overrides,
+) -> dict:
+    """Train a zoo model with its default recipe; write OUT/{checkpoint.pt, model.onnx, metrics.json}.
+
+    metrics.json is written last, so a folder with it is a finished run. Returns the metrics.
+    `recipe_overrides` replace other Recipe fields (e.g. shift=0, label_smoothing=0).
+    """
+    from qloom.export import export_qonnx_model
+    from qloom.models import build_model, parse_model_name
+
+    family, w, a = parse_model_name(model_name, weight_bits, act_bits)
+    name = f"{family}-w{w}a{a}"
+    shape = data.input_shape(dataset)  # also validates the dataset name
+    data.load_dataset(dataset, "test")  # fail early (missing dataset) before touching OUT
+    out = Path(out)
+    _check_writable(out)
+    ckpt = out / "checkpoint.pt"
+    metrics_path = out / "metrics.json"
+    recipe = default_recipe(name, dataset, epochs=epochs, batch_size=batch_size, lr=lr, **recipe_overrides)
+    if resume:
+        if not ckpt.is_file():
+            raise QloomError(f"--resume: no checkpoint at {ckpt}")
+        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if saved.get("model_name") != name or saved.get("dataset") != dataset:
+            raise QloomError(
+                f"--resume: {ckpt} is for {saved.get('model_name')} on {saved.get('dataset')}, "
+                f"not {name} on {dataset}"
+            )
+        recipe = Recipe(**saved["recipe"])
+        if epochs is not None and epochs != recipe.epochs:
+            raise QloomError(
+                f"--resume: {ckpt} was made for --epochs {recipe.epochs} (its LR schedule depends "
+                "on it); resume without --epochs or start a fresh run"
+            )
+        seed, limit_train, limit_eval = saved["seed"], saved["limit_train"], saved["limit_eval"]
+    if metrics_path.exists():
+        metrics_path.unlink()  # the folder must not look finished while this run is in progress
+    n_threads = set_threads(threads)
+    torch.manual_seed(seed)
+    model_kwargs = dict(input_shape=shape, num_classes=data.num_classes(dataset), dropout=recipe.dropout)
+    model = build_model(name, **model_kwargs)
+
+    result = train_model(
+        model, dataset, recipe, seed=seed, limit_train=limit_train, limit_eval=limit_eval,
+        checkpoint=ckpt, resume=resume, progress=progress,
+        checkpoint_meta=dict(model_name=name, dataset=dataset, model_kwargs=model_kwargs),
+    )
+    test_x, test_y = data.load_dataset(dataset, "test")
+    if limit_eval:
+        test_x, test_y = test_x[:limit_eval], test_y[:limit_eval]
+    test_acc = accuracy(model, test_x, test_y, recipe.eval_batch_size)
+
+    onnx_tmp = out / "model.onnx.tmp"
+    export_qonnx_model(model, onnx_tmp, shape)
+    os.replace(onnx_tmp, out / "model.onnx")
+    import brevitas
+
+    metrics = dict(
+        model=name, dataset=dataset, weight_bits=w, act_bits=a,
+        test_accuracy=test_acc, val_accuracy=result.val_accuracy, best_epoch=result.best_epoch,
+        epochs=recipe.epochs, train_seconds=round(result.train_seconds, 2), seed=seed,
+        command=command or f"qloom train --model {name} --dataset {dataset} --out {out}",
+        input_shape=list(shape), n_train=len(data.load_dataset(dataset, "train")[1][:limit_train]),
+        limit_train=limit_train, limit_eval=limit_eval, threads=n_threads,
+        recipe=dataclasses.asdict(recipe), history=result.history,
+        versions=dict(torch=torch.__version__, brevitas=brevitas.__version__),
+    )
+    tmp = metrics_path.with_name("metrics.json.tmp")
+    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
+    os.replace(tmp, metrics_path)
+    return metrics
+
+
+def load_trained(out) -> nn.Module:
+    """Rebuild the zoo model of a `qloom train` folder with its chosen (best-on-val) weights."""
+    from qloom.models import build_model
+
+    path = Path(out) / "checkpoint.pt"
+    if not path.is_file():
+        raise QloomError(f"no checkpoint at {path}: run `qloom train --out {out}` first")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_model(state["model_name"], **state["model_kwargs"])
+    model.load_state_dict(state["best_state"] or state["model"])
+    model.eval()
+    return model
