@@ -109,3 +109,22 @@ def test_layer_checks_reject_bad_folding():
                acc_dtype=IntType(8, True), pe=3)
     with pytest.raises(ValueError, match="sorted"):
         Threshold(name="t", in_shape=(1, 1, 2), in_dtype=IntType(4, True), thresholds=np.array([[3, 1], [0, 1]]))
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 1), st.integers(1, 4), st.integers(0, 2**20))
+@settings(max_examples=60, deadline=None)
+def test_fused_conv_equals_sliding_window_then_matvec(kh, kw, stride, pad, c, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-8, 8, size=(3, 6, 5, c))
+    w = rng.integers(-4, 4, size=(5, kh * kw * c))
+    args = ((kh, kw), (stride, stride), (pad, pad, pad, pad), 0)
+    want = sem.matvec(sem.sliding_window(x, *args), w)
+    assert np.array_equal(sem.conv_matvec(x, w, *args), want)
+    big = x.astype(np.int64) * 2**40  # beyond float64-exact sums: the integer path
+    assert np.array_equal(sem.conv_matvec(big, w, *args), sem.matvec(sem.sliding_window(big, *args), w))
+
+
+def test_matvec_exact_beyond_float32():
+    x = np.array([[2**23 + 1, 1]])
+    w = np.array([[3, 1]])
+    assert sem.matvec(x, w)[0, 0] == 3 * (2**23 + 1) + 1

@@ -75,15 +75,27 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
 
     x: float model input (N, C, H, W) if the graph starts with its InputQuant (start=0), or
     integer frames (N, H, W, C) to start at layer `start`. Returns the final integer output
-    (N, H, W, C); with trace=True, also a dict layer name -> that layer's output.
+    (N, H, W, C); with trace=True, also a dict layer name -> that layer's output. A
+    SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`), so its
+    im2col tensor is never built and does not appear in the trace.
     """
     outputs = {}
-    for layer in graph.layers[start:]:
+    layers = graph.layers[start:]
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
         if layer.hardware:  # a dense layer reads a whole frame as one vector (same element order)
             x = x.reshape((x.shape[0],) + tuple(layer.in_shape))
-        x = run_layer(layer, x)
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, ops.SlidingWindow) and isinstance(nxt, ops.MatVec):
+            acc = sem.conv_matvec(x, nxt.weights, layer.kernel, layer.stride, layer.pad, layer.pad_value)
+            x = acc if nxt.thresholds is None else sem.threshold_activation(acc, nxt.thresholds, nxt.out_base, nxt.out_step)
+            layer, i = nxt, i + 1
+        else:
+            x = run_layer(layer, x)
         if trace:
             outputs[layer.name] = x
+        i += 1
     return (x, outputs) if trace else x
 
 
