@@ -116,3 +116,32 @@ def test_attribute_shown_in_error(tmp_path):
     path = _onnx_file(tmp_path, [node], {})
     with pytest.raises(QloomError, match=r"LeakyRelu node \"lr\" \(alpha=0.1"):
         frontend.load(path)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trunc_average_pool_is_bit_exact(seed, tmp_path):
+    """Brevitas TruncAvgPool2d exports AveragePool + Trunc (qonnx Trunc v2): sum pool + thresholds."""
+    import torch.nn as nn
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear, QuantReLU, TruncAvgPool2d
+    from brevitas.quant import Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint
+
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        QuantIdentity(act_quant=Uint8ActPerTensorFixedPoint, bit_width=4, return_quant_tensor=True),
+        QuantConv2d(1, 4, 3, bias=False, weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=3),
+        nn.BatchNorm2d(4),
+        QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, bit_width=3, return_quant_tensor=True),
+        TruncAvgPool2d(kernel_size=2, stride=2, bit_width=3, float_to_int_impl_type="FLOOR"),
+        nn.Flatten(),
+        QuantLinear(36, 5, bias=False, weight_quant=Int8WeightPerTensorFixedPoint, weight_bit_width=2))
+    model.train()
+    for _ in range(3):
+        model(torch.rand(16, 1, 8, 8))
+    model.eval()
+    path = tmp_path / "trunc.onnx"
+    export_qonnx(model, torch.rand(1, 1, 8, 8), str(path), dynamo=False)
+    g = streamline.run(path)
+    assert [l.kind for l in g.layers] == ["InputQuant", "SlidingWindow", "MatVec", "Pool", "Threshold", "MatVec"]
+    x = np.random.default_rng(seed).random((300, 1, 8, 8)).astype(np.float32)
+    assert assert_equivalent(g, Reference(path), x)["layers_checked"] >= 3

@@ -35,14 +35,18 @@ class Terminal:
     """
 
     step: ChainStep
-    scale: np.ndarray  # per eval-layout channel (broadcastable to the eval tensor)
-    base: int
-    n: int  # number of thresholds
+    scale: np.ndarray  # per stream channel
+    base: int | None  # None: found by evaluating the range ends (Trunc)
+    n: int | None  # number of thresholds
     level_step: int = 1
 
 
-def run_chain(start: str, steps: list[ChainStep], x: np.ndarray, out: str, opset: int = 13) -> np.ndarray:
-    """Execute `steps` (original node order) on float32 input `x` fed as tensor `start`."""
+def run_chain(start: str, steps: list[ChainStep], x: np.ndarray, out: str, opset=13) -> np.ndarray:
+    """Execute `steps` (original node order) on float32 input `x` fed as tensor `start`.
+
+    `opset`: the model's opset imports as ((domain, version), ...), or a default-domain
+    version. Custom-op versions matter: qonnx's Trunc v1 and v2 read different inputs.
+    """
     inits, nodes = {}, []
     for s in steps:
         nodes.append(s.node)
@@ -54,7 +58,8 @@ def run_chain(start: str, steps: list[ChainStep], x: np.ndarray, out: str, opset
         [helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None)],
         initializer=[onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
     )
-    model = ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]))
+    imports = [("", opset)] if isinstance(opset, int) else list(opset)
+    model = ModelWrapper(helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in imports]))
     from qonnx.transformation.infer_shapes import InferShapes
 
     model = model.transform(InferShapes())

@@ -19,7 +19,7 @@ from qloom.errors import QloomError
 from qloom.frontend import unsupported
 from qloom.ir import InputQuant, IntType, MatVec, Pool, PoolMode, SlidingWindow, TensorRef, Threshold
 from qloom.streamline.chain import ChainStep, LevelFunction, Terminal, derive_thresholds
-from qloom.streamline.consts import opset_of, attr, eval_node, level_type, levels, quant_params, quantize_const
+from qloom.streamline.consts import attr, eval_node, level_type, levels, quant_params, quantize_const
 from qloom.streamline.values import QConst, Stream, canonical_index, flatten_frame, is_canonical
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu"}
@@ -38,7 +38,8 @@ class Lowering:
         for init in model.graph.initializer:
             self.values[init.name] = onnx.numpy_helper.to_array(init)
         self.head = None  # (node, k) of a final ArgMax/TopK
-        self.opset = opset_of(model)
+        # every domain's opset: custom ops (Trunc v1/v2) behave by version
+        self.opset = tuple((o.domain, o.version) for o in model.model.opset_import)
         self.softmax = False
 
     # ------------------------------------------------------------------ helpers
@@ -85,8 +86,11 @@ class Lowering:
                 raise unsupported(node, "out_bias must be an integer multiple of out_scale")
             consts = {node.input[1]: thr}
             return Terminal(ChainStep(node, consts), np.full(c, out_scale), int(base), thr.shape[1])
-        if node.op_type == "Trunc":
-            raise unsupported(node, "Trunc is only supported directly after an AveragePool")
+        if node.op_type == "Trunc":  # v1: (x, scale, zp, in_bits, out_bits); v2 adds output_scale
+            consts = {i: self.const(i, node) for i in node.input[1:]}
+            out_scale = consts[node.input[4]] if len(node.input) == 6 else consts[node.input[1]]
+            scale = self.per_channel(np.asarray(out_scale, dtype=np.float64), s, node)
+            return Terminal(ChainStep(node, consts), scale, base=None, n=None)  # levels found by evaluation
         p = quant_params(node, lambda n: self.const(n, node))
         try:
             base, n, step = levels(p)
@@ -110,6 +114,11 @@ class Lowering:
         """Close the pending chain with a quantizer: thresholds in the last MatVec or a new Threshold."""
         term = self.terminal_of(node, s)
         level = LevelFunction(s.chain_start, list(s.chain), term, s.scale, self.eval_shape(s), self.eval_order(s), self.opset)
+        if term.base is None:  # monotonic: the reachable levels lie between the values at the range ends
+            ends = level(np.stack([s.lo, s.hi]))
+            term.base, term.n = int(ends.min()), int(ends.max() - ends.min())
+            if term.n == 0:  # a constant output still needs one (never reached) threshold
+                term.n = 1
         thresholds, direction = derive_thresholds(level, s.lo, s.hi)
         base, n, step = term.base, term.n, term.level_step
         lo2 = np.where(direction > 0, s.lo, -s.hi)
