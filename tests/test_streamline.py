@@ -145,3 +145,25 @@ def test_trunc_average_pool_is_bit_exact(seed, tmp_path):
     assert [l.kind for l in g.layers] == ["InputQuant", "SlidingWindow", "MatVec", "Pool", "Threshold", "MatVec"]
     x = np.random.default_rng(seed).random((300, 1, 8, 8)).astype(np.float32)
     assert assert_equivalent(g, Reference(path), x)["layers_checked"] >= 3
+
+
+@pytest.mark.parametrize("head", ["ArgMax", "TopK"])
+def test_classification_head_becomes_label_select(head, small_net, tmp_path):
+    spec, path = small_net
+    m = onnx.load(str(path))
+    out = m.graph.output[0]
+    logits = out.name
+    if head == "ArgMax":
+        node = helper.make_node("ArgMax", [logits], ["label"], axis=1, keepdims=1, name="argmax")
+    else:
+        m.graph.initializer.append(onnx.numpy_helper.from_array(np.array([2], dtype=np.int64), "k"))
+        node = helper.make_node("TopK", [logits, "k"], ["values", "label"], axis=1, name="topk")
+    m.graph.node.append(node)
+    m.graph.output.pop()
+    k = 1 if head == "ArgMax" else 2
+    m.graph.output.append(helper.make_tensor_value_info("label", onnx.TensorProto.INT64, [1, k]))
+    headed = tmp_path / "headed.onnx"
+    onnx.save(m, str(headed))
+    g = streamline.run(headed)
+    assert g.layers[-1].kind == "LabelSelect" and g.layers[-1].k == (1 if head == "ArgMax" else 2)
+    assert_equivalent(g, Reference(headed), random_inputs(spec, 300))
