@@ -53,14 +53,18 @@ def run(args: argparse.Namespace) -> int:
             from qloom.verify.rtl import verify_rtl
 
             folded = serialize.load(_need(d / A.FOLDED_JSON, "fold"))
-            entry = verify_rtl(folded, _need(d / A.RTL_DIR, "rtl"), x, seed=args.seed)
+            entry = verify_rtl(folded, _need(d / A.RTL_DIR, "rtl"), x, seed=args.seed, labels=labels)
         entry = {"dataset": args.dataset, **entry}
         report["levels"][level] = entry
         A.write_json(verify_path, report)
-        status = "OK" if entry["mismatches"] == 0 else "MISMATCH"
-        extra = f", accuracy {entry['ir_accuracy']:.4f}" if "ir_accuracy" in entry else ""
+        ok = entry["mismatches"] == 0 and entry.get("passed", True)
+        status = "OK" if ok else ("MISMATCH" if entry["mismatches"] else f"FAILED ({entry.get('error') or 'see verify.json'})")
+        acc = entry.get("ir_accuracy", entry.get("rtl_accuracy"))
+        extra = f", accuracy {acc:.4f}" if acc is not None else ""
+        if "cycles_per_frame" in entry:
+            extra += f", {entry['cycles_per_frame']:.1f} cycles/frame (model {entry['cycles_per_frame_model']})"
         print(f"[{level}] {entry['frames']} frames, {entry['mismatches']} mismatches{extra}: {status}")
-        if entry["mismatches"]:
+        if not ok:
             failed.append(level)
     if failed:
         print(f"verification FAILED at level(s) {', '.join(failed)}; details in {verify_path}")

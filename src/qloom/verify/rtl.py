@@ -214,7 +214,8 @@ def _first_mismatch(got: np.ndarray, want: np.ndarray, frame_ids: np.ndarray, ph
 
 
 def verify_rtl(graph: Graph, rtl_dir: str | Path, float_inputs: np.ndarray, *, seed: int = 0,
-               stall_prob: float = 0.3, steady_frames: int = 16, cache_dir: str | Path | None = None) -> dict:
+               stall_prob: float = 0.3, steady_frames: int = 16, cache_dir: str | Path | None = None,
+               labels: np.ndarray | None = None) -> dict:
     """The `rtl` entry of verify.json: the RTL against `qloom.sim` on the same inputs.
 
     `float_inputs` are the model's inputs (N, C, H, W) when the graph starts with its host-side
@@ -274,6 +275,10 @@ def verify_rtl(graph: Graph, rtl_dir: str | Path, float_inputs: np.ndarray, *, s
         build_cached=r["build_cached"],
         sim_seconds=r["sim_seconds"],
     )
+    if labels is not None:  # the hardware's own predictions, scored on the dataset labels
+        flat = r["outputs"].reshape(n, -1)
+        pred = flat[:, 0] if graph.ends_in_labels else np.argmax(sim.logits(graph, r["outputs"]), axis=1)
+        entry["rtl_accuracy"] = float(np.mean(pred == np.asarray(labels)[:n]))
     entry["passed"] = (entry["mismatches"] == 0 and entry["steady_mismatches"] == 0 and r["protocol_errors"] == 0
                        and r["extra_words"] == 0 and (ii_error is None or entry["ii_ok"]))
     return entry
