@@ -20,7 +20,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", default="mnist", help="dataset (default mnist)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the model's recipe)")
     p.add_argument("--board", default="pynq-z2", help="board to fold for (default pynq-z2)")
-    p.add_argument("--target-fps", type=float, help="frame rate target instead of filling the board")
+    p.add_argument("--target-fps", type=float, default=1e6,
+                   help="frame rate target (default 1e6, FINN-class TFC throughput); 0: the fastest that fits the board")
     p.add_argument("--ir-frames", type=int, default=10000, help="test images through the IR (default 10000)")
     p.add_argument("--rtl-frames", type=int, default=1000, help="test images through the RTL simulation (default 1000)")
     p.add_argument("--skip-train", action="store_true", help="reuse OUT/train/model.onnx from an earlier demo")
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         m = train_zoo_model(args.model, args.dataset, train_dir, epochs=args.epochs, seed=0, progress=True)
         print(f"   test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s")
     print(f"== 2/3 build {model} -> {build_dir}")
-    build(BuildConfig(model=model, out=build_dir, board=args.board, target_fps=args.target_fps))
+    build(BuildConfig(model=model, out=build_dir, board=args.board, target_fps=args.target_fps or None))
     print("== 3/3 verify")
     rc = 0
     for level, frames in (("ir", args.ir_frames), ("rtl", args.rtl_frames)):
