@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from qloom import artifacts as A

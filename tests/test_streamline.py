@@ -1,6 +1,5 @@
 """Streamline on hand-picked networks: corner cases, errors, and that the checker can fail."""
 
-import dataclasses
 
 import numpy as np
 import onnx

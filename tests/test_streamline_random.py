@@ -1,7 +1,6 @@
 """Property: random quantized Brevitas networks lower to an IR that equals the QONNX reference."""
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 
 from qloom import streamline

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 
 
 def add_parser(subparsers) -> None:
@@ -31,6 +30,18 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _command(args) -> str:
+    """The equivalent command line (recorded in metrics.json to reproduce the run)."""
+    words = ["qloom", "train", "--model", args.model, "--dataset", args.dataset, "--out", str(args.out)]
+    for flag in ("epochs", "batch_size", "lr", "weight_bits", "act_bits", "seed", "limit_train", "limit_eval", "threads"):
+        value = getattr(args, flag)
+        if value is not None and not (flag == "seed" and value == 0):
+            words += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.resume:
+        words.append("--resume")
+    return shlex.join(words)
+
+
 def run(args) -> int:
     from qloom.errors import QloomError
     from qloom.train import train_zoo_model
@@ -41,7 +52,7 @@ def run(args) -> int:
             raise QloomError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
     if args.lr is not None and not args.lr > 0:
         raise QloomError(f"--lr must be > 0, got {args.lr}")
-    command = "qloom " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else None
+    command = _command(args)
     metrics = train_zoo_model(
         args.model, args.dataset, args.out, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_bits=args.weight_bits, act_bits=args.act_bits, seed=args.seed,

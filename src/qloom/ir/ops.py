@@ -12,7 +12,7 @@ Groups (see the bottom of the file) say which layers carry weights, which are ho
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np

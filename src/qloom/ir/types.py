@@ -84,7 +84,7 @@ class IntType:
             raise ValueError(f"empty range [{lo}, {hi}]")
         if lo >= 0:
             return IntType(max(1, hi.bit_length()), signed=False)
-        bits = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+        bits = max((-lo - 1).bit_length(), max(hi, 0).bit_length()) + 1
         return IntType(max(2, bits), signed=True)
 
     @staticmethod

@@ -11,8 +11,8 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from qloom.errors import QloomError
-from qloom.frontend import describe_node, load, unsupported
-from qloom.ir import Graph, IntType, LabelSelect, OutputSpec
+from qloom.frontend import load, unsupported
+from qloom.ir import Graph, LabelSelect, OutputSpec
 from qloom.streamline.chain import run_chain
 from qloom.streamline.handlers import HANDLERS
 from qloom.streamline.lower import Lowering
@@ -55,15 +55,13 @@ def _output_spec(lw: Lowering, s: Stream, onnx_output: str) -> OutputSpec:
     """logits = int * scale + bias per stream channel, with the pending chain fitted as an affine map."""
     c = s.channels
     if s.chain:
-        # evaluate the (affine) chain at acc = 0 and acc = 1 in float64 terms: scale and bias per channel
-        from qloom.streamline.chain import run_chain as _rc
-
+        # evaluate the (affine) chain at acc = 0, 1 and 1024: scale and bias per channel
         order = lw.eval_order(s)
         shape = lw.eval_shape(s)
         probe = np.stack([np.zeros(c), np.ones(c), np.full(c, 1024.0)])
         x = (probe[:, order] * s.scale[order]).astype(np.float32).reshape((3,) + shape)
         last = s.chain[-1].node.output[0]
-        y = _rc(s.chain_start, list(s.chain), x, last, lw.opset).reshape(3, c).astype(np.float64)
+        y = run_chain(s.chain_start, list(s.chain), x, last, lw.opset).reshape(3, c).astype(np.float64)
         bias, slope = np.empty(c), np.empty(c)
         bias[order] = y[0]
         slope[order] = (y[2] - y[0]) / 1024.0

@@ -104,7 +104,6 @@ def derive_thresholds(level: LevelFunction, lo: np.ndarray, hi: np.ndarray) -> t
     # search on a' = direction * acc, which raises the level; its range:
     lo2 = np.where(direction > 0, lo, -hi)
     hi2 = np.where(direction > 0, hi, -lo)
-    c = lo.shape[0]
     targets = t.base + t.level_step * np.arange(1, t.n + 1)  # (n,)
     # binary search for all (channel, level) pairs at once: smallest a' in [lo2, hi2+1] with level >= target
     left = np.repeat(lo2[:, None], t.n, axis=1)

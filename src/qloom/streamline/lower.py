@@ -11,16 +11,13 @@ import dataclasses
 
 import numpy as np
 import onnx
-from onnx import helper
 from qonnx.core.modelwrapper import ModelWrapper
 
-from qloom import semantics as sem
-from qloom.errors import QloomError
 from qloom.frontend import unsupported
-from qloom.ir import InputQuant, IntType, MatVec, Pool, PoolMode, SlidingWindow, TensorRef, Threshold
+from qloom.ir import InputQuant, IntType, MatVec, TensorRef, Threshold
 from qloom.streamline.chain import ChainStep, LevelFunction, Terminal, derive_thresholds
-from qloom.streamline.consts import attr, eval_node, level_type, levels, quant_params, quantize_const
-from qloom.streamline.values import QConst, Stream, canonical_index, flatten_frame, is_canonical
+from qloom.streamline.consts import attr, level_type, levels, quant_params
+from qloom.streamline.values import QConst, Stream, canonical_index
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu"}
 LAYOUT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}

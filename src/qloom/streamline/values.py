@@ -9,7 +9,7 @@ are bookkeeping, never hardware.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
