@@ -24,6 +24,7 @@ def add_parser(sub) -> None:
                    help="frame rate target (default 1e6, FINN-class TFC throughput); 0: the fastest that fits the board")
     p.add_argument("--ir-frames", type=int, default=10000, help="test images through the IR (default 10000)")
     p.add_argument("--rtl-frames", type=int, default=1000, help="test images through the RTL simulation (default 1000)")
+    p.add_argument("--limit-train", type=int, help="train on the first N images only (smoke runs)")
     p.add_argument("--skip-train", action="store_true", help="reuse OUT/train/model.onnx from an earlier demo")
     p.set_defaults(func=run)
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         from qloom.train import train_zoo_model
 
         print(f"== 1/3 train {args.model} on {args.dataset} (QAT) -> {train_dir}")
-        m = train_zoo_model(args.model, args.dataset, train_dir, epochs=args.epochs, seed=0, progress=True)
+        m = train_zoo_model(args.model, args.dataset, train_dir, epochs=args.epochs, seed=0, progress=True,
+                            limit_train=args.limit_train)
         print(f"   test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s")
     print(f"== 2/3 build {model} -> {build_dir}")
     build(BuildConfig(model=model, out=build_dir, board=args.board, target_fps=args.target_fps or None))

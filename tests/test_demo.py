@@ -1,0 +1,21 @@
+"""`qloom demo` end to end on a smoke-sized training run (slow: trains, builds, simulates, synthesizes)."""
+
+import json
+
+import pytest
+
+from qloom.cli import main
+
+
+@pytest.mark.slow
+@pytest.mark.hw
+def test_demo_smoke(tmp_path, capsys):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--out", str(out), "--epochs", "1", "--limit-train", "3000", "--ir-frames", "1000",
+               "--rtl-frames", "200"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "verify rtl: 200 frames, 0 mismatches" in text
+    v = json.loads((out / "build" / "verify.json").read_text())["levels"]
+    assert v["ir"]["mismatches"] == 0 and v["rtl"]["mismatches"] == 0
+    assert json.loads((out / "build" / "build.json").read_text())["complete"]
