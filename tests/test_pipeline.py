@@ -28,6 +28,14 @@ def test_build_until_fold_then_verify_ir(small_model, tmp_path, capsys):
     for name in (A.FRONTEND_ONNX, A.IR_JSON, A.IR_ONNX, A.FOLDED_JSON, A.FOLDING_JSON, A.REPORT_JSON):
         assert (out / name).exists(), name
     assert not (out / A.RTL_DIR).exists()
+    import onnx
+
+    from qloom.ir import serialize
+
+    netron = onnx.load(str(out / A.IR_ONNX))  # the IR for Netron: one node per layer, constants attached
+    layers = serialize.load(out / A.IR_JSON).layers
+    assert [n.name for n in netron.graph.node] == [l.name for l in layers]
+    assert any(i.name.endswith(".weights") for i in netron.graph.initializer)
     state = json.loads((out / A.BUILD_JSON).read_text())
     assert state["complete"] and state["stopped_after"] == "fold"
     assert main(["verify", str(out), "--level", "ir", "--dataset", "random", "--frames", "300"]) == 0
