@@ -21,10 +21,18 @@ def _plain(lw: Lowering, node, s: Stream) -> Stream:
     return s
 
 
-def _bias_step(node, start: str, out: str, bias: np.ndarray) -> ChainStep:
-    name = f"{out}__bias"
-    return ChainStep(helper.make_node("Add", [start, name], [out], name=f"{node.name}_bias"),
-                     {name: bias.astype(np.float32)})
+def _acc_name(node) -> str:
+    """The accumulator tensor: the node's output, or a new name when a bias Add follows it."""
+    return node.output[0] if len(node.input) < 3 else f"{node.output[0]}__acc"
+
+
+def _with_bias(node, out: Stream, bias: np.ndarray | None) -> Stream:
+    """A Gemm/Conv bias becomes the first step of the pending float chain (an Add node)."""
+    if bias is None:
+        return out
+    name = f"{node.output[0]}__bias"
+    add = helper.make_node("Add", [out.chain_start, name], [node.output[0]], name=f"{node.name}_bias")
+    return out.with_(chain=(ChainStep(add, {name: bias.astype(np.float32)}),))
 
 
 def _add_matvec(lw: Lowering, node, s: Stream, w_int: np.ndarray, w_scale: np.ndarray, w_dtype: IntType,
@@ -65,13 +73,10 @@ def matmul(lw: Lowering, node) -> None:
     k, m = wq.shape
     w_stream = np.zeros((m, k), dtype=np.int64)
     w_stream[:, s.index] = wq.T  # columns in stream order
-    start = node.output[0] if len(node.input) < 3 else f"{node.output[0]}__acc"
     out = _add_matvec(lw, node, s, w_stream, _per_out(node, ws, 1) * alpha, w.dtype, (1, 1, k), (1, 1, m),
-                      np.arange(m), start)
-    if node.op_type == "Gemm" and len(node.input) > 2:
-        bias = np.broadcast_to(lw.const(node.input[2], node) * beta, (1, m))
-        out = out.with_(chain=(_bias_step(node, start, node.output[0], bias),))
-    lw.values[node.output[0]] = out
+                      np.arange(m), _acc_name(node))
+    bias = np.broadcast_to(lw.const(node.input[2], node) * beta, (1, m)) if len(node.input) > 2 else None
+    lw.values[node.output[0]] = _with_bias(node, out, bias)
 
 
 def conv(lw: Lowering, node) -> None:
@@ -99,18 +104,15 @@ def conv(lw: Lowering, node) -> None:
     if any(pad) and not s.dtype.contains(0):
         raise unsupported(node, f"zero padding of a {s.dtype} input (0 is not a value of that type)")
     w_stream = wi.transpose(0, 2, 3, 1).reshape(oc, -1)  # columns (kh, kw, c)
-    start = node.output[0] if len(node.input) < 3 else f"{node.output[0]}__acc"
     oh, ow = (h + pt + pb - kh) // stride[0] + 1, (wd + pl + pr - kw) // stride[1] + 1
     if (kh, kw, stride) != (1, 1, (1, 1)) or any(pad):
         swg = SlidingWindow(name=lw.fresh("swg"), in_shape=s.frame, in_dtype=s.dtype, kernel=(kh, kw),
                             stride=stride, pad=pad, pad_value=0)
         lw.layers.append(swg)
     out = _add_matvec(lw, node, s, w_stream, _per_out(node, w.scale, 0), w.dtype, (oh, ow, kh * kw * c),
-                      (oh, ow, oc), canonical_index(oc, oh, ow), start)
-    if len(node.input) > 2:
-        bias = lw.const(node.input[2], node).reshape(1, oc, 1, 1)
-        out = out.with_(chain=(_bias_step(node, start, node.output[0], bias),))
-    lw.values[node.output[0]] = out
+                      (oh, ow, oc), canonical_index(oc, oh, ow), _acc_name(node))
+    bias = lw.const(node.input[2], node).reshape(1, oc, 1, 1) if len(node.input) > 2 else None
+    lw.values[node.output[0]] = _with_bias(node, out, bias)
 
 
 def pool(lw: Lowering, node) -> None:
