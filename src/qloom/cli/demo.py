@@ -67,7 +67,7 @@ def _summary(build_dir: Path) -> None:
           f" (bottleneck {rep['bottleneck']})")
     tot = rep.get("yosys", {}).get("total") or {}
     if tot:
-        print(f"   Yosys: {tot.get('LUT')} LUT, {tot.get('FF')} FF, {tot.get('BRAM18')} BRAM18, {tot.get('DSP')} DSP")
+        print(f"   Yosys: {tot.get('LUT')} LUT, {tot.get('FF')} FF, {tot.get('BRAM18')} BRAM18, {tot.get('DSP48E1', tot.get('DSP', 0))} DSP")
     for level, e in ver.items():
         acc = f", accuracy {e['ir_accuracy']:.4f}" if "ir_accuracy" in e else ""
         ii = f", measured {e['cycles_per_frame']} cycles/frame" if "cycles_per_frame" in e else ""
