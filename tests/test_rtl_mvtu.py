@@ -42,6 +42,20 @@ CASES = {
     "s2_u1_step2": (S(2), U(1), 2, 4, 1, 4, 2, dict(base=1, step=2)),
     "no_thresholds_columns": (U(2), S(2), 2, 4, 2, 2, 0, dict(base=3)),
     "u8_s8_wide": (U(8), S(8), 8, 12, 4, 3, None, {}),
+    # bipolar weights with thresholds: complemented leaves, thresholds moved per row (MASKED)
+    "u8_bipolar_w_masked_odd_simd": (U(8), BIPOLAR, 6, 21, 3, 7, 1, {}),
+    "s5_bipolar_w_masked_thr3": (S(5), BIPOLAR, 4, 12, 2, 12, 3, dict(hw=(1, 2))),
+    "u4_bipolar_w_masked_simd1": (U(4), BIPOLAR, 2, 3, 1, 1, 2, {}),
+    # ... with 4+ PEs, over lane pairs whose sum and difference the PEs share (PAIRED)
+    "u8_bipolar_w_paired_odd_simd": (U(8), BIPOLAR, 8, 14, 4, 7, 1, dict(hw=(1, 2))),
+    "s3_bipolar_w_paired_thr3": (S(3), BIPOLAR, 12, 8, 6, 4, 3, {}),
+    # 2-bit weights, wide inputs, thresholds: one-LUT-per-bit leaves (POW2)
+    "u8_s2_pow2": (U(8), S(2), 4, 10, 2, 5, 3, dict(hw=(2, 1))),
+    "s6_s2_pow2_simd1": (S(6), S(2), 3, 6, 1, 1, 1, {}),
+    # shift-add in LUTs: a bipolar operand negates the other, or over the narrow input's bits
+    "bipolar_in_s7_w_shiftadd": (BIPOLAR, S(7), 4, 6, 2, 3, None, {}),
+    "s7_in_bipolar_w_shiftadd": (S(7), BIPOLAR, 4, 6, 2, 3, None, {}),
+    "u3_s6_shiftadd_by_x": (U(3), S(6), 4, 6, 2, 3, 2, {}),
 }
 
 

@@ -11,9 +11,14 @@
 //                  of the same LUT ROM.
 //   3 registers    LUTs + the output register too (a constant ROM has nothing to hold in
 //                  flip-flops), same netlist as 2 under Yosys.
+// keep_hierarchy: with the core flattened around it, Yosys turns the read register into an
+// address register and ABC folds a LUT ROM's functions into its consumers, duplicating
+// them (a 64x64 weight ROM feeding popcounts grew from 64 to ~350 LUTs); kept apart, a
+// DEPTH <= 64 ROM is one LUT6 per bit.
 // Latency: data is mem[addr] of the previous clock edge. An empty FILE (the default)
 // skips the $readmemh, so a tool elaborating the default parameters (Yosys read_verilog
 // without -defer) does not look for a file; generated designs always name one.
+(* keep_hierarchy *)
 module qloom_rom #(
   parameter int WIDTH = 8,
   parameter int DEPTH = 4,

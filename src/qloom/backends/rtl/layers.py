@@ -23,6 +23,8 @@ import numpy as np
 
 from qloom import semantics as sem
 from qloom.backends.rtl.stream import pack_rows
+from qloom.fold import datapath
+from qloom.fold.resources import memory_styles
 from qloom.ir import ops
 from qloom.ir.types import IntType
 
@@ -33,7 +35,8 @@ MEM_STYLE_CODE = {ops.MemStyle.AUTO: 0, ops.MemStyle.BLOCK: 1, ops.MemStyle.DIST
 LIBRARY_DEPS: dict[str, tuple[str, ...]] = {
     "qloom_fifo": ("qloom_fifo",),
     "qloom_dwc": ("qloom_dwc",),
-    "qloom_mvtu": ("qloom_add_tree", "qloom_thr_count", "qloom_rom", "qloom_credit", "qloom_fifo", "qloom_mvtu"),
+    "qloom_mvtu": ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_ram", "qloom_credit",
+                   "qloom_fifo", "qloom_mvtu_leaf", "qloom_mvtu"),
     "qloom_thresh": ("qloom_add_tree", "qloom_thr_count", "qloom_rom", "qloom_credit", "qloom_fifo", "qloom_thresh"),
     "qloom_swg": ("qloom_credit", "qloom_fifo", "qloom_swg"),
     "qloom_pool": ("qloom_credit", "qloom_fifo", "qloom_pool"),
@@ -100,36 +103,32 @@ def _threshold_image(t: np.ndarray, pe: int, bits: int, file: str) -> Memory:
 def matvec(l: ops.MatVec, prefix: str) -> Core:
     mh, mw, pe, simd = l.mh, l.mw, l.pe, l.simd
     nf, sf = mh // pe, mw // simd
-    if l.binary:  # XNOR-popcount: acc = p in [0, MW]; 2p - MW must fit when it is the output
-        lo, hi = -mw, mw
-    else:
-        lo, hi = sem.accumulator_range(l.weights, l.in_dtype.min, l.in_dtype.max)
+    dot = datapath.dot_scheme(l)
+    acc = datapath.acc_type(l, dot)
+    styles = memory_styles(l)
     params: dict[str, int | str] = {"MW": mw, "MH": mh, "PE": pe, "SIMD": simd}
     params |= _dtype_params("IN", l.in_dtype)
     params |= {"W_BITS": l.w_dtype.bits, "W_SIGNED": _flag(l.w_dtype.signed), "W_BIPOLAR": _flag(l.w_dtype.bipolar)}
-    acc = IntType.for_range(min(lo, -1), hi + 1)  # signed, room for a clipped threshold hi + 1
+    params |= {"DOT": int(dot), "LEAF_BITS": datapath.leaf_bits(l, dot) if dot is not datapath.Dot.POPCOUNT else 2}
     out = l.out_dtype
     mems = []
     # weight ROM word nf*SF + sf: PE rows x SIMD columns, element (p, s) at (p*SIMD + s)*W_BITS
     enc = l.w_dtype.encode(l.weights).reshape(nf, pe, sf, simd).transpose(0, 2, 1, 3).reshape(nf * sf, pe * simd)
     mems.append(Memory(f"{prefix}_weights.mem", pe * simd * l.w_dtype.bits, pack_rows(enc, l.w_dtype.bits)))
-    n_thr, base, step = 0, 0, 1
-    if l.thresholds is not None:
-        t = l.thresholds
-        if l.binary:
-            t = sem.popcount_threshold(t, mw)
-            lo, hi = 0, mw
-        if t.shape[1] == 0:  # constant output: one never-reached threshold, step 0
-            t, step_ir = np.full((1, 1), hi + 1), 0
-        else:
-            step_ir = l.out_step
-        t = _threshold_rows(t, mh, lo, hi)
-        n_thr = t.shape[1]
-        base, step = _out_affine(n_thr, l.out_base, step_ir, out)
-        mems.append(_threshold_image(t, pe, acc.bits, f"{prefix}_thresh.mem"))
+    n_thr, base, step, scale, offset = 0, 0, 1, 1, 0
+    thr = datapath.rtl_thresholds(l, dot)
+    if thr is not None:
+        n_thr = thr.rows.shape[1]
+        base, step = _out_affine(n_thr, thr.base, thr.step, out)
+        mems.append(_threshold_image(thr.rows, pe, acc.bits, f"{prefix}_thresh.mem"))
+    elif dot is datapath.Dot.POPCOUNT:  # the bipolar dot product 2p - MW
+        scale, offset = 2, -mw
     params |= {"ACC_BITS": acc.bits, "N_THR": n_thr, "OUT_BITS": out.bits, "OUT_BASE": base, "OUT_STEP": step,
+               "ACC_SCALE": scale, "ACC_OFFSET": offset,
                "WEIGHT_FILE": mems[0].file, "THRESH_FILE": mems[1].file if n_thr else "none",
-               "MEM_STYLE": MEM_STYLE_CODE[l.mem_style]}
+               "W_STYLE": MEM_STYLE_CODE[styles["weights"]],
+               "T_STYLE": MEM_STYLE_CODE[styles.get("thresholds", ops.MemStyle.AUTO)],
+               "BUF_STYLE": MEM_STYLE_CODE[styles.get("input_buffer", ops.MemStyle.AUTO)]}
     return Core("qloom_mvtu", params, simd, l.in_dtype, l.vectors * sf, pe, out, l.vectors * nf,
                 l.vectors * nf * sf, tuple(mems), in_burst=sf if nf > 1 else 1)
 
@@ -145,7 +144,7 @@ def threshold(l: ops.Threshold, prefix: str) -> Core:
     mem = _threshold_image(t, l.pe, cmp.bits, f"{prefix}_thresh.mem")
     params: dict[str, int | str] = {"C": c, "PE": l.pe, **_dtype_params("IN", it), "CMP_BITS": cmp.bits,
                                     "N_THR": t.shape[1], "OUT_BITS": out.bits, "OUT_BASE": base, "OUT_STEP": step,
-                                    "THRESH_FILE": mem.file, "MEM_STYLE": MEM_STYLE_CODE[l.mem_style]}
+                                    "THRESH_FILE": mem.file, "MEM_STYLE": MEM_STYLE_CODE[memory_styles(l)["thresholds"]]}
     words = h * w * c // l.pe
     return Core("qloom_thresh", params, l.pe, it, words, l.pe, out, words, words, (mem,))
 

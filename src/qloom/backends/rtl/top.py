@@ -125,7 +125,8 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
     used = {m for c in cores for m in layers.LIBRARY_DEPS[c.module]}
     used |= {"qloom_fifo"} if len(cores) > 1 else set()
     used |= {"qloom_dwc"} if any(a.out_par != b.in_par for a, b in zip(cores, cores[1:])) else set()
-    order = ("qloom_add_tree", "qloom_thr_count", "qloom_rom", "qloom_credit", "qloom_fifo", "qloom_dwc")
+    order = ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_ram", "qloom_credit",
+             "qloom_fifo", "qloom_dwc", "qloom_mvtu_leaf")
     lib = [m for m in order if m in used] + sorted(used - set(order))
     files = []
     for m in lib:  # dependencies first

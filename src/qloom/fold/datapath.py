@@ -1,0 +1,165 @@
+"""How qloom_mvtu computes a MatVec: the dot-product scheme, term and accumulator widths,
+and the thresholds in the accumulator's own domain. The RTL generator builds exactly this
+and the resource model costs exactly this, so estimate and build agree.
+
+Schemes (`Dot`, the RTL's DOT parameter), first match wins:
+
+    POPCOUNT  bipolar x bipolar          acc = #(x xnor w); thresholds ceil((t + MW) / 2)
+    PAIRED    bipolar weights, thresholds, PE >= 4: MASKED over lane pairs, x0 + x1 and
+              x0 - x1 shared by the PEs (each PE selects one per pair)
+    MASKED    bipolar weights, thresholds  leaf = x or ~x = -x - 1 (a free complement)
+    TABLE     IN_BITS + W_BITS <= 6        exact product from a constant table
+    POW2      2-bit signed weights, thresholds  leaf = x, 0, ~x or ~(2x)
+    SHIFTADD  a bipolar operand, or one <= 4 bits: exact, in LUTs
+    DSP       wider products: one `*` per lane
+
+MASKED, PAIRED and POW2 terms are short of the product by a constant per weight, and a MASKED
+tree adds one per node whose leftmost leaf is not complemented (qloom_sum_tree) and one per
+accumulated step. All of it depends on the weights only, so for each output row the sum of
+those constants, K(row), is added to the row's thresholds: acc_rtl = acc + K(row), and
+acc >= t  <=>  acc_rtl >= t + K(row). Without thresholds there is no place for a per-row
+constant, so those two schemes need thresholds. Thresholds are first clipped into the
+accumulator range [lo, hi + 1] (no comparison changes), so the stored values stay small.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from qloom import semantics as sem
+from qloom.ir import IntType, MatVec
+
+
+class Dot(enum.IntEnum):
+    POPCOUNT = 0
+    MASKED = 1
+    TABLE = 2
+    POW2 = 3
+    SHIFTADD = 4
+    DSP = 5
+    PAIRED = 6
+
+
+TABLE_MAX_BITS = 6  # a LUT6 per product bit
+LUT_MUL_MAX_BITS = 4  # qloom_mvtu_leaf shift-add when an operand is this narrow
+PAIRED_MIN_PE = 4  # the shared pair sums (~2 LUT per input bit) pay off from 4 PEs
+
+
+def dot_scheme(l: MatVec) -> Dot:
+    """The RTL's dot-product scheme for a MatVec (its types and whether it has thresholds)."""
+    w, x = l.w_dtype, l.in_dtype
+    thresholds = l.thresholds is not None
+    if l.binary:
+        return Dot.POPCOUNT
+    if w.bipolar and thresholds:
+        return Dot.PAIRED if l.pe >= PAIRED_MIN_PE and l.simd >= 2 else Dot.MASKED
+    if w.bits + x.bits <= TABLE_MAX_BITS:
+        return Dot.TABLE
+    if thresholds and w.signed and not w.bipolar and w.bits == 2 and not x.bipolar:
+        return Dot.POW2
+    if w.bipolar or x.bipolar or min(w.bits, x.bits) <= LUT_MUL_MAX_BITS:
+        return Dot.SHIFTADD
+    return Dot.DSP
+
+
+def leaf_bits(l: MatVec, dot: Dot | None = None) -> int:
+    """Signed width of one lane's term in the sum tree (unused for POPCOUNT)."""
+    dot = dot_scheme(l) if dot is None else dot
+    x = l.in_dtype
+    if dot is Dot.MASKED:  # x and ~x = -x - 1
+        return x.bits + (0 if x.signed else 1)
+    if dot is Dot.PAIRED:  # x0 + x1, x0 - x1 and their complements
+        return x.bits + (1 if x.signed else 2)
+    if dot is Dot.POW2:  # ~(2x) = -2x - 1
+        return x.bits + (1 if x.signed else 2)
+    ends = [a * b for a in (x.min, x.max) for b in (l.w_dtype.min, l.w_dtype.max)]
+    return IntType.for_range(min(min(ends), -1), max(ends)).bits
+
+
+def _acc_range(l: MatVec) -> tuple[int, int]:
+    """(lo, hi) of the true accumulator (bipolar x bipolar: of 2p - MW)."""
+    if l.binary:
+        return -l.mw, l.mw
+    return sem.accumulator_range(l.weights, l.in_dtype.min, l.in_dtype.max)
+
+
+def acc_type(l: MatVec, dot: Dot | None = None) -> IntType:
+    """Signed type of the RTL accumulator and of every stored threshold (ACC_BITS).
+
+    Covers the accumulator, thresholds clipped to one above it, and the per-row constants
+    (|K| <= MW: one per lane at most), so it is the same at every folding.
+    """
+    dot = dot_scheme(l) if dot is None else dot
+    lo, hi = _acc_range(l)
+    if dot is Dot.POPCOUNT:
+        lo, hi = min(lo, 0), max(hi, l.mw)
+    elif dot in (Dot.MASKED, Dot.PAIRED, Dot.POW2):
+        lo, hi = lo - l.mw, hi + l.mw
+    return IntType.for_range(min(lo, -1), hi + 1)
+
+
+def masked_tree_ones(plus: np.ndarray) -> np.ndarray:
+    """qloom_sum_tree's MASKED excess: per leading index, the number of internal nodes whose
+    leftmost leaf has mask 0 (`plus` True), for the tree over the last axis (left half =
+    ceil(n/2) leaves, as the RTL splits)."""
+    plus = np.asarray(plus, dtype=np.int64)
+
+    def count(lo: int, n: int) -> np.ndarray:
+        if n == 1:
+            return np.zeros(plus.shape[:-1], dtype=np.int64)
+        nl = (n + 1) // 2
+        return plus[..., lo] + count(lo, nl) + count(lo + nl, n - nl)
+
+    return count(0, plus.shape[-1])
+
+
+def row_constants(l: MatVec, dot: Dot | None = None) -> np.ndarray:
+    """K(row): what the RTL accumulator holds beyond the true accumulator, per output row."""
+    dot = dot_scheme(l) if dot is None else dot
+    w = np.asarray(l.weights, dtype=np.int64)
+    if dot in (Dot.MASKED, Dot.PAIRED):
+        sf = l.mw // l.simd
+        lanes = w.reshape(l.mh, sf, l.simd)
+        # a leaf's mask is its (first) lane's weight: every lane, or lanes 0, 2, 4, ... in pairs
+        first = lanes if dot is Dot.MASKED else lanes[:, :, ::2]
+        tree = masked_tree_ones(first > 0).sum(axis=1)  # per row, over its SF steps
+        return tree + sf - (first < 0).sum(axis=(1, 2))  # + 1 per step, - 1 per complemented leaf
+    if dot is Dot.POW2:
+        return -(w < 0).sum(axis=1)
+    return np.zeros(l.mh, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Thresholds as the RTL stores them: (MH, T) in the accumulator domain, plus the
+    encoded output map (out = base + step * count)."""
+
+    rows: np.ndarray
+    base: int
+    step: int
+
+
+def rtl_thresholds(l: MatVec, dot: Dot | None = None) -> Thresholds | None:
+    """The RTL's threshold rows (None without thresholds). A layer with zero thresholds
+    (a constant output) gets one never-reached threshold and step 0."""
+    if l.thresholds is None:
+        return None
+    dot = dot_scheme(l) if dot is None else dot
+    lo, hi = _acc_range(l)
+    t = np.asarray(l.thresholds, dtype=np.int64)
+    step = l.out_step
+    if dot is Dot.POPCOUNT:
+        t, lo, hi = sem.popcount_threshold(t, l.mw), 0, l.mw
+    if t.shape[1] == 0:
+        t, step = np.full((1, 1), hi + 1), 0
+    t = np.broadcast_to(t, (l.mh, t.shape[1])) if t.shape[0] == 1 else t
+    t = np.clip(t, lo, hi + 1) + row_constants(l, dot)[:, None]
+    return Thresholds(t, l.out_base, step)
+
+
+def n_thresholds(l: MatVec) -> int:
+    """Thresholds per row the RTL stores (0 without thresholds, at least 1 with)."""
+    return 0 if l.thresholds is None else max(1, l.thresholds.shape[1])
