@@ -14,7 +14,10 @@ import pytest
 # Quick training for the fixtures (seconds per model): small batches, no regularisation and a
 # fast BN learning rate give ~80-90% test accuracy, well above chance, for every family.
 QUICK = dict(epochs=2, limit_train=3000, limit_eval=500, batch_size=32, shift=0, label_smoothing=0, bn_lr=0.03)
-QUICK_CNV = dict(QUICK, epochs=1, limit_train=1500, limit_eval=200)
+QUICK_FAMILY = {
+    "cnv": dict(QUICK, epochs=1, limit_train=1500, limit_eval=200),
+    "lfc": dict(QUICK, limit_train=1500),
+}
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +33,7 @@ def trained_model(tmp_path_factory):
         key = (name, dataset)
         if key not in cache:
             out = tmp_path_factory.mktemp(f"trained-{name}-{dataset.replace(':', '_').replace('/', '_')}")
-            quick = QUICK_CNV if name.startswith("cnv") else QUICK
+            quick = QUICK_FAMILY.get(name.split("-")[0], QUICK)
             train_zoo_model(name, dataset, out, seed=0, progress=False, **quick)
             cache[key] = (load_trained(out), Path(out) / "model.onnx")
         return cache[key]

@@ -12,6 +12,7 @@ from torch import nn
 
 from qloom.data import to_model_input
 from qloom.export import export_qonnx_model
+from qloom.models import build_model
 from qloom.models.quant import PixelQuant
 
 # every family, several bit widths, 1-bit included
@@ -61,6 +62,21 @@ def test_quant_nodes(name, trained_qonnx, mnist_test_batch):
             mant, _ = np.frexp(s)
             assert np.all(mant == 0.5), (node.name, s)
     assert not list(trained_qonnx(name).parent.glob("*.data"))  # self-contained single file
+
+
+@pytest.mark.parametrize("name", ["tfc-w4a4", "cnv-w2a2"])
+def test_signed_activation_variant(name, tmp_path, mnist_test_batch):
+    """build_model(..., signed_acts=True): randomly initialised, BN calibrated, exact too."""
+    torch.manual_seed(0)
+    model = build_model(name, signed_acts=True, init_range=0.5)
+    images, _ = mnist_test_batch(64)
+    with torch.no_grad():
+        model.train()(to_model_input(images))  # BN running statistics from real images
+    model.eval()
+    path = export_qonnx_model(model, tmp_path / "m.onnx", (1, 28, 28))
+    _, outs = run_qonnx(path, images[:4])
+    with torch.no_grad():
+        np.testing.assert_allclose(np.concatenate(outs), model(to_model_input(images[:4])).numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_user_module_export(tmp_path):

@@ -89,6 +89,13 @@ def test_forward_and_conventions(name):
     check_conventions(model)
 
 
+def test_signed_activation_option():
+    model = build_model("sfc-w2a4", signed_acts=True).eval()
+    check_conventions(model)
+    act = model[4]
+    assert act.act_quant.is_signed and float(act.act_quant.scale()) == 2.0**-3
+
+
 @pytest.mark.parametrize("wbits", VALID_BITS)
 def test_weight_grids(wbits):
     layer = build_model(f"tfc-w{wbits}a2")[2]

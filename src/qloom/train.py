@@ -40,27 +40,28 @@ class Recipe:
     dropout: float = 0.0  # zoo models only: dropout after each hidden activation
     bn_lr: float = 1e-2  # peak LR of BN parameters and the loss temperature
     pct_start: float = 0.15  # one-cycle warm-up fraction
-    distill: float = 0.0  # weight of knowledge distillation from a float MLP teacher (0 = off)
-    teacher_epochs: int = 8
-    teacher_hidden: int = 512
-    kd_temperature: float = 4.0
     eval_batch_size: int = 1000
 
 
-# Defaults per zoo model ("family-wWaA") or family; lookups try the full name first.
+# Default recipes, merged in order: family, bit widths ("w1a1"), full name. Measured on MNIST
+# (bench/bench_train.py): the small MLPs overfit with 2-bit weights but are capacity-bound
+# with 1 bit, so w1a1 drops label smoothing; +-1 px shifts suit the 64-unit TFC, +-2 px the
+# wider ones. Epoch counts keep each default run well under 15 minutes on 2 shared cores.
 RECIPES: dict[str, dict] = {
-    "tfc": dict(epochs=40, batch_size=128),
-    "sfc": dict(epochs=30, batch_size=128),
-    "lfc": dict(epochs=20, batch_size=128, lr=5e-3, dropout=0.1),
-    "cnv": dict(epochs=4, batch_size=128, lr=5e-3),
+    "tfc": dict(epochs=40, shift=1, label_smoothing=0.1),
+    "sfc": dict(epochs=60, shift=2, label_smoothing=0.1),
+    "lfc": dict(epochs=10, shift=2, label_smoothing=0.1, dropout=0.1),
+    "cnv": dict(epochs=3, shift=2, label_smoothing=0.1),
+    "w1a1": dict(label_smoothing=0.0),
 }
 
 
 def default_recipe(model_name: str, dataset: str = "mnist", **overrides) -> Recipe:
-    """The tuned default recipe of a zoo model; `overrides` (non-None) replace fields."""
-    family = model_name.split("-")[0]
-    fields = dict(RECIPES.get(family, {}))
-    fields.update(RECIPES.get(model_name, {}))
+    """The default recipe of a zoo model; `overrides` (non-None) replace fields."""
+    parts = model_name.split("-")
+    fields: dict = {}
+    for key in (parts[0], parts[-1] if len(parts) > 1 else None, model_name):
+        fields.update(RECIPES.get(key, {}) if key else {})
     if dataset == "digits":  # 8x8 images: a 2-pixel shift would destroy them
         fields["shift"] = min(fields.get("shift", 2), 1)
     fields.update({k: v for k, v in overrides.items() if v is not None})
@@ -133,44 +134,6 @@ def _param_groups(model: nn.Module, weight_decay: float):
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
 
 
-def make_teacher(input_shape, num_classes: int, hidden: int) -> nn.Module:
-    """Float MLP teacher for distillation: cheap on a CPU, and a much better classifier than
-    the tiny quantized students, whose training it guides through soft targets."""
-    c, h, w = input_shape
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(c * h * w, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2),
-        nn.Linear(hidden, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.2),
-        nn.Linear(hidden, num_classes),
-    )
-
-
-def train_teacher(x: torch.Tensor, y: torch.Tensor, recipe: Recipe, seed: int, progress: bool) -> nn.Module:
-    """Train the float teacher on the training split (never on validation/test images)."""
-    from tqdm import tqdm
-
-    torch.manual_seed(seed + 1)
-    gen = torch.Generator().manual_seed(seed + 1)
-    teacher = make_teacher((1, *x.shape[1:]), int(y.max()) + 1, recipe.teacher_hidden)
-    bs = 128
-    steps = max(1, math.ceil(len(y) / bs))
-    opt = torch.optim.AdamW(teacher.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=recipe.teacher_epochs * steps)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
-    teacher.train()
-    for epoch in range(recipe.teacher_epochs):
-        perm = torch.randperm(len(y), generator=gen)
-        for step in tqdm(range(steps), desc=f"teacher {epoch + 1}/{recipe.teacher_epochs}",
-                         file=sys.stderr, disable=not progress, leave=False, dynamic_ncols=True):
-            idx = perm[step * bs : (step + 1) * bs]
-            loss = loss_fn(teacher(data.to_model_input(shift_images(x[idx], 2, gen))), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-    return teacher.eval()
-
-
 def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -222,9 +185,6 @@ def train_model(
         pct_start=recipe.pct_start, anneal_strategy="cos",
     )
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
-    teacher = None
-    if recipe.distill > 0:
-        teacher = make_teacher((1, *train_x_t.shape[1:]), int(train_y_t.max()) + 1, recipe.teacher_hidden)
 
     start_epoch, best_acc, best_epoch, best_state = 0, -1.0, 0, None
     history: list = []
@@ -242,16 +202,7 @@ def train_model(
         torch.set_rng_state(state["torch_rng"])
         start_epoch, best_acc, best_epoch = state["epoch"], state["best_acc"], state["best_epoch"]
         best_state, history, seconds = state["best_state"], state["history"], state["train_seconds"]
-        if teacher is not None:
-            teacher.load_state_dict(state["teacher"])
-            teacher.eval()
     else:
-        if teacher is not None:
-            t0 = time.perf_counter()
-            teacher = train_teacher(train_x_t, train_y_t, recipe, seed, progress)
-            seconds += time.perf_counter() - t0
-            if progress:
-                print(f"teacher: val {accuracy(teacher, val_x, val_y):.4f} {seconds:.0f}s", file=sys.stderr)
         with torch.no_grad():  # init temperature so that initial logits have unit spread
             model.train()
             probe = model(data.to_model_input(train_x_t[: min(n, 256)]))
@@ -269,16 +220,8 @@ def train_model(
         for step in bar:
             idx = perm[step * recipe.batch_size : (step + 1) * recipe.batch_size]
             xb = shift_images(train_x_t[idx], recipe.shift, gen)
-            xf = data.to_model_input(xb)
-            logits = model(xf) / log_temp.exp()
-            loss = criterion(logits, train_y_t[idx])
-            if teacher is not None:
-                with torch.no_grad():
-                    soft = torch.log_softmax(teacher(xf) / recipe.kd_temperature, 1)
-                kd = nn.functional.kl_div(
-                    torch.log_softmax(logits / recipe.kd_temperature, 1), soft, reduction="batchmean", log_target=True
-                ) * recipe.kd_temperature**2
-                loss = (1 - recipe.distill) * loss + recipe.distill * kd
+            logits = model(data.to_model_input(xb))
+            loss = criterion(logits / log_temp.exp(), train_y_t[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -311,8 +254,7 @@ def train_model(
                     torch_rng=torch.get_rng_state(), best_acc=best_acc, best_epoch=best_epoch,
                     best_state=best_state, history=history, train_seconds=seconds,
                     recipe=dataclasses.asdict(recipe), seed=seed, limit_train=limit_train,
-                    limit_eval=limit_eval, teacher=teacher.state_dict() if teacher is not None else None,
-                    **(checkpoint_meta or {}),
+                    limit_eval=limit_eval, **(checkpoint_meta or {}),
                 ),
                 ckpt_path,
             )

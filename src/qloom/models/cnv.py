@@ -23,13 +23,14 @@ def build_cnv(
     hidden=FC_HIDDEN,
     dropout: float = 0.0,
     init_range: float | None = None,
+    signed_acts: bool = False,
 ) -> QuantNet:
     """28 -> conv32 -> conv32 -> pool -> conv64 -> conv64 -> pool (4x4x64) -> FC128 -> FC10."""
     c, h, w = input_shape
     layers: list[nn.Module] = [input_quant()]
     for block in conv_channels:
         for c_out in block:
-            layers += [qconv(c, c_out, weight_bits, init_range), nn.BatchNorm2d(c_out), activation(act_bits)]
+            layers += [qconv(c, c_out, weight_bits, init_range), nn.BatchNorm2d(c_out), activation(act_bits, signed_acts)]
             c, h, w = c_out, h - 2, w - 2
         layers.append(nn.MaxPool2d(2))
         h, w = h // 2, w // 2
@@ -38,7 +39,7 @@ def build_cnv(
     layers.append(nn.Flatten())
     n_in = c * h * w
     for n_out in hidden:
-        layers += [qlinear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits)]
+        layers += [qlinear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits, signed_acts)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         n_in = n_out

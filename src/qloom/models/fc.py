@@ -21,6 +21,7 @@ def build_fc(
     hidden=(64, 64, 64),
     dropout: float = 0.0,
     init_range: float | None = None,
+    signed_acts: bool = False,
     in_dropout: float = 0.0,
 ) -> QuantNet:
     """input quant -> flatten -> [QuantLinear -> BN -> act (-> dropout)]* -> QuantLinear."""
@@ -29,7 +30,7 @@ def build_fc(
         layers.append(nn.Dropout(in_dropout))
     n_in = prod(input_shape)
     for n_out in hidden:
-        layers += [qlinear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits)]
+        layers += [qlinear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits, signed_acts)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         n_in = n_out

@@ -87,12 +87,23 @@ class PixelQuant(ActQuantSolver):
     max_val = 255.0 / 256.0
 
 
+class PoTSignedActQuant(_ConstPoT, ActQuantSolver):
+    """b-bit signed activations -2**(b-1)..2**(b-1)-1 with scale 2**-(b-1): range [-1, 1)."""
+
+    signed = True
+    narrow_range = False
+    min_val = -1.0
+    max_val = 1.0
+
+
 def input_quant() -> QuantIdentity:
     return QuantIdentity(act_quant=PixelQuant)
 
 
-def activation(bits: int):
-    """Quantized activation after BN: bipolar for 1 bit, unsigned ReLU otherwise."""
+def activation(bits: int, signed: bool = False):
+    """Quantized activation after BN: bipolar for 1 bit, else unsigned ReLU (or signed)."""
     if bits == 1:
         return QuantIdentity(act_quant=BipolarActQuant, bit_width=1)
+    if signed:
+        return QuantIdentity(act_quant=PoTSignedActQuant, bit_width=bits)
     return QuantReLU(act_quant=PoTUnsignedActQuant, bit_width=bits)
