@@ -59,7 +59,7 @@ def test_bit_width_overrides_and_digits(tmp_path):
 
 
 def _state(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["best_state"]
+    return train.load_checkpoint(path)["best_state"]
 
 
 def test_same_seed_same_result_and_resume(tmp_path, monkeypatch):
@@ -120,6 +120,10 @@ def test_cli_missing_dataset_and_resume(tmp_path, capsys, monkeypatch):
     assert main(["train", "--model", "tfc-w1a1", "--out", str(tmp_path / "r"), "--resume", *FAST]) == 2
     err = capsys.readouterr().err
     assert "no checkpoint" in err and "Traceback" not in err
+    (tmp_path / "r" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert main(["train", "--model", "tfc-w1a1", "--out", str(tmp_path / "r"), "--resume", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read checkpoint" in err and "Traceback" not in err and err.count("\n") == 1
 
 
 @pytest.mark.slow

@@ -134,6 +134,14 @@ def _param_groups(model: nn.Module, weight_decay: float):
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
 
 
+def load_checkpoint(path) -> dict:
+    """Read a qloom checkpoint (plain tensors and containers only: weights_only loading)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated or foreign file
+        raise QloomError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -192,7 +200,7 @@ def train_model(
     ckpt_path = Path(checkpoint) if checkpoint else None
     resumed = resume and ckpt_path is not None and ckpt_path.is_file()
     if resumed:
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        state = load_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -316,7 +324,7 @@ def train_zoo_model(
     if resume:
         if not ckpt.is_file():
             raise QloomError(f"--resume: no checkpoint at {ckpt}")
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        saved = load_checkpoint(ckpt)
         if saved.get("model_name") != name or saved.get("dataset") != dataset:
             raise QloomError(
                 f"--resume: {ckpt} is for {saved.get('model_name')} on {saved.get('dataset')}, "
@@ -374,7 +382,7 @@ def load_trained(out) -> nn.Module:
     path = Path(out) / "checkpoint.pt"
     if not path.is_file():
         raise QloomError(f"no checkpoint at {path}: run `qloom train --out {out}` first")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path)
     model = build_model(state["model_name"], **state["model_kwargs"])
     model.load_state_dict(state["best_state"] or state["model"])
     model.eval()
