@@ -29,6 +29,17 @@ def test_shift_images_keeps_pixels_exact():
         assert any(torch.equal(pad[i : i + 28, j : j + 28], b) for i in range(5) for j in range(5))
 
 
+def test_warp_images_copies_pixels():
+    gen = torch.Generator().manual_seed(0)
+    x, _ = data.load_dataset("mnist", "test")
+    x = torch.from_numpy(x[:32].copy())
+    assert torch.equal(train.warp_images(x, 0, 0, gen), x)
+    y = train.warp_images(x, 10, 0.1, gen)
+    assert y.dtype == torch.uint8 and y.shape == x.shape and not torch.equal(x, y)
+    for a, b in zip(x, y):  # nearest-pixel sampling: no new grey levels
+        assert set(b.unique().tolist()) <= set(a.unique().tolist()) | {0}
+
+
 def test_default_recipes():
     for name in ("tfc-w1a1", "tfc-w2a2", "sfc-w2a2", "lfc-w1a1", "cnv-w2a2"):
         r = train.default_recipe(name)

@@ -37,6 +37,8 @@ class Recipe:
     weight_decay: float = 0.0  # on quantized-layer weights only (never on BN)
     label_smoothing: float = 0.1
     shift: int = 2  # random integer shift of every image by up to +-shift pixels
+    rotate: float = 0.0  # random rotation by up to +-rotate degrees (nearest pixel: still exact bytes)
+    scale: float = 0.0  # random zoom by a factor in [1 - scale, 1 + scale] (nearest pixel)
     dropout: float = 0.0  # zoo models only: dropout after each hidden activation
     bn_lr: float = 1e-2  # peak LR of BN parameters and the loss temperature
     pct_start: float = 0.15  # one-cycle warm-up fraction
@@ -95,6 +97,21 @@ def shift_images(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch
     rows = (dy[:, None] + torch.arange(h))[:, :, None]
     cols = (dx[:, None] + torch.arange(w))[:, None, :]
     return padded[torch.arange(n)[:, None, None], rows, cols]
+
+
+def warp_images(x: torch.Tensor, rotate: float, scale: float, gen: torch.Generator) -> torch.Tensor:
+    """Random rotation/zoom of uint8 images (N,H,W) about their centre, nearest-pixel sampling:
+    every output pixel is a copy of an input pixel (or 0 outside), so bytes stay exact."""
+    if rotate <= 0 and scale <= 0:
+        return x
+    n = x.shape[0]
+    angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(rotate)
+    zoom = 1 + (torch.rand(n, generator=gen) * 2 - 1) * scale
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, torch.zeros(n)], 1), torch.stack([sin, cos, torch.zeros(n)], 1)], 1)
+    grid = nn.functional.affine_grid(theta, (n, 1, *x.shape[1:]), align_corners=False)
+    out = nn.functional.grid_sample(x[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    return out[:, 0].round().to(torch.uint8)
 
 
 def accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> float:
@@ -227,7 +244,7 @@ def train_model(
         loss_sum = 0.0
         for step in bar:
             idx = perm[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            xb = shift_images(train_x_t[idx], recipe.shift, gen)
+            xb = shift_images(warp_images(train_x_t[idx], recipe.rotate, recipe.scale, gen), recipe.shift, gen)
             logits = model(data.to_model_input(xb))
             loss = criterion(logits / log_temp.exp(), train_y_t[idx])
             optimizer.zero_grad(set_to_none=True)
