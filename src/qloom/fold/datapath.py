@@ -79,11 +79,21 @@ def leaf_bits(l: MatVec, dot: Dot | None = None) -> int:
     return IntType.for_range(min(min(ends), -1), max(ends)).bits
 
 
+_RANGES: dict[tuple, tuple[np.ndarray, tuple[int, int]]] = {}
+
+
 def _acc_range(l: MatVec) -> tuple[int, int]:
-    """(lo, hi) of the true accumulator (bipolar x bipolar: of 2p - MW)."""
+    """(lo, hi) of the true accumulator (bipolar x bipolar: of 2p - MW). Cached per weight
+    array: refoldings share it, and the folding search asks for every candidate."""
     if l.binary:
         return -l.mw, l.mw
-    return sem.accumulator_range(l.weights, l.in_dtype.min, l.in_dtype.max)
+    key = (id(l.weights), l.in_dtype.min, l.in_dtype.max)
+    hit = _RANGES.get(key)
+    if hit is None or hit[0] is not l.weights:
+        if len(_RANGES) > 256:
+            _RANGES.clear()
+        hit = _RANGES[key] = (l.weights, sem.accumulator_range(l.weights, l.in_dtype.min, l.in_dtype.max))
+    return hit[1]
 
 
 def acc_type(l: MatVec, dot: Dot | None = None) -> IntType:
@@ -163,3 +173,36 @@ def rtl_thresholds(l: MatVec, dot: Dot | None = None) -> Thresholds | None:
 def n_thresholds(l: MatVec) -> int:
     """Thresholds per row the RTL stores (0 without thresholds, at least 1 with)."""
     return 0 if l.thresholds is None else max(1, l.thresholds.shape[1])
+
+
+_LANES: dict[tuple, tuple[MatVec, dict[str, int]]] = {}
+
+
+def _varying_columns(words: np.ndarray, bits: int) -> int:
+    """Bit columns of a ROM image (words, elements) of `bits`-bit codes that are not the
+    same in every word."""
+    if words.shape[0] <= 1:
+        return 0
+    b = (words[..., None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)
+    return int(np.count_nonzero(np.any(b != b[:1], axis=0)))
+
+
+def rom_lanes(l: MatVec) -> dict[str, int]:
+    """Varying bit columns of the weight and threshold ROM images qloom_mvtu gets (Yosys
+    drops constant columns). Cached per weights/thresholds and folding."""
+    key = (id(l.weights), id(l.thresholds), l.in_dtype, l.pe, l.simd)
+    hit = _LANES.get(key)
+    if hit is not None and hit[0].weights is l.weights and hit[0].thresholds is l.thresholds:
+        return hit[1]
+    nf, sf = l.mh // l.pe, l.mw // l.simd
+    enc = l.w_dtype.encode(l.weights).reshape(nf, l.pe, sf, l.simd).transpose(0, 2, 1, 3)
+    out = {"weights": _varying_columns(enc.reshape(nf * sf, l.pe * l.simd), l.w_dtype.bits), "thresholds": 0}
+    thr = rtl_thresholds(l)
+    if thr is not None:
+        acc = acc_type(l)
+        codes = acc.encode(thr.rows).reshape(nf, l.pe * thr.rows.shape[1])
+        out["thresholds"] = _varying_columns(codes, acc.bits)
+    if len(_LANES) > 256:
+        _LANES.clear()
+    _LANES[key] = (l, out)
+    return out

@@ -34,7 +34,9 @@ module qloom_pool #(
   parameter int IN_SIGNED = 0,
   parameter int IN_BIPOLAR = 0,
   parameter int MODE = 0,  // 0 max, 1 sum
-  parameter int OUT_BITS = 4
+  parameter int OUT_BITS = 4,
+  parameter int COL_STYLE = 0,  // qloom_line STYLE of the horizontal pass's lines
+  parameter int ROW_STYLE = 0   // ... and of the vertical pass's lines
 ) (
   input  logic                   clk,
   input  logic                   rst_n,
@@ -101,11 +103,10 @@ module qloom_pool #(
   logic [KW*DW-1:0] h_win;  // element j = pixel hx - j of fold hcf
   assign h_win[0 +: DW] = h_cur;
   for (genvar j = 1; j < KW; j++) begin : g_hline
-    logic [DW-1:0] line [CF];
-    always_ff @(posedge clk) begin
-      if (h_issue) line[hcf] <= h_win[(j-1)*DW +: DW];
-    end
-    assign h_win[j*DW +: DW] = hx >= XW'(j) ? line[hcf] : {PE{IDENT}};
+    logic [DW-1:0] q;
+    qloom_line #(.WIDTH(DW), .DEPTH(CF), .STYLE(COL_STYLE)) u_line (
+      .clk(clk), .we(h_issue), .addr(hcf), .d(h_win[(j-1)*DW +: DW]), .q(q));
+    assign h_win[j*DW +: DW] = hx >= XW'(j) ? q : {PE{IDENT}};
   end
 
   logic [DW-1:0] h_res;
@@ -149,7 +150,7 @@ module qloom_pool #(
   logic hq_valid, hq_ready, hq_push_ready_unused;
   qloom_credit #(.DEPTH(HQ)) u_hcredit (
     .clk(clk), .rst_n(rst_n), .take(h_issue && h_emit), .give(hq_valid && hq_ready), .ok(h_ok));
-  qloom_fifo #(.WIDTH(DW), .DEPTH(HQ)) u_hqueue (
+  qloom_fifo #(.WIDTH(DW), .DEPTH(HQ), .STYLE(2)) u_hqueue (
     .clk(clk), .rst_n(rst_n), .s_tdata(h1_data), .s_tvalid(h1_valid), .s_tready(hq_push_ready_unused),
     .m_tdata(hq_data), .m_tvalid(hq_valid), .m_tready(hq_ready));
 
@@ -167,11 +168,10 @@ module qloom_pool #(
   logic [KH*DW-1:0] v_win;  // element k = row vy - k at position vpos
   assign v_win[0 +: DW] = v_virtual ? {PE{IDENT}} : hq_data;
   for (genvar k = 1; k < KH; k++) begin : g_vline
-    logic [DW-1:0] line [ROWW];
-    always_ff @(posedge clk) begin
-      if (v_issue) line[vpos] <= v_win[(k-1)*DW +: DW];
-    end
-    assign v_win[k*DW +: DW] = vy >= YW'(k) ? line[vpos] : {PE{IDENT}};
+    logic [DW-1:0] q;
+    qloom_line #(.WIDTH(DW), .DEPTH(ROWW), .STYLE(ROW_STYLE)) u_line (
+      .clk(clk), .we(v_issue), .addr(vpos), .d(v_win[(k-1)*DW +: DW]), .q(q));
+    assign v_win[k*DW +: DW] = vy >= YW'(k) ? q : {PE{IDENT}};
   end
 
   logic [DW-1:0] v_res;
@@ -214,7 +214,7 @@ module qloom_pool #(
   logic q_ready_unused;  // always 1 on a push: qloom_credit reserved the slot at issue
   qloom_credit #(.DEPTH(QDEPTH)) u_vcredit (
     .clk(clk), .rst_n(rst_n), .take(v_issue && v_emit), .give(m_tvalid && m_tready), .ok(v_ok));
-  qloom_fifo #(.WIDTH(DW), .DEPTH(QDEPTH)) u_queue (
+  qloom_fifo #(.WIDTH(DW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
     .clk(clk), .rst_n(rst_n), .s_tdata(v1_data), .s_tvalid(v1_valid), .s_tready(q_ready_unused),
     .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule

@@ -29,7 +29,8 @@ module qloom_swg #(
   parameter int PR = 0,
   parameter int SIMD = 1,
   parameter int BITS = 1,
-  parameter int PAD = 0  // encoded pad element (BITS <= 32)
+  parameter int PAD = 0,  // encoded pad element (BITS <= 32)
+  parameter int STYLE = 0  // qloom_sdpram STYLE of the frame buffer
 ) (
   input  logic                  clk,
   input  logic                  rst_n,
@@ -51,7 +52,6 @@ module qloom_swg #(
   localparam logic [BITS-1:0] PAD_E = BITS'(PAD);
   localparam int QDEPTH = 4;  // LAT 2 + 2
 
-  logic [DW-1:0] fb [2 * FRAME];
   logic [1:0] full;  // bank b holds a complete frame not yet read
   logic wb, rb;      // bank being written / read
 
@@ -60,9 +60,7 @@ module qloom_swg #(
   assign s_tready = !full[wb];
   wire push = s_tvalid && s_tready;
   wire w_last = waddr == WAW'(FRAME - 1);
-  always_ff @(posedge clk) begin
-    if (push) fb[(wb ? AW'(FRAME) : '0) + AW'(waddr)] <= s_tdata;
-  end
+  wire [AW-1:0] fb_waddr = (wb ? AW'(FRAME) : '0) + AW'(waddr);
 
   // ---------------------------------------------------------------- reader
   logic credit_ok;
@@ -154,14 +152,16 @@ module qloom_swg #(
     if (!rst_n) s1_valid <= 1'b0;
     else s1_valid <= issue;
     s1_pad <= !in_frame;
-    rdata <= fb[raddr];
   end
+  // the frame buffer: 2 banks of FRAME words
+  qloom_sdpram #(.WIDTH(DW), .DEPTH(2 * FRAME), .STYLE(STYLE)) u_frames (
+    .clk(clk), .we(push), .waddr(fb_waddr), .wdata(s_tdata), .raddr(raddr), .rdata(rdata));
   wire [DW-1:0] result = s1_pad ? {SIMD{PAD_E}} : rdata;
 
   logic q_ready_unused;  // always 1 on a push: qloom_credit reserved the slot at issue
   qloom_credit #(.DEPTH(QDEPTH)) u_credit (
     .clk(clk), .rst_n(rst_n), .take(issue), .give(m_tvalid && m_tready), .ok(credit_ok));
-  qloom_fifo #(.WIDTH(DW), .DEPTH(QDEPTH)) u_queue (
+  qloom_fifo #(.WIDTH(DW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
     .clk(clk), .rst_n(rst_n), .s_tdata(result), .s_tvalid(s1_valid), .s_tready(q_ready_unused),
     .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule

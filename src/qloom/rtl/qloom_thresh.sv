@@ -76,7 +76,7 @@ module qloom_thresh #(
   logic q_ready_unused;  // always 1 on a push: qloom_credit reserved the slot at issue
   qloom_credit #(.DEPTH(QDEPTH)) u_credit (
     .clk(clk), .rst_n(rst_n), .take(issue), .give(m_tvalid && m_tready), .ok(credit_ok));
-  qloom_fifo #(.WIDTH(PE*OUT_BITS), .DEPTH(QDEPTH)) u_queue (
+  qloom_fifo #(.WIDTH(PE*OUT_BITS), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
     .clk(clk), .rst_n(rst_n), .s_tdata(result), .s_tvalid(s1_valid), .s_tready(q_ready_unused),
     .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule

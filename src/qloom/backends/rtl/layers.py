@@ -21,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 
-from qloom import semantics as sem
 from qloom.backends.rtl.stream import pack_rows
 from qloom.fold import datapath
 from qloom.fold.resources import memory_styles
@@ -38,8 +37,8 @@ LIBRARY_DEPS: dict[str, tuple[str, ...]] = {
     "qloom_mvtu": ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_ram", "qloom_credit",
                    "qloom_fifo", "qloom_mvtu_leaf", "qloom_mvtu"),
     "qloom_thresh": ("qloom_add_tree", "qloom_thr_count", "qloom_rom", "qloom_credit", "qloom_fifo", "qloom_thresh"),
-    "qloom_swg": ("qloom_credit", "qloom_fifo", "qloom_swg"),
-    "qloom_pool": ("qloom_credit", "qloom_fifo", "qloom_pool"),
+    "qloom_swg": ("qloom_credit", "qloom_fifo", "qloom_sdpram", "qloom_swg"),
+    "qloom_pool": ("qloom_credit", "qloom_fifo", "qloom_line", "qloom_pool"),
     "qloom_labelselect": ("qloom_labelselect",),
 }
 
@@ -162,7 +161,8 @@ def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
     pad = int(l.in_dtype.encode(np.array(l.pad_value))) if any(l.pad) else 0
     params: dict[str, int | str] = {"H": h, "W": w, "C": c, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
                                     "PT": pt, "PL": pl, "PB": pb, "PR": pr, "SIMD": l.simd,
-                                    "BITS": l.in_dtype.bits, "PAD": pad}
+                                    "BITS": l.in_dtype.bits, "PAD": pad,
+                                    "STYLE": MEM_STYLE_CODE[memory_styles(l)["frame_buffer"]]}
     in_words = h * w * c // l.simd
     out_words = oh * ow * kh * kw * c // l.simd
     return Core("qloom_swg", params, l.simd, l.in_dtype, in_words, l.simd, l.in_dtype, out_words,
@@ -180,6 +180,9 @@ def pool(l: ops.Pool, prefix: str) -> Core:
     params: dict[str, int | str] = {"H": h, "W": w, "C": c, "PE": l.pe, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
                                     "PT": pt, "PL": pl, "PB": pb, "PR": pr, **_dtype_params("IN", it),
                                     "MODE": 0 if l.mode is ops.PoolMode.MAX else 1, "OUT_BITS": l.out_dtype.bits}
+    styles = memory_styles(l)
+    params |= {"COL_STYLE": MEM_STYLE_CODE[styles.get("column_lines", ops.MemStyle.AUTO)],
+               "ROW_STYLE": MEM_STYLE_CODE[styles.get("row_lines", ops.MemStyle.AUTO)]}
     cf = c // l.pe
     # columns/rows a pass walks: the real ones plus virtual ones up to the last window end
     xcols = max(w, (ow - 1) * sw + kw - pl)

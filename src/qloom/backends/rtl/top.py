@@ -125,8 +125,8 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
     used = {m for c in cores for m in layers.LIBRARY_DEPS[c.module]}
     used |= {"qloom_fifo"} if len(cores) > 1 else set()
     used |= {"qloom_dwc"} if any(a.out_par != b.in_par for a, b in zip(cores, cores[1:])) else set()
-    order = ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_ram", "qloom_credit",
-             "qloom_fifo", "qloom_dwc", "qloom_mvtu_leaf")
+    order = ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_ram", "qloom_sdpram",
+             "qloom_line", "qloom_credit", "qloom_fifo", "qloom_dwc", "qloom_mvtu_leaf")
     lib = [m for m in order if m in used] + sorted(used - set(order))
     files = []
     for m in lib:  # dependencies first
@@ -157,7 +157,7 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
                 info["dwc"] = {"in": prev.out_par, "out": core.in_par}
             depth = depths[i - 1] or default_fifo_depth(prev, core)
             info["fifo_depth"] = depth
-            body.append(instance("qloom_fifo", f"u_{n}_fifo", {"WIDTH": core.in_par * bits, "DEPTH": depth},
+            body.append(instance("qloom_fifo", f"u_{n}_fifo", {"WIDTH": core.in_par * bits, "DEPTH": depth, "STYLE": 2},
                                  stream_ports(src, f"{n}_s", "ap_clk", "ap_rst_n")))
         body.append(f"  // {layer.name}: {layer.kind}, {core.cycles} cycles/frame\n")
         body.append(instance(module, f"u_{n}", {}, stream_ports(f"{n}_s", f"{n}_m", "ap_clk", "ap_rst_n"), check=False))
