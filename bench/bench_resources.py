@@ -118,8 +118,7 @@ def synthesized(graph, cache: Path, work: Path) -> tuple[dict, dict, bool]:
     if cached:
         got = json.loads(hit.read_text())
     else:
-        synthesize(rtl)
-        got = yosys_layers(rtl)
+        got = yosys_layers(synthesize(rtl))
         cache.mkdir(parents=True, exist_ok=True)
         hit.write_text(json.dumps(got, indent=1))
     return compare(graph, got=got), got, cached

@@ -25,8 +25,7 @@ def _check(graph, rtl_dir) -> dict:
     from qloom.synth import synthesize
 
     generate(graph, rtl_dir)
-    synthesize(rtl_dir)
-    cmp = compare(graph, rtl_dir)
+    cmp = compare(graph, synthesize(rtl_dir))
     est, got = cmp["totals"]["est"], cmp["totals"]["yosys"]
     bad = []
     for part in ("layers", "streams"):
@@ -97,8 +96,7 @@ def test_dsp_counts(tmp_path, yosys_warm):
                              w_dtype=w_t, acc_dtype=IntType.for_range(lo, hi), pe=2, simd=3 if i == 0 else 2))
     g = Graph(name="dsp", layers=tuple(layers), output=OutputSpec(scale=np.ones(4), bias=np.zeros(4)))
     generate(g, tmp_path)
-    synthesize(tmp_path)
-    cmp = compare(g, tmp_path)
+    cmp = compare(g, synthesize(tmp_path))
     assert {n: r["est"]["DSP"] for n, r in cmp["layers"].items()} == {"fc0": 6, "fc1": 4, "fc2": 16}
     for r in cmp["layers"].values():
         assert (r["est"]["DSP"], r["est"]["BRAM18"]) == (r["yosys"]["DSP"], r["yosys"]["BRAM18"])

@@ -30,6 +30,13 @@ def test_trained_tfc_synthesis_in_report(trained_qonnx, tmp_path, capsys):
     report = json.loads((out / A.REPORT_JSON).read_text())
     assert report["yosys"]["total"]["LUT"] > 0 and "not Vivado" in report["yosys"]["note"]
     assert all("yosys" in row for row in report["layers"] if row["kind"] == "MatVec")
+    y = report["yosys"]["total"]
+    assert y["slice_LUT"] >= y["LUT"] and y["DSP"] == 0 and report["yosys"]["family"] == "xc7"
+    # per layer + glue adds up to the design (the top itself holds no cells but wires)
+    rows = [row["yosys"]["LUT"] for row in report["layers"] if "yosys" in row]
+    glue = [r["LUT"] for r in report["streams_yosys"].values()]
+    assert sum(rows) + sum(glue) == y["slice_LUT"]
+    assert set(report["streams_yosys"]) == set(report["streams"])
 
 
 @pytest.mark.hw

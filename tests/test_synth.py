@@ -35,6 +35,13 @@ def test_classify_and_bram18():
     r = synth.resources(cells)
     assert (r["LUT"], r["FF"], r["BRAM18"], r["LUTRAM"], r["SRL"], r["CARRY4"]) == (6, 5, 5, 1, 2, 5)
     assert r["other"] == {"XORCY": 1}  # unknown primitives are reported, not dropped
+    assert r["slice_LUT"] == 6 + 4 + 2  # a RAM64M takes 4 LUT sites, an SRLC32E one
+    assert r["DSP"] == 0
+
+
+def test_ultrascale_cells_count_as_bram_and_dsp():
+    r = synth.resources({"RAMB36E2": 1, "RAMB18E2": 3, "DSP48E2": 2, "DSP48E1": 1, "CARRY8": 2, "RAM32M16": 1})
+    assert (r["BRAM18"], r["DSP"], r["CARRY4"], r["slice_LUT"], r["other"]) == (5, 3, 2, 8, {})
 
 
 def test_rollup_multiplies_through_the_hierarchy():

@@ -100,17 +100,24 @@ def _synth(cfg: BuildConfig) -> dict:
     result = synth.synthesize(cfg.out / A.RTL_DIR, family=family)
     A.write_json(cfg.out / A.SYNTH_JSON, result)
     report = A.read_json(cfg.out / A.REPORT_JSON)
-    report["yosys"] = {"note": result.get("note"), "tool": result.get("tool"), "total": result.get("total")}
+    report["yosys"] = {"note": result.get("note"), "tool": result.get("tool"), "family": family,
+                       "seconds": result.get("seconds"), "total": result.get("total"),
+                       "lut_note": "slice_LUT = logic LUTs + LUTs used as LUTRAM/SRL (Vivado's 'Slice LUTs'); "
+                                   "the estimates' LUT counts the same"}
     instances = result.get("layers", {})
+
+    def counts(cells: list[dict]) -> dict:
+        return {"LUT": sum(c.get("slice_LUT", 0) for c in cells), "FF": sum(c.get("FF", 0) for c in cells),
+                "BRAM18": sum(c.get("BRAM18", 0) for c in cells), "DSP": sum(c.get("DSP", 0) for c in cells)}
+
     for row in report.get("layers", []):
-        # a layer's instance is u_<name>; its input FIFO and width converter are u_<name>_*
-        mine = [c for k, c in instances.items() if c.get("layer") == row["name"]]
+        # a layer's instance is u_<name>; its input FIFO and width converter are u_<name>_fifo/_dwc
+        mine = [c for c in instances.values() if c.get("layer") == row["name"] and c.get("part") == "core"]
         if mine:
-            row["yosys"] = {
-                "LUT": sum(c.get("LUT", 0) for c in mine), "FF": sum(c.get("FF", 0) for c in mine),
-                "BRAM18": sum(c.get("BRAM18", 0) for c in mine),
-                "DSP": sum(c.get("DSP48E1", 0) + c.get("DSP48E2", 0) for c in mine),
-            }
+            row["yosys"] = counts(mine)
+    report["streams_yosys"] = {
+        name: counts([c for c in instances.values() if c.get("layer") == name and c.get("part") in ("fifo", "dwc")])
+        for name in report.get("streams", {})}
     A.write_json(cfg.out / A.REPORT_JSON, report)
     return {"total": result.get("total")}
 

@@ -28,7 +28,16 @@ from qloom.errors import QloomError
 
 FAMILIES = ("xc7", "xcup", "xcu", "xc6s", "xc6v", "xc5v", "xc4v", "xc3s")
 RESOURCE_KEYS = ("LUT", "FF", "CARRY4", "MUXF7", "MUXF8", "SRL", "LUTRAM",
-                 "DSP48E1", "RAMB18E1", "RAMB36E1", "BRAM18")
+                 "DSP48E1", "RAMB18E1", "RAMB36E1", "DSP48E2", "RAMB18E2", "RAMB36E2",
+                 "BRAM18", "DSP", "slice_LUT")
+# LUT6 sites each distributed-memory primitive occupies in a SLICEM (UG474, UG574).
+# slice_LUT = logic LUTs + these: what Vivado reports as "Slice LUTs", and what the
+# resource model (qloom.fold.resources) and FINN's estimates count as LUTs.
+LUTRAM_SITES = {
+    "RAM32X1S": 1, "RAM32X1D": 2, "RAM32M": 4, "RAM32M16": 8, "RAM64X1S": 1, "RAM64X1D": 2,
+    "RAM64M": 4, "RAM64M8": 8, "RAM128X1S": 2, "RAM128X1D": 4, "RAM256X1S": 4, "RAM256X1D": 8,
+    "RAM512X1S": 8, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1,
+}
 # Cells that cost nothing here: clock buffers, I/O buffers, constant drivers.
 _FREE = {"BUFG", "BUFGCTRL", "IBUF", "OBUF", "IOBUF", "GND", "VCC", "$scopeinfo"}
 
@@ -43,13 +52,17 @@ def classify(cell_type: str) -> str | None:
         return "SRL"
     if cell_type.startswith("RAM") and not cell_type.startswith("RAMB"):  # RAM32M RAM64X1D ...
         return "LUTRAM"
-    if cell_type in ("CARRY4", "MUXF7", "MUXF8", "DSP48E1", "RAMB18E1", "RAMB36E1"):
+    if cell_type == "CARRY8":  # UltraScale: one CARRY8 per 8 bits, counted with CARRY4
+        return "CARRY4"
+    if cell_type in ("CARRY4", "MUXF7", "MUXF8", "DSP48E1", "RAMB18E1", "RAMB36E1", "DSP48E2", "RAMB18E2",
+                     "RAMB36E2"):
         return cell_type
     return None if cell_type in _FREE else "other"
 
 
 def resources(cells: dict[str, int]) -> dict:
-    """Primitive cell counts -> {LUT, FF, ..., BRAM18 (= RAMB18 + 2 * RAMB36), other: {...}}."""
+    """Primitive cell counts -> {LUT (logic), FF, ..., BRAM18 (= RAMB18 + 2 * RAMB36), DSP,
+    slice_LUT (logic LUTs + LUTs used as LUTRAM/SRL), other: {...}}."""
     out = dict.fromkeys(RESOURCE_KEYS, 0)
     other: dict[str, int] = {}
     for cell, n in sorted(cells.items()):
@@ -58,7 +71,11 @@ def resources(cells: dict[str, int]) -> dict:
             other[cell] = other.get(cell, 0) + n
         elif kind is not None:
             out[kind] += n
-    out["BRAM18"] = out["RAMB18E1"] + 2 * out["RAMB36E1"]
+        if kind in ("LUTRAM", "SRL"):
+            out["slice_LUT"] += n * LUTRAM_SITES.get(cell, 1)
+    out["slice_LUT"] += out["LUT"]
+    out["BRAM18"] = out["RAMB18E1"] + 2 * out["RAMB36E1"] + out["RAMB18E2"] + 2 * out["RAMB36E2"]
+    out["DSP"] = out["DSP48E1"] + out["DSP48E2"]
     out["other"] = other
     return out
 
@@ -146,14 +163,18 @@ def synthesize(rtl_dir: str | Path, *, family: str = "xc7", top: str | None = No
               "log": str(log)}
     if per_layer:
         cells = json.loads((out / "top.json").read_text())["modules"][top]["cells"]
-        names = {l.get("instance"): l.get("name") for l in design.get("layers", []) if isinstance(l, dict)}
+        owner = {}  # instance -> (layer, part): the layer's core and the FIFO / width converter in front of it
+        for l in design.get("layers", []):
+            if isinstance(l, dict) and l.get("instance"):
+                for suffix, part in (("", "core"), ("_fifo", "fifo"), ("_dwc", "dwc")):
+                    owner[l["instance"] + suffix] = (l.get("name"), part)
         glue: dict[str, int] = {}
         for inst, cell in cells.items():
             kind = _name(cell["type"])
             if kind in modules:
                 entry = {"module": kind.rsplit("\\", 1)[-1], **resources(rolled[kind])}  # $paramod$<hash>\\name
-                if names.get(inst):
-                    entry["layer"] = names[inst]
+                if inst in owner:
+                    entry["layer"], entry["part"] = owner[inst]
                 result["layers"][inst] = entry
             else:
                 glue[kind] = glue.get(kind, 0) + 1

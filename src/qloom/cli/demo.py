@@ -67,7 +67,10 @@ def _summary(build_dir: Path) -> None:
           f" (bottleneck {rep['bottleneck']})")
     tot = rep.get("yosys", {}).get("total") or {}
     if tot:
-        print(f"   Yosys: {tot.get('LUT')} LUT, {tot.get('FF')} FF, {tot.get('BRAM18')} BRAM18, {tot.get('DSP48E1', tot.get('DSP', 0))} DSP")
+        est = rep.get("totals", {})
+        print(f"   Yosys synth_xilinx (not Vivado): {tot.get('slice_LUT', tot.get('LUT'))} LUT (incl. LUTRAM),"
+              f" {tot.get('FF')} FF, {tot.get('BRAM18')} BRAM18, {tot.get('DSP', 0)} DSP;"
+              f" estimate {est.get('LUT')} LUT, {est.get('BRAM18')} BRAM18, {est.get('DSP')} DSP")
     for level, e in ver.items():
         acc = f", accuracy {e['ir_accuracy']:.4f}" if "ir_accuracy" in e else ""
         ii = f", measured {e['cycles_per_frame']} cycles/frame" if "cycles_per_frame" in e else ""
