@@ -66,6 +66,11 @@ class Coefficients:
     # --- stream glue in front of each layer (qloom_fifo, qloom_dwc) and output queues (sweeps)
     fifo_lut: float = 21.0  # pointers, count, flags (a 4-word FIFO of 1 bit: 21-25 LUT)
     fifo_lut_per_bit: float = 2.0 / 3.0  # RAM32M: 32 x 6 bits in 4 LUTs
+    # deeper than 32 words (sweep of qloom_fifo, 2..40 bits x 34..258 words): control by
+    # address bits and read-multiplexer banks, on top of the LUTRAM cells
+    fifo_deep_lut: float = 3.7
+    fifo_lut_per_addr_bit: float = 4.5
+    fifo_lut_per_bank: float = 1.0
     fifo_ff: float = 8.0
     dwc_lut: float = 6.0  # widening: counter and flags (6-9 LUT measured)
     dwc_narrow_lut: float = 10.0

@@ -293,10 +293,18 @@ def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
 
 def fifo_luts(width: int, depth: int, coeffs: Coefficients = DEFAULT) -> float:
     """qloom_fifo (STYLE distributed): pointers, count and flags, and its words in LUTRAM
-    with an asynchronous read: RAM32M cells hold 32 x 6 bits in 4 LUTs (counted per bit,
-    2/3 LUT per bit and 32 words); beyond 256 words as a deep simple dual-port LUTRAM."""
+    with an asynchronous read. Up to 32 words one bank of RAM32M (32 x 6 bits in 4 LUTs,
+    counted per bit). Deeper, Yosys banks RAM32M (32 x 6) or RAM64M (64 x 3) cells behind a
+    bank:1 read multiplexer (a LUT6 per 3 further banks and bit), whichever is cheaper;
+    control grows with the address width (sweep: 2..40 bits x 6..258 words, within 9%).
+    Beyond 256 words as a deep simple dual-port LUTRAM."""
+    if depth <= 32:
+        return coeffs.fifo_lut + coeffs.fifo_lut_per_bit * width
     if depth <= 256:
-        return coeffs.fifo_lut + coeffs.fifo_lut_per_bit * width * math.ceil(depth / 32)
+        store, banks = min((4 * b * math.ceil(width / bits) + width * math.ceil((b - 1) / 3), b)
+                           for b, bits in ((math.ceil(depth / 32), 6), (math.ceil(depth / 64), 3)))
+        return (coeffs.fifo_deep_lut + coeffs.fifo_lut_per_addr_bit * math.ceil(math.log2(depth))
+                + coeffs.fifo_lut_per_bank * (banks - 1) + store)
     return coeffs.fifo_lut + memory_luts(Memory("fifo", depth, width, RAM_SDP), coeffs)
 
 
