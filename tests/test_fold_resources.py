@@ -166,6 +166,21 @@ def test_window_pool_threshold_label_have_resources():
     assert lines == {"column_lines": (1, 8, 10), "row_lines": (1, 3 * 8, 10)}  # KW-1, KH-1 delay lines
 
 
+# Yosys synth_xilinx xc7 slice LUTs of qloom_fifo (STYLE 2) measured by a sweep: (width, depth) -> LUT
+FIFO_SWEEP = {(2, 6): 23, (16, 20): 38, (40, 20): 54, (16, 34): 52, (40, 40): 84, (16, 66): 89, (40, 66): 161,
+              (6, 100): 59, (40, 100): 189, (16, 160): 133, (40, 160): 261, (16, 200): 153, (40, 258): 404,
+              (16, 300): 200, (40, 512): 609, (16, 700): 391, (40, 1024): 1233}
+
+
+def test_fifo_luts_follow_the_yosys_sweep():
+    from qloom.fold.resources import fifo_luts
+
+    for (width, depth), luts in FIFO_SWEEP.items():
+        assert abs(fifo_luts(width, depth) - luts) <= 0.10 * luts, (width, depth, fifo_luts(width, depth), luts)
+    # deeper FIFOs never cost less
+    assert all(fifo_luts(16, d + 1) >= fifo_luts(16, d) - 1e-9 for d in range(2, 1100))
+
+
 def test_stream_glue_fifo_and_width_converter():
     from qloom.fold.resources import stream_resources
     g = zoo("tfc_w1a1")

@@ -66,7 +66,8 @@ class Coefficients:
     # --- stream glue in front of each layer (qloom_fifo, qloom_dwc) and output queues (sweeps)
     fifo_lut: float = 21.0  # pointers, count, flags (a 4-word FIFO of 1 bit: 21-25 LUT)
     fifo_lut_per_bit: float = 2.0 / 3.0  # RAM32M: 32 x 6 bits in 4 LUTs
-    # deeper than 32 words (sweep of qloom_fifo, 2..40 bits x 34..258 words): control by
+    fifo_lut_per_word: float = 0.5  # 7..32 words: pointer/count logic grows (sweep: +7-9 LUT at 20 words)
+    # deeper than 32 words (sweep of qloom_fifo, 2..40 bits x 34..1024 words): control by
     # address bits and read-multiplexer banks, on top of the LUTRAM cells
     fifo_deep_lut: float = 3.7
     fifo_lut_per_addr_bit: float = 4.5

@@ -294,13 +294,13 @@ def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
 def fifo_luts(width: int, depth: int, coeffs: Coefficients = DEFAULT) -> float:
     """qloom_fifo (STYLE distributed): pointers, count and flags, and its words in LUTRAM
     with an asynchronous read. Up to 32 words one bank of RAM32M (32 x 6 bits in 4 LUTs,
-    counted per bit). Deeper, Yosys banks RAM32M (32 x 6) or RAM64M (64 x 3) cells behind a
+    counted per bit), plus address decode per word beyond 6. Deeper, Yosys banks RAM32M (32 x 6) or RAM64M (64 x 3) cells behind a
     bank:1 read multiplexer (a LUT6 per 3 further banks and bit), whichever is cheaper;
-    control grows with the address width (sweep: 2..40 bits x 6..258 words, within 9%).
-    Beyond 256 words as a deep simple dual-port LUTRAM."""
+    control grows with the address width (sweep: 2..40 bits x 6..1024 words, within 10%).
+    Beyond 1024 words as a deep simple dual-port LUTRAM."""
     if depth <= 32:
-        return coeffs.fifo_lut + coeffs.fifo_lut_per_bit * width
-    if depth <= 256:
+        return coeffs.fifo_lut + coeffs.fifo_lut_per_bit * width + coeffs.fifo_lut_per_word * max(0, depth - 6)
+    if depth <= 1024:
         store, banks = min((4 * b * math.ceil(width / bits) + width * math.ceil((b - 1) / 3), b)
                            for b, bits in ((math.ceil(depth / 32), 6), (math.ceil(depth / 64), 3)))
         return (coeffs.fifo_deep_lut + coeffs.fifo_lut_per_addr_bit * math.ceil(math.log2(depth))
