@@ -92,8 +92,9 @@ def test_matvec_resources_follow_the_rtl_datapath():
     assert layer_resources(l)["BRAM18"] == 0 and layer_resources(l)["DSP"] == 0
 
 
-def test_explicit_style_applies_to_weight_and_threshold_roms_auto_resolves_each():
-    # qloom_mvtu gets one style per memory: an explicit mem_style for both ROMs, "auto" per memory
+def test_explicit_style_applies_to_the_weights_auto_resolves_the_rest():
+    # qloom_mvtu gets one style per memory: an explicit mem_style for the weight ROM (FINN's
+    # mem_style), "auto" for the thresholds (FINN's ram_style_thresholds) and the buffer
     rng = np.random.default_rng(0)
     l = dense(mw=128, mh=64, pe=1, simd=1, n_thr=3)
     l = dataclasses.replace(l, thresholds=np.sort(rng.integers(0, 41, size=(64, 3)), axis=1))
@@ -102,11 +103,15 @@ def test_explicit_style_applies_to_weight_and_threshold_roms_auto_resolves_each(
     assert auto["thresholds"] is MemStyle.DISTRIBUTED  # 64 words: a LUT per bit beats a RAMB18
     assert auto["input_buffer"] is MemStyle.DISTRIBUTED
     block = dataclasses.replace(l, mem_style=MemStyle.BLOCK)
-    assert memory_styles(block)["thresholds"] is MemStyle.BLOCK
+    assert memory_styles(block)["weights"] is MemStyle.BLOCK
+    assert memory_styles(block)["thresholds"] is MemStyle.DISTRIBUTED  # 64 words: still LUTs
+    dist = dataclasses.replace(l, mem_style=MemStyle.DISTRIBUTED)
+    assert memory_styles(dist)["weights"] is MemStyle.DISTRIBUTED
     assert memory_styles(block)["input_buffer"] is MemStyle.DISTRIBUTED  # not a ROM: always auto
     thr = {m.name: m for m in memories(l)}["thresholds"]
     assert thr.width == 3 * compare_bits(l) and 0 < thr.bits < thr.width  # constant sign bits dropped
-    assert layer_resources(block)["BRAM18"] == bram18_count(8192, 2) + bram18_count(64, thr.bits)
+    assert layer_resources(block)["BRAM18"] == bram18_count(8192, 2)
+    assert layer_resources(dist)["BRAM18"] == 0
 
 
 def test_constant_rom_columns_cost_nothing():
@@ -203,10 +208,11 @@ def test_tfc_at_finn_folding_is_below_finn_estimate():
         g = set_folding(g, name, pe=pe, simd=simd, mem_style=style)
     tot = resources(g)["totals"]
     assert tot["LUT"] <= 9678
-    # block RAM only for fc0, whose weights take 22 RAMB18 as in FINN; its thresholds too here
+    # block RAM only for fc0's weights: 22 RAMB18 (FINN: 26); its 4-word thresholds stay in LUTs
     fc0 = {m.name: m for m in memories(g.layer("fc0"))}
-    assert bram18_count(64, 784) == 22
-    assert tot["BRAM18"] == 22 + bram18_count(4, fc0["thresholds"].bits)
+    assert bram18_count(64, 784) == 22 and memory_styles(g.layer("fc0"))["thresholds"] is MemStyle.DISTRIBUTED
+    assert fc0["thresholds"].depth == 4
+    assert tot["BRAM18"] == 22 < 26
     assert tot["DSP"] == 0
 
 

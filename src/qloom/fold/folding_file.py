@@ -16,7 +16,8 @@ Format (every key optional except "layers"; layers not listed keep their folding
 
 Keys per layer kind: MatVec pe, simd, mem_style; Threshold pe, mem_style; SlidingWindow
 simd; Pool pe. PE must divide the output channels (MH or C), SIMD the input channels (MW or
-C); mem_style is one of auto, block, distributed, registers. "graph" is informational.
+C); mem_style is one of auto, block, distributed, registers: a MatVec's weight memory
+(its thresholds are placed automatically, like FINN's), a Threshold's thresholds. "graph" is informational.
 An unknown layer, key or value is a `QloomError` naming the file, layer, value and the
 valid choices. `save_folding` writes this format for every foldable layer of a graph.
 """

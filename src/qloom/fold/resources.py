@@ -23,8 +23,8 @@ several address ranges packed into one word when that is cheaper; checked agains
 ROM shapes, 16..32768 deep, 1..100 bits wide). LUT costs (`memory_luts`) are per kind:
 a ROM is logic (one LUT6 per bit up to 64 words), a RAM is LUTRAM (RAM32M/RAM64M/
 RAM128X1D/RAM256X1S packing). "auto" picks LUTs while they cost at most
-`auto_luts_per_bram18` per RAMB18 saved; a MatVec's mem_style applies to its weight and
-threshold ROMs alike. `stream_resources` counts the FIFO and width converter in front of
+`auto_luts_per_bram18` per RAMB18 saved; a MatVec's mem_style is its weight ROM's (as
+FINN's mem_style), its thresholds are placed by "auto". `stream_resources` counts the FIFO and width converter in front of
 each layer.
 """
 
@@ -197,7 +197,10 @@ def memories(layer: Layer) -> list[Memory]:
         mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"])]
         if layer.thresholds is not None:  # shared (1, T) thresholds are broadcast to MH rows
             n_thr = datapath.n_thresholds(layer)
-            mems.append(Memory("thresholds", nf, layer.pe * n_thr * compare_bits(layer), lanes=lanes["thresholds"]))
+            # placed on their own ("auto"), as FINN's ram_style_thresholds: a layer's mem_style is
+            # its weights' (a block-RAM weight layer need not put a 4-word threshold ROM in RAMB18s)
+            mems.append(Memory("thresholds", nf, layer.pe * n_thr * compare_bits(layer), lanes=lanes["thresholds"],
+                               style_field=False))
         if nf > 1:  # the input vector is replayed once per further row fold
             mems.append(Memory("input_buffer", sf, layer.simd * layer.in_dtype.bits, RAM_WF, style_field=False))
         return mems

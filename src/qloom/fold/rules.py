@@ -4,7 +4,7 @@ Folding lives on the existing IR fields (`pe`, `simd`, `mem_style`); this module
 fields a layer kind has and which values are legal, so that the folding file, the automatic
 folder and the FINN baseline all share one definition:
 
-    MatVec         pe | MH, simd | MW, mem_style      (weight and threshold ROMs)
+    MatVec         pe | MH, simd | MW, mem_style      (weight ROM; thresholds: auto)
     Threshold      pe | C,          mem_style         (thresholds)
     SlidingWindow  simd | C
     Pool           pe | C
