@@ -19,3 +19,8 @@ def test_demo_smoke(tmp_path, capsys):
     v = json.loads((out / "build" / "verify.json").read_text())["levels"]
     assert v["ir"]["mismatches"] == 0 and v["rtl"]["mismatches"] == 0
     assert json.loads((out / "build" / "build.json").read_text())["complete"]
+    report = json.loads((out / "build" / "report.json").read_text())
+    board, y = report["board"], report["yosys"]
+    assert board["name"] and set(y["utilization"]) == {"LUT", "FF", "BRAM18", "DSP"}
+    assert y["utilization"]["LUT"] == y["total"]["slice_LUT"] / board["capacity"]["LUT"] > 0
+    assert "Yosys synth_xilinx (not Vivado)" in text

@@ -115,6 +115,11 @@ def _synth(cfg: BuildConfig) -> dict:
         mine = [c for c in instances.values() if c.get("layer") == row["name"] and c.get("part") == "core"]
         if mine:
             row["yosys"] = counts(mine)
+    board = report.get("board")
+    if board and board.get("capacity"):  # the board's share by Yosys' counts, beside the estimate's
+        got = {"LUT": result["total"]["slice_LUT"], "FF": result["total"]["FF"], "BRAM18": result["total"]["BRAM18"],
+               "DSP": result["total"]["DSP"]}
+        report["yosys"]["utilization"] = {k: got[k] / cap for k, cap in board["capacity"].items() if k in got and cap}
     report["streams_yosys"] = {
         name: counts([c for c in instances.values() if c.get("layer") == name and c.get("part") in ("fifo", "dwc")])
         for name in report.get("streams", {})}
