@@ -174,7 +174,10 @@ def memory_cost(mem: Memory, style: MemStyle, coeffs: Coefficients = DEFAULT) ->
                 "BRAM18": n * bram18_count(d, w, ram=not mem.rom)}
     if style is MemStyle.REGISTERS and not mem.rom:  # flip-flops and a read multiplexer
         return {"LUT": n * coeffs.reg_mem_lut_per_bit * d * w, "FF": n * d * w, "BRAM18": 0}
-    ff = 0 if mem.kind == LINE else (math.ceil(math.log2(d)) if mem.kind == RAM_WF else w)  # output/address register
+    # output register, or the address register where Yosys moves it: before a RAM_WF read and
+    # before a tiny ROM (<= 4 words: a LUT per bit, the register retimed to the 2 address bits)
+    tiny_rom = mem.rom and d <= 4
+    ff = 0 if mem.kind == LINE else (math.ceil(math.log2(d)) if mem.kind == RAM_WF or tiny_rom else w)
     return {"LUT": n * memory_luts(mem, coeffs), "FF": n * ff, "BRAM18": 0}
 
 
