@@ -95,6 +95,8 @@ def _rtl(cfg: BuildConfig) -> dict:
 def _synth(cfg: BuildConfig) -> dict:
     from qloom import synth
     from qloom.fold import get_board
+    from qloom.fold.calibration import yosys_layers
+    from qloom.fold.resources import KEYS
 
     family = get_board(cfg.board).family if cfg.board else "xc7"
     result = synth.synthesize(cfg.out / A.RTL_DIR, family=family)
@@ -104,25 +106,23 @@ def _synth(cfg: BuildConfig) -> dict:
                        "seconds": result.get("seconds"), "total": result.get("total"),
                        "lut_note": "slice_LUT = logic LUTs + LUTs used as LUTRAM/SRL (Vivado's 'Slice LUTs'); "
                                    "the estimates' LUT counts the same"}
-    instances = result.get("layers", {})
+    instances = yosys_layers(result)  # per instance, in the estimates' units (slice LUTs)
 
-    def counts(cells: list[dict]) -> dict:
-        return {"LUT": sum(c.get("slice_LUT", 0) for c in cells), "FF": sum(c.get("FF", 0) for c in cells),
-                "BRAM18": sum(c.get("BRAM18", 0) for c in cells), "DSP": sum(c.get("DSP", 0) for c in cells)}
+    def counts(part: tuple[str, ...], layer: str) -> dict | None:
+        mine = [c for c in instances.values() if c["layer"] == layer and c["part"] in part]
+        return {k: sum(c[k] for c in mine) for k in KEYS} if mine else None
 
     for row in report.get("layers", []):
-        # a layer's instance is u_<name>; its input FIFO and width converter are u_<name>_fifo/_dwc
-        mine = [c for c in instances.values() if c.get("layer") == row["name"] and c.get("part") == "core"]
-        if mine:
-            row["yosys"] = counts(mine)
+        core = counts(("core",), row["name"])
+        if core:
+            row["yosys"] = core
     board = report.get("board")
     if board and board.get("capacity"):  # the board's share by Yosys' counts, beside the estimate's
         got = {"LUT": result["total"]["slice_LUT"], "FF": result["total"]["FF"], "BRAM18": result["total"]["BRAM18"],
                "DSP": result["total"]["DSP"]}
         report["yosys"]["utilization"] = {k: got[k] / cap for k, cap in board["capacity"].items() if k in got and cap}
-    report["streams_yosys"] = {
-        name: counts([c for c in instances.values() if c.get("layer") == name and c.get("part") in ("fifo", "dwc")])
-        for name in report.get("streams", {})}
+    zero = dict.fromkeys(KEYS, 0)
+    report["streams_yosys"] = {name: counts(("fifo", "dwc"), name) or zero for name in report.get("streams", {})}
     A.write_json(cfg.out / A.REPORT_JSON, report)
     return {"total": result.get("total")}
 
