@@ -11,6 +11,7 @@ inputs or new .mem contents ($readmemh runs at simulation start) does not rebuil
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import tempfile
 import time
@@ -164,6 +165,7 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
     model_ii = int(design.get("cycles_per_frame_model") or 0)
     if timeout_cycles is None:  # generous: a stalled run still moves a word every few cycles
         timeout_cycles = max(100_000, 20 * model_ii)
+    _check_memories(rtl_dir, design)
     exe, build = build_simulator(rtl_dir, cache_dir=cache_dir)
     with tempfile.TemporaryDirectory(prefix="qloom_rtl_") as tmp:
         tmp = Path(tmp)
@@ -177,13 +179,8 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=rtl_dir)  # cwd: $readmemh paths
         sim_seconds = time.perf_counter() - t0
-        if res.returncode != 0:
-            raise QloomError(f"RTL simulation of {rtl_dir} failed (exit {res.returncode}): "
-                             f"{(res.stderr or res.stdout).strip()[-2000:]}")
-        stats = json.loads((tmp / "stats.json").read_text())
-        outputs = unpack(pout, np.fromfile(tmp / "out_stress.bin", dtype="<u4"))
-        steady = unpack(pout, np.fromfile(tmp / "out_steady.bin", dtype="<u4"))
-        timing = np.loadtxt(tmp / "timing.txt", dtype=np.int64, ndmin=2)
+        _check_run(res, rtl_dir)
+        stats, outputs, steady, timing = _read_outputs(tmp, pout, n, steady_frames, rtl_dir)
     cycles = stats["stress_cycles"] + stats["steady_cycles"]
     return {
         "outputs": outputs,
@@ -202,6 +199,58 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         "frames_per_second": (n + steady_frames) / stats["sim_seconds"] if stats["sim_seconds"] > 0 else None,
         "cycles_per_second": cycles / stats["sim_seconds"] if stats["sim_seconds"] > 0 else None,
     }
+
+
+class SimulationHang(QloomError):
+    """The simulator ran but the design stopped moving words (the bench's exit code 3):
+    a failed verification of the design, unlike a simulator that cannot build or run."""
+
+
+def _check_memories(rtl_dir: Path, design: dict) -> None:
+    """Every memory image design.json names must be a file: Verilator only warns on a missing
+    one and simulates random contents."""
+    for name in design.get("mem_files", []):
+        path = rtl_dir / name
+        if path.is_dir():
+            raise QloomError(f"memory image {path} is a folder, not a file: rebuild the RTL (qloom build)")
+        if not path.is_file():
+            raise QloomError(f"memory image {path} is missing: rebuild the RTL (qloom build)")
+
+
+def _check_run(res: subprocess.CompletedProcess, rtl_dir: Path) -> None:
+    """A simulator that crashed, failed or complained (e.g. an unreadable $readmemh file) is an
+    error carrying its message; only a hang (exit 3) is the design's fault."""
+    text = "\n".join(t.strip() for t in (res.stdout, res.stderr) if t and t.strip())
+    complaints = [ln.strip() for ln in text.splitlines() if ln.startswith(("%Error", "%Warning", "%Fatal"))]
+    if res.returncode == 3:
+        raise SimulationHang(f"RTL simulation of {rtl_dir}: {text[-2000:]}")
+    if res.returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-res.returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-res.returncode}"
+        raise QloomError(f"RTL simulation of {rtl_dir} {how}: {text[-500:] or 'no output'}")
+    if res.returncode != 0 or complaints:
+        why = "; ".join(complaints) or text[-500:] or "no output"
+        raise QloomError(f"RTL simulation of {rtl_dir} failed (exit {res.returncode}): {why}")
+
+
+def _read_outputs(tmp: Path, pout: Port, n: int, steady_frames: int, rtl_dir: Path):
+    """The bench's result files, checked complete (a truncated file must not look like frames)."""
+    try:
+        stats = json.loads((tmp / "stats.json").read_text())
+        stress = np.fromfile(tmp / "out_stress.bin", dtype="<u4")
+        steady = np.fromfile(tmp / "out_steady.bin", dtype="<u4")
+        timing = np.loadtxt(tmp / "timing.txt", dtype=np.int64, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise QloomError(f"RTL simulation of {rtl_dir} left unreadable results: {exc}") from None
+    for what, words, frames in (("backpressure", stress, n), ("steady", steady, steady_frames)):
+        if words.size != frames * pout.words_per_frame * pout.chunks:
+            raise QloomError(f"RTL simulation of {rtl_dir}: the {what} run returned {words.size} uint32 chunks, "
+                             f"expected {frames * pout.words_per_frame * pout.chunks}")
+    if timing.shape != (steady_frames, 4):
+        raise QloomError(f"RTL simulation of {rtl_dir}: timing.txt has shape {timing.shape}, expected ({steady_frames}, 4)")
+    return stats, unpack(pout, stress), unpack(pout, steady), timing
 
 
 def _first_mismatch(got: np.ndarray, want: np.ndarray, frame_ids: np.ndarray, phase: str) -> dict | None:
@@ -242,8 +291,8 @@ def verify_rtl(graph: Graph, rtl_dir: str | Path, float_inputs: np.ndarray, *, s
     entry = {"frames": int(len(hw_in)), "passed": False, "error": None}
     try:
         r = run_rtl(rtl_dir, hw_in, seed=seed, stall_prob=stall_prob, steady_frames=steady_frames, cache_dir=cache_dir)
-    except QloomError as exc:  # a hang or a crash is a failed verification, reported, not raised
-        entry.update(mismatches=int(len(hw_in)), error=str(exc))
+    except SimulationHang as exc:  # the design hung: a failed verification, reported, not raised
+        entry.update(mismatches=int(len(hw_in)), error=str(exc))  # (a simulator failure raises)
         return entry
     n = len(hw_in)
     steady_ids = np.arange(r["steady_frames"]) % n
