@@ -294,9 +294,8 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
             records[stage] = {"seconds": seconds, **info, "options": options[stage], "inputs": inputs}
             log(f"[{stage}] done in {seconds:.2f} s")
         stage = None
-        _install(cfg, previous, state, to_run)
         state.update(complete=True, stopped_after=cfg.stop_after)
-        A.write_json(out / A.BUILD_JSON, state)
+        _install(cfg, previous, state, to_run)
         return state
     except BaseException as exc:
         if stage is not None and fresh:  # nothing to preserve: keep the finished stages for --resume
@@ -314,25 +313,28 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
 
 
 def _install(cfg: BuildConfig, previous: dict | None, state: dict, ran: list[str]) -> None:
-    """Move the staged artifacts into the build folder; build.json says incomplete until the caller's last write."""
+    """Move the staged artifacts of `state`'s stages into the build folder, then write `state` as build.json.
+
+    Until that last write, build.json says `complete: false`: the folder may hold old and new artifacts.
+    """
     out, work = cfg.out, cfg.out / A.STAGING
-    A.write_json(out / A.BUILD_JSON, {**state, "complete": False})
-    if not ran:
-        return
-    for s in state["stages"]:
-        for name in OUTPUTS[s]:
-            if (work / name).exists():
-                A.move(work / name, out / name)
-    # stale: the old build's artifacts of the stages after this build's last one (only what qloom recorded)
-    recorded = (previous or {}).get("stages", {})
-    for s in STAGES[STAGES.index(cfg.stop_after) + 1:]:
-        if s in recorded:
+    A.write_json(out / A.BUILD_JSON, {k: v for k, v in state.items() if k != "stopped_after"} | {"complete": False})
+    if ran:
+        for s in state["stages"]:
             for name in OUTPUTS[s]:
-                A.remove(out / name)
-    if previous is not None and any(s not in KEEPS_VERIFY for s in ran) and (out / A.VERIFY_JSON).exists():
-        (out / A.VERIFY_JSON).replace(out / A.VERIFY_STALE_JSON)
-    for s, rec in state["stages"].items():
-        rec["outputs"] = {n: A.digest(out / n) for n in OUTPUTS[s]}
+                if (work / name).exists():
+                    A.move(work / name, out / name)
+        # stale: the artifacts the old build recorded for stages this build did not produce
+        old = (previous or {}).get("stages", {})
+        for s in STAGES:
+            if s in old and s not in state["stages"]:
+                for name in OUTPUTS[s]:
+                    A.remove(out / name)
+        if previous is not None and any(s not in KEEPS_VERIFY for s in ran) and (out / A.VERIFY_JSON).exists():
+            (out / A.VERIFY_JSON).replace(out / A.VERIFY_STALE_JSON)
+        for s, rec in state["stages"].items():
+            rec["outputs"] = {n: A.digest(out / n) for n in OUTPUTS[s]}
+    A.write_json(out / A.BUILD_JSON, state)
 
 
 def _config_dict(cfg: BuildConfig) -> dict:
