@@ -20,6 +20,9 @@ from qloom.errors import QloomError
 
 from qnn_factory import LayerSpec, NetSpec, calibrate_and_export
 
+# the build folder's bookkeeping names, spelled out so these tests also run (and fail) on older code
+LOCK, STAGING, VERIFY_STALE_JSON = ".qloom.lock", ".qloom-staging", "verify.stale.json"
+
 
 def _spec(seed: int, out: int = 8) -> NetSpec:
     return NetSpec(in_shape=(1, 6, 6), in_bits=4, in_signed=False, seed=seed, layers=[
@@ -58,7 +61,7 @@ def good(good_build, tmp_path):
 def snapshot(folder):
     """relative path -> sha256 of every file (the lock file's content is the holder's pid: left out)."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != A.LOCK}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK}
 
 
 def one_line_error(capsys, *needles):
@@ -85,7 +88,7 @@ def test_a_foreign_folder_is_refused_and_untouched(models, tmp_path, capsys):
     before = snapshot(mine)
     assert main(["build", str(models / "a.onnx"), "--out", str(mine), "--stop-after", "fold"]) == 2
     one_line_error(capsys, "not a qloom build folder", "--force")
-    assert snapshot(mine) == before and not (mine / A.LOCK).exists()
+    assert snapshot(mine) == before and not (mine / LOCK).exists()
 
 
 def test_force_builds_into_a_foreign_folder_and_keeps_other_files(models, tmp_path, capsys):
@@ -160,7 +163,7 @@ def test_a_failing_stage_in_a_new_folder_keeps_the_finished_stages_for_resume(mo
     assert main(["build", str(models / "a.onnx"), "--out", str(out), "--folding", str(bad)]) == 2
     s = state(out)
     assert not s["complete"] and list(s["stages"]) == ["frontend", "streamline"]
-    assert not (out / A.FOLDED_JSON).exists() and not (out / A.STAGING).exists()
+    assert not (out / A.FOLDED_JSON).exists() and not (out / STAGING).exists()
     bad.write_text(json.dumps({"layers": {"mvu0": {"pe": 2}}}))
     capsys.readouterr()
     assert main(["build", str(models / "a.onnx"), "--out", str(out), "--folding", str(bad),
@@ -182,14 +185,14 @@ def test_a_crash_while_installing_never_says_complete(models, good, monkeypatch,
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold",
                  "--target-fps", "400000"]) == 2
     one_line_error(capsys, "No space left on device")
-    assert not state(good)["complete"] and not (good / A.STAGING).exists()
+    assert not state(good)["complete"] and not (good / STAGING).exists()
 
 
 def test_a_successful_rebuild_marks_the_old_verify_json_stale(models, good):
     old_verify = (good / A.VERIFY_JSON).read_text()
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold",
                  "--target-fps", "400000"]) == 0
-    assert not (good / A.VERIFY_JSON).exists() and (good / A.VERIFY_STALE_JSON).read_text() == old_verify
+    assert not (good / A.VERIFY_JSON).exists() and (good / VERIFY_STALE_JSON).read_text() == old_verify
     assert state(good)["complete"] and state(good)["config"]["target_fps"] == 400000
 
 
@@ -275,7 +278,7 @@ def test_rtl_survives_a_verify_and_a_resume_and_goes_when_fold_changes(models, t
 
 def test_a_second_build_into_a_locked_folder_fails_and_changes_nothing(models, good, capsys):
     before = snapshot(good)
-    with (good / A.LOCK).open("a+") as f:
+    with (good / LOCK).open("a+") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # another build holds the folder
         assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold"]) == 2
         one_line_error(capsys, "being built by another qloom build")
