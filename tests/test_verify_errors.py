@@ -128,3 +128,11 @@ def test_a_failing_level_keeps_the_other_levels_results(spaced_build, tmp_path):
     (d / A.FOLDED_JSON).write_text("garbage")
     _expect_error(d, ["--level", "ir", "--level", "rtl", "--dataset", "random", "--frames", "9"], A.FOLDED_JSON)
     assert json.loads((d / A.VERIFY_JSON).read_text())["levels"]["ir"]["frames"] == 7
+
+
+@pytest.mark.parametrize("content, needle", [(b"\x00garbage", "damaged"), ("{}".encode("utf-16"), "damaged"),
+                                             (b'{"complete": false, "stages": {}}', "not complete")])
+def test_corrupt_or_incomplete_build_json(spaced_build, tmp_path, content, needle):
+    d = _copy(spaced_build, tmp_path)
+    (d / A.BUILD_JSON).write_bytes(content)
+    _expect_error(d, ["--dataset", "random", "--frames", "5"], A.BUILD_JSON, needle)

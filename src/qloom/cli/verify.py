@@ -10,7 +10,6 @@ left as it was.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from qloom import artifacts as A
@@ -66,14 +65,24 @@ def _read_report(path: Path) -> dict:
         return {"levels": {}}
     if path.is_dir():
         raise QloomError(f"{path} is a folder, not a file: move it away to record a verification")
-    try:
-        report = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _corrupt(path, exc, "delete it to start a fresh verification record") from None
-    if not isinstance(report, dict) or not isinstance(report.get("levels"), dict):
-        raise QloomError(f"{path} is not a qloom verify.json (no 'levels' object): "
-                         "delete it to start a fresh verification record")
+    fix = "delete it to start a fresh verification record"
+    report = A.read_json(path, fix=fix)
+    if not isinstance(report.get("levels"), dict):
+        raise QloomError(f"{path} is damaged (no \"levels\" object); {fix}")
     return report
+
+
+def _check_build(d: Path) -> None:
+    """DIR holds a finished qloom build: build.json readable and `complete`."""
+    if d.is_file():
+        raise QloomError(f"{d} is a file, not a build folder; give the --out folder of `qloom build`")
+    path = d / A.BUILD_JSON
+    if not path.is_file():
+        raise QloomError(f"{d} is not a qloom build folder (no {A.BUILD_JSON}); run `qloom build MODEL --out {d}`")
+    state = A.read_json(path, fix=f"rebuild with `qloom build MODEL --out {d}`")
+    if state.get("complete") is not True:
+        raise QloomError(f"the build in {d} is not complete (it failed or is still running; see {A.BUILD_JSON}): "
+                         f"run `qloom build MODEL --out {d}` to finish it")
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -88,10 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_args(args)
     d: Path = args.dir
-    if d.is_file():
-        raise QloomError(f"{d} is a file, not a build folder; give the --out folder of `qloom build`")
-    if not (d / A.BUILD_JSON).is_file():
-        raise QloomError(f"{d} is not a qloom build folder (no {A.BUILD_JSON}); run `qloom build MODEL --out {d}`")
+    _check_build(d)
     levels = list(dict.fromkeys(args.level or ["ir"]))
     verify_path = d / A.VERIFY_JSON
     report = _read_report(verify_path)  # read (and refuse a corrupt one) before the long runs
