@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qloom import sim
+from qloom import artifacts, sim
 from qloom.errors import QloomError
 from qloom.ir.graph import Graph
 from qloom.ir.types import IntType
@@ -95,12 +95,12 @@ def load_design(rtl_dir: str | Path) -> dict:
     path = rtl_dir / "design.json"
     if not path.is_file():
         raise QloomError(f"{rtl_dir} has no design.json: generate the RTL first (qloom build)")
-    design = json.loads(path.read_text())
+    design = artifacts.read_json(path, fix="regenerate the RTL (qloom build)")
     missing = [f for f in design.get("files", []) if not (rtl_dir / f).is_file()]
     if missing or not design.get("files"):
         raise QloomError(f"{path}: source files missing: {missing or 'none listed'}")
-    design["in_port"] = Port.from_json(design["in"], f"{path} 'in'")
-    design["out_port"] = Port.from_json(design["out"], f"{path} 'out'")
+    design["in_port"] = Port.from_json(design.get("in"), f"{path} 'in'")
+    design["out_port"] = Port.from_json(design.get("out"), f"{path} 'out'")
     return design
 
 
