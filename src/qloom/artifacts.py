@@ -50,9 +50,17 @@ def _default(o):
 
 
 def write_json(path: Path, data) -> Path:
+    """Write through a temporary name; a failed write (a full disk) leaves no partial file and
+    raises an OSError that names the path (a failed write() itself carries no file name)."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_default) + "\n")
-    tmp.replace(path)
+    text = json.dumps(data, indent=2, default=_default) + "\n"
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(exc.filename or path)) from None
     return path
 
 
