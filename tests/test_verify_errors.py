@@ -136,3 +136,19 @@ def test_corrupt_or_incomplete_build_json(spaced_build, tmp_path, content, needl
     d = _copy(spaced_build, tmp_path)
     (d / A.BUILD_JSON).write_bytes(content)
     _expect_error(d, ["--dataset", "random", "--frames", "5"], A.BUILD_JSON, needle)
+
+
+def test_full_disk_while_writing_verify_json(spaced_build, tmp_path):
+    """/dev/full fails every write with ENOSPC: one line naming the file, no partial file left."""
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    d = _copy(spaced_build, tmp_path)
+    before = (d / A.VERIFY_JSON).read_bytes() if (d / A.VERIFY_JSON).exists() else None
+    (d / (A.VERIFY_JSON + ".tmp")).symlink_to("/dev/full")
+    rc, _, err = run_cli(["verify", d, "--dataset", "random", "--frames", "3"])
+    assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "No space left on device" in err and A.VERIFY_JSON in err and "free some disk space" in err
+    assert not (d / (A.VERIFY_JSON + ".tmp")).exists()
+    assert ((d / A.VERIFY_JSON).read_bytes() if (d / A.VERIFY_JSON).exists() else None) == before
