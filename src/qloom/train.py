@@ -422,6 +422,9 @@ def train_zoo_model(
                 "on it); resume without --epochs or start a fresh run"
             )
         seed, limit_train, limit_eval = saved["seed"], saved["limit_train"], saved["limit_eval"]
+    for path in (ckpt, metrics_path):
+        if path.is_dir():
+            raise QloomError(f"{path} is a folder, not a file: move it away or give another --out")
     if metrics_path.exists():
         metrics_path.unlink()  # the folder must not look finished while this run is in progress
     n_threads = set_threads(threads)

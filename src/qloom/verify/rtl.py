@@ -175,7 +175,7 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
                 "out_chunks": pout.chunks, "seed": seed, "stall": stall_prob, "timeout": timeout_cycles,
                 "drain": max(1000, 2 * model_ii)}
         cmd = [str(exe), *(f"{k}={v}" for k, v in args.items()), "+verilator+rand+reset+2",
-               f"+verilator+seed+{seed + 1}"]
+               f"+verilator+seed+{seed % (2**31 - 1) + 1}"]  # a positive C int
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=rtl_dir)  # cwd: $readmemh paths
         sim_seconds = time.perf_counter() - t0
