@@ -125,16 +125,18 @@ def test_output_folder_is_a_file(tmp_path):
     _expect_error(["train", *TINY, "--out", tmp_path / "f"], "is a file")
 
 
-def test_full_disk_names_the_file(trained_dir, tmp_path):
+@pytest.mark.parametrize("name", ["checkpoint.pt", "model.onnx", "metrics.json"])
+def test_full_disk_names_the_file(tmp_path, name):
     """/dev/full fails every write with ENOSPC: the real error, no mocking."""
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
     out = tmp_path / "o"
     out.mkdir()
-    (out / "checkpoint.pt.tmp").symlink_to("/dev/full")
-    err = _expect_error(["train", *TINY, "--out", out], "checkpoint.pt", "No space left on device")
+    (out / f"{name}.tmp").symlink_to("/dev/full")
+    err = _expect_error(["train", *TINY, "--out", out], name, "No space left on device")
     assert "free some disk space" in err
-    assert not (out / "checkpoint.pt").exists() and not (out / "metrics.json").exists()
+    assert not (out / f"{name}.tmp").exists()  # no partial file left
+    assert not (out / name).exists() and not (out / "metrics.json").exists()
 
 
 def test_os_errors_without_a_file_name_name_the_output_folder(tmp_path, monkeypatch):

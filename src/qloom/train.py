@@ -446,6 +446,8 @@ def train_zoo_model(
     try:
         export_qonnx_model(model, onnx_tmp, shape)
         os.replace(onnx_tmp, out / "model.onnx")
+    except OSError as exc:  # onnx's writer gives no file name: name the file it was writing
+        raise OSError(exc.errno, exc.strerror or str(exc), str(exc.filename or onnx_tmp)) from None
     finally:
         onnx_tmp.unlink(missing_ok=True)  # an export that failed (full disk, NaN weights) leaves nothing
     import brevitas
