@@ -147,6 +147,11 @@ def test_os_errors_without_a_file_name_name_the_output_folder(tmp_path, monkeypa
 
     monkeypatch.setattr(train, "train_zoo_model", full)
     err = _expect_error(["train", *TINY, "--out", tmp_path / "o"], str(tmp_path / "o"), "No space left")
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "o" / "checkpoint.pt"))
+
+    monkeypatch.setattr(train, "train_zoo_model", denied)
+    _expect_error(["train", *TINY, "--out", tmp_path / "o"], "checkpoint.pt: Permission denied", "permissions")
     monkeypatch.setattr(train, "train_zoo_model", lambda *a, **k: 1 / 0)  # a bug keeps its traceback
     with pytest.raises(ZeroDivisionError):
         run_cli(["train", *TINY, "--out", tmp_path / "o"])
