@@ -319,3 +319,27 @@ def test_a_damaged_report_json_is_a_qloom_error_naming_it(content, good):
     with pytest.raises(QloomError, match="rebuild") as err:
         A.read_json(good / A.REPORT_JSON)
     assert str(good / A.REPORT_JSON) in str(err.value)
+
+
+def test_a_stage_updating_an_earlier_artifact_does_not_make_resume_rerun_it(models, tmp_path, monkeypatch, capsys):
+    """synth adds its counts to fold's report.json and writes rtl/synth/: a resume still reuses fold and rtl."""
+
+    def fake_synth(cfg, work):  # what _synth does to the folder, without Yosys
+        (work / A.RTL_DIR / "synth").mkdir()
+        (work / A.RTL_DIR / "synth" / "yosys.log").write_text("log\n")
+        A.write_json(work / A.SYNTH_JSON, {"total": {"LUT": 1}})
+        report = A.read_json(work / A.REPORT_JSON)
+        A.write_json(work / A.REPORT_JSON, {**report, "yosys": {"total": {"LUT": 1}}})
+        return {"total": {"LUT": 1}}
+
+    monkeypatch.setitem(pipeline.RUNNERS, "synth", fake_synth)
+    out, a = tmp_path / "b", str(models / "a.onnx")
+    assert main(["build", a, "--out", str(out)]) == 0
+    assert "yosys" in json.loads((out / A.REPORT_JSON).read_text()) and (out / A.RTL_DIR / "synth").is_dir()
+    capsys.readouterr()
+    assert main(["build", a, "--out", str(out), "--resume"]) == 0
+    log = capsys.readouterr().out
+    assert all(f"[{s}] reused" in log for s in pipeline.STAGES), log
+    assert main(["build", a, "--out", str(out), "--resume", "--board", "pynq-z2", "--target-fps", "400000"]) == 0
+    log = capsys.readouterr().out
+    assert "[fold] re-run: changed board, target_fps" in log and "[synth] done" in log

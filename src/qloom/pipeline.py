@@ -141,9 +141,8 @@ def _synth(cfg: BuildConfig, work: Path) -> dict:
     return {"total": result.get("total")}
 
 
-# One row per stage: its runner, the artifacts it writes, the BuildConfig fields its result
-# depends on (a file-valued field counts by its path and content). A stage's inputs are the
-# previous stage's OUTPUTS.
+# One row per stage: its runner, the artifacts it reads and writes, the BuildConfig fields its
+# result depends on (a file-valued field counts by its path and content).
 RUNNERS = {"frontend": _frontend, "streamline": _streamline, "fold": _fold, "rtl": _rtl, "synth": _synth}
 OUTPUTS = {
     "frontend": [A.FRONTEND_ONNX],
@@ -151,6 +150,13 @@ OUTPUTS = {
     "fold": [A.FOLDED_JSON, A.FOLDING_JSON, A.REPORT_JSON],
     "rtl": [A.RTL_DIR],
     "synth": [A.SYNTH_JSON],
+}
+INPUTS = {  # what a stage reads (synth also updates report.json, which is fold's: not an input)
+    "frontend": [],
+    "streamline": [A.FRONTEND_ONNX],
+    "fold": [A.IR_JSON],
+    "rtl": [A.FOLDED_JSON],
+    "synth": [A.RTL_DIR],
 }
 OPTIONS = {
     "frontend": ("model",),
@@ -225,11 +231,6 @@ def _option_values(cfg: BuildConfig, stage: str) -> dict:
     return values
 
 
-def _inputs_of(stage: str) -> list[str]:
-    i = STAGES.index(stage)
-    return OUTPUTS[STAGES[i - 1]] if i else []
-
-
 def _why_rerun(stage: str, rec: dict | None, options: dict, out: Path) -> str | None:
     """None if the recorded stage can be reused as it is, else the reason it must run again."""
     if rec is None:
@@ -239,8 +240,8 @@ def _why_rerun(stage: str, rec: dict | None, options: dict, out: Path) -> str | 
     changed = sorted(k for k in set(options) | set(rec["options"]) if rec["options"].get(k) != options.get(k))
     if changed:
         return f"changed {', '.join(changed)}"
-    if rec.get("inputs") != {n: A.digest(out / n) for n in _inputs_of(stage)}:
-        return f"its input ({', '.join(_inputs_of(stage))}) changed"
+    if rec.get("inputs") != {n: A.digest(out / n) for n in INPUTS[stage]}:
+        return f"its input ({', '.join(INPUTS[stage])}) changed"
     if rec.get("outputs") != {n: A.digest(out / n) for n in OUTPUTS[stage]}:
         return f"its artifacts ({', '.join(OUTPUTS[stage])}) are missing or changed"
     return None
@@ -287,7 +288,7 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
                 for name in OUTPUTS[s]:
                     A.copy(out / name, work / name)
         for stage in to_run:
-            inputs = {n: A.digest(work / n) for n in _inputs_of(stage)}
+            inputs = {n: A.digest(work / n) for n in INPUTS[stage]}
             t0 = time.perf_counter()
             info = RUNNERS[stage](cfg, work)
             seconds = round(time.perf_counter() - t0, 3)
