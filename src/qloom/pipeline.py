@@ -201,7 +201,10 @@ def check_config(cfg: BuildConfig) -> None:
 def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
     """(build.json of the qloom build in cfg.out or None, whether the folder is new or empty)."""
     out = cfg.out
-    entries = sorted(p.name for p in out.iterdir() if p.name not in A.BOOKKEEPING) if out.is_dir() else []
+    try:
+        entries = sorted(p.name for p in out.iterdir() if p.name not in A.BOOKKEEPING) if out.is_dir() else []
+    except OSError as exc:
+        raise QloomError(f"cannot read output folder {out}: {exc.strerror or exc}") from None
     if not entries:
         return None, True
     if (out / A.BUILD_JSON).exists():
@@ -307,7 +310,8 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
             log(f"build failed in stage '{stage}'; the previous build in {out} is unchanged")
         if isinstance(exc, OSError):
             where = f" ({exc.filename})" if exc.filename else ""
-            raise QloomError(f"build failed in stage '{stage or 'install'}': {exc.strerror or exc}{where}") from None
+            step = f"stage '{stage}'" if stage else "moving the artifacts into place"
+            raise QloomError(f"build failed in {step}: {exc.strerror or exc}{where}") from None
         raise
     finally:
         A.remove(work)
