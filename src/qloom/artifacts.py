@@ -113,9 +113,10 @@ def copy(src: Path, dst: Path) -> None:
 
 
 def move(src: Path, dst: Path) -> None:
-    """Put `src` in the place of `dst` (file or folder); each step is a rename."""
+    """Put `src` in the place of `dst` (file or folder); each step is a rename. An old folder is moved
+    beside `src` (into the staging folder) before it is deleted."""
     if dst.is_dir() and not dst.is_symlink():
-        old = dst.with_name(dst.name + ".old")
+        old = src.with_name(src.name + ".old")
         remove(old)
         dst.replace(old)
         src.replace(dst)

@@ -282,35 +282,40 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
         log(f"[{to_run[0]}] re-run: {why}")
     state = {"qloom_build": STATE_VERSION, "model": str(cfg.model.resolve()), "config": _config_dict(cfg),
              "stages": records, "complete": False}
-    A.remove(work)
-    work.mkdir()
-    stage = None
+    failed = None  # the stage being run, for the message if it fails
+    step = f"creating {work}"
     try:
-        for s in records:  # the re-run stages read (and synth updates) copies, never the old build
-            if to_run:
+        A.remove(work)  # a crashed build's leftovers: the lock says no build is using them
+        work.mkdir()
+        step = "copying the reused artifacts"
+        if to_run:  # the re-run stages read (and synth updates) copies, never the old build
+            for s in records:
                 for name in OUTPUTS[s]:
                     A.copy(out / name, work / name)
-        for stage in to_run:
-            inputs = {n: A.digest(work / n) for n in INPUTS[stage]}
+        for failed in to_run:
+            step = f"stage '{failed}'"
+            inputs = {n: A.digest(work / n) for n in INPUTS[failed]}
             t0 = time.perf_counter()
-            info = RUNNERS[stage](cfg, work)
+            info = RUNNERS[failed](cfg, work)
             seconds = round(time.perf_counter() - t0, 3)
-            records[stage] = {"seconds": seconds, **info, "options": options[stage], "inputs": inputs}
-            log(f"[{stage}] done in {seconds:.2f} s")
-        stage = None
+            records[failed] = {"seconds": seconds, **info, "options": options[failed], "inputs": inputs}
+            log(f"[{failed}] done in {seconds:.2f} s")
+        failed, step = None, "moving the artifacts into place"
         state.update(complete=True, stopped_after=cfg.stop_after)
         _install(cfg, previous, state, to_run)
         return state
     except BaseException as exc:
-        if stage is not None and fresh:  # nothing to preserve: keep the finished stages for --resume
-            records.pop(stage, None)
-            _install(cfg, previous, state, list(records))
-            log(f"build failed in stage '{stage}'; the finished stages are kept in {out} (build.json: complete false)")
-        elif stage is not None:
-            log(f"build failed in stage '{stage}'; the previous build in {out} is unchanged")
+        if failed is not None and fresh:  # nothing to preserve: keep the finished stages for --resume
+            records.pop(failed, None)
+            try:
+                _install(cfg, previous, state, list(records))
+                log(f"build failed in {step}; the finished stages are kept in {out} (build.json: complete false)")
+            except OSError:
+                pass  # the folder was new: nothing of value is lost; the first error is the one to report
+        elif failed is not None:
+            log(f"build failed in {step}; the previous build in {out} is unchanged")
         if isinstance(exc, OSError):
             where = f" ({exc.filename})" if exc.filename else ""
-            step = f"stage '{stage}'" if stage else "moving the artifacts into place"
             raise QloomError(f"build failed in {step}: {exc.strerror or exc}{where}") from None
         raise
     finally:
