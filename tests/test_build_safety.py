@@ -286,6 +286,26 @@ def test_a_second_build_into_a_locked_folder_fails_and_changes_nothing(models, g
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold"]) == 0
 
 
+def test_a_build_in_another_process_holds_the_folder(models, good, capsys):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(  # stands in for a running `qloom build`: it takes the folder's lock and waits
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('locked', flush=True); sys.stdin.read()", str(good / LOCK)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = snapshot(good)
+        assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 2
+        one_line_error(capsys, "being built by another qloom build")
+        assert snapshot(good) == before
+    finally:
+        holder.stdin.close()  # the holder exits, and the kernel drops its lock
+        holder.wait(timeout=30)
+    assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
+
+
 # --- 5. damaged bookkeeping is a one-line error --------------------------------------------
 
 
