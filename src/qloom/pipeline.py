@@ -212,7 +212,8 @@ def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
                "or build into a new folder")
         try:
             state = A.read_json(out / A.BUILD_JSON, fix=fix)
-            if not isinstance(state.get("stages"), dict) or not all(isinstance(v, dict) for v in state["stages"].values()):
+            stages = state.get("stages")
+            if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
                 raise QloomError(f"{out / A.BUILD_JSON} is damaged (no \"stages\" record); {fix}")
         except QloomError:
             if cfg.force:
