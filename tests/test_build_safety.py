@@ -253,11 +253,23 @@ def test_resume_after_the_model_was_overwritten_reruns_frontend(models, tmp_path
         assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
-def test_resume_repairs_a_damaged_artifact(models, good, capsys):
-    (good / A.IR_JSON).write_text('{"qloom_ir": 1, "graph": ')
+@pytest.mark.parametrize("name, stage", [(A.FRONTEND_ONNX, "frontend"), (A.IR_JSON, "streamline"),
+                                         (A.FOLDED_JSON, "fold"), (A.REPORT_JSON, "fold")])
+def test_resume_repairs_a_damaged_artifact(name, stage, models, good, capsys):
+    (good / name).write_text('{"qloom_ir": 1, "graph": ')
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
     log = capsys.readouterr().out
-    assert "[frontend] reused" in log and "[streamline] re-run" in log and state(good)["complete"]
+    assert f"[{stage}] re-run: its artifacts" in log and state(good)["complete"]
+    assert json.loads((good / A.REPORT_JSON).read_text())["layers"]
+
+
+@pytest.mark.parametrize("record", [{"options": []}, {"options": {}, "inputs": 3}, {"options": {"model": 1}}])
+def test_resume_with_a_damaged_stage_record_reruns_the_stage(record, models, good, capsys):
+    s = state(good)
+    s["stages"]["streamline"] = record
+    (good / A.BUILD_JSON).write_text(json.dumps(s))
+    assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
+    assert "[streamline] re-run" in capsys.readouterr().out and state(good)["complete"]
 
 
 def test_rtl_survives_a_verify_and_a_resume_and_goes_when_fold_changes(models, tmp_path, capsys):

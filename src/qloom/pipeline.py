@@ -241,6 +241,8 @@ def _why_rerun(stage: str, rec: dict | None, options: dict, out: Path) -> str | 
         return "not built before"
     if "options" not in rec:
         return "recorded without input hashes (an older qloom)"
+    if not isinstance(rec["options"], dict):
+        return f"its record in {A.BUILD_JSON} is damaged"
     changed = sorted(k for k in set(options) | set(rec["options"]) if rec["options"].get(k) != options.get(k))
     if changed:
         return f"changed {', '.join(changed)}"
