@@ -120,9 +120,12 @@ def _bad_inputs(models, tmp):
     binary.write_bytes(bytes(range(256)))
     bad_pe = tmp / "bad_pe.json"
     bad_pe.write_text(json.dumps({"layers": {"mvu0": {"pe": 3}}}))  # only found once the IR exists
+    broken = tmp / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")  # only found by the frontend stage
     a = str(models / "a.onnx")
     return {
         "missing model": (["missing.onnx"], "does not exist"),
+        "broken model": ([str(broken)], "broken.onnx"),
         "folder as model": ([str(models)], "is a folder"),
         "bad pe": ([a, "--folding", str(bad_pe)], "mvu0"),
         "utf-16 folding": ([a, "--folding", str(utf16)], "UTF-8"),
@@ -140,20 +143,30 @@ def _bad_inputs(models, tmp):
     }
 
 
-BAD_CASES = ["missing model", "folder as model", "bad pe", "utf-16 folding", "binary folding", "missing folding",
+BAD_CASES = ["missing model", "broken model", "folder as model", "bad pe", "utf-16 folding", "binary folding", "missing folding",
              "fps -1", "fps 0", "fps nan", "fps inf", "clock 0", "clock -5", "clock nan", "garbage part",
              "unknown board"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_a_failing_build_leaves_the_previous_build_unchanged(case, models, good, tmp_path, capsys):
-    args, needle = _bad_inputs(models, tmp_path)[case]
+    cases = _bad_inputs(models, tmp_path)
+    assert set(cases) == set(BAD_CASES)
+    args, needle = cases[case]
     before = snapshot(good)
     for resume in ([], ["--resume"]):
         assert main(["build", *args, "--out", str(good), "--stop-after", "fold", *resume]) == 2
         one_line_error(capsys, needle)
         assert snapshot(good) == before, case
     assert state(good)["complete"] and (good / A.VERIFY_JSON).exists()
+
+
+def test_a_folding_file_with_a_utf8_bom_is_read(models, tmp_path):
+    f = tmp_path / "bom.json"
+    f.write_text(json.dumps({"layers": {"mvu0": {"pe": 2}}}), encoding="utf-8-sig")
+    out = tmp_path / "b"
+    assert main(["build", str(models / "a.onnx"), "--out", str(out), "--stop-after", "fold", "--folding", str(f)]) == 0
+    assert _folding(out)["mvu0"]["pe"] == 2
 
 
 def test_a_failing_stage_in_a_new_folder_keeps_the_finished_stages_for_resume(models, tmp_path, capsys):
