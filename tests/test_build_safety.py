@@ -390,3 +390,30 @@ def test_a_stage_updating_an_earlier_artifact_does_not_make_resume_rerun_it(mode
     assert main(["build", a, "--out", str(out), "--resume", "--board", "pynq-z2", "--target-fps", "400000"]) == 0
     log = capsys.readouterr().out
     assert "[fold] re-run: changed board, target_fps" in log and "[synth] done" in log
+
+
+def test_resume_sees_new_weights_in_a_models_external_data_file(models, tmp_path, capsys):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    def export(flip: bool):  # the same graph, weights in model.onnx.data; the .onnx bytes do not change
+        proto = onnx.load(str(models / "a.onnx"))
+        init = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+        w = numpy_helper.to_array(init)
+        init.CopyFrom(numpy_helper.from_array(-w if flip else w, init.name))
+        (tmp_path / "model.onnx.data").unlink(missing_ok=True)
+        onnx.save_model(proto, str(model), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location="model.onnx.data", size_threshold=0)
+
+    model, out = tmp_path / "model.onnx", tmp_path / "b"
+    export(flip=False)
+    first = model.read_bytes()
+    assert main(["build", str(model), "--out", str(out), "--stop-after", "streamline"]) == 0
+    ir = (out / A.IR_JSON).read_bytes()
+    export(flip=True)
+    assert model.read_bytes() == first
+    capsys.readouterr()
+    assert main(["build", str(model), "--out", str(out), "--stop-after", "streamline", "--resume"]) == 0
+    assert "[frontend] re-run: changed model" in capsys.readouterr().out
+    assert (out / A.IR_JSON).read_bytes() != ir

@@ -227,12 +227,35 @@ def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
                      "into a new or empty folder, or add --force to write qloom's artifacts into it")
 
 
-def _option_values(cfg: BuildConfig, stage: str) -> dict:
-    values = {}
-    for name in OPTIONS[stage]:
-        v = getattr(cfg, name)
-        values[name] = {"path": str(v.resolve()), "sha256": A.digest(v)} if isinstance(v, Path) else v
-    return values
+def _external_data(model: Path) -> dict:
+    """sha256 of each external-data file an ONNX model refers to (dynamo exports keep weights in
+    MODEL.onnx.data: new weights of the same sizes leave MODEL.onnx byte-identical)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except Exception:  # not readable as ONNX: the frontend stage reports it
+        return {}
+    tensors = list(proto.graph.initializer)
+    tensors += [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
+    places = {e.value for t in tensors if uses_external_data(t) for e in t.external_data if e.key == "location"}
+    return {p: A.digest(model.parent / p) for p in sorted(places)}
+
+
+def _file_value(path: Path) -> dict:
+    """A file-valued option as build.json records it: where it is and what it holds."""
+    value = {"path": str(path.resolve()), "sha256": A.digest(path)}
+    if path.suffix == ".onnx" and (extra := _external_data(path)):
+        value["external_data"] = extra
+    return value
+
+
+def _option_values(cfg: BuildConfig) -> dict[str, dict]:
+    """stage -> {option: value} for every stage (`OPTIONS`)."""
+    files = {name: _file_value(v) for name in {n for row in OPTIONS.values() for n in row}
+             if isinstance(v := getattr(cfg, name), Path)}
+    return {stage: {name: files.get(name, getattr(cfg, name)) for name in row} for stage, row in OPTIONS.items()}
 
 
 def _why_rerun(stage: str, rec: dict | None, options: dict, out: Path) -> str | None:
@@ -269,7 +292,7 @@ def build(cfg: BuildConfig, log=print) -> dict:
 def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> dict:
     out, work = cfg.out, cfg.out / A.STAGING
     wanted = STAGES[: STAGES.index(cfg.stop_after) + 1]
-    options = {s: _option_values(cfg, s) for s in STAGES}
+    options = _option_values(cfg)
     old = (previous or {}).get("stages", {}) if cfg.resume else {}
     records: dict[str, dict] = {}
     why = None
