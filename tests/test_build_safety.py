@@ -417,3 +417,11 @@ def test_resume_sees_new_weights_in_a_models_external_data_file(models, tmp_path
     assert main(["build", str(model), "--out", str(out), "--stop-after", "streamline", "--resume"]) == 0
     assert "[frontend] re-run: changed model" in capsys.readouterr().out
     assert (out / A.IR_JSON).read_bytes() != ir
+
+
+def test_build_help_does_not_claim_to_verify(capsys):
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "does not verify" in text and "qloom verify" in text and "--force" in text
+    assert "verified" not in text
