@@ -59,9 +59,9 @@ def good(good_build, tmp_path):
 
 
 def snapshot(folder):
-    """relative path -> sha256 of every file (the lock file's content is the holder's pid: left out)."""
+    """relative path -> sha256 of every file."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != LOCK}
+            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def one_line_error(capsys, *needles):
@@ -120,9 +120,12 @@ def _bad_inputs(models, tmp):
     binary.write_bytes(bytes(range(256)))
     bad_pe = tmp / "bad_pe.json"
     bad_pe.write_text(json.dumps({"layers": {"mvu0": {"pe": 3}}}))  # only found once the IR exists
+    broken = tmp / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")  # only found by the frontend stage
     a = str(models / "a.onnx")
     return {
         "missing model": (["missing.onnx"], "does not exist"),
+        "broken model": ([str(broken)], "broken.onnx"),
         "folder as model": ([str(models)], "is a folder"),
         "bad pe": ([a, "--folding", str(bad_pe)], "mvu0"),
         "utf-16 folding": ([a, "--folding", str(utf16)], "UTF-8"),
@@ -140,20 +143,30 @@ def _bad_inputs(models, tmp):
     }
 
 
-BAD_CASES = ["missing model", "folder as model", "bad pe", "utf-16 folding", "binary folding", "missing folding",
+BAD_CASES = ["missing model", "broken model", "folder as model", "bad pe", "utf-16 folding", "binary folding", "missing folding",
              "fps -1", "fps 0", "fps nan", "fps inf", "clock 0", "clock -5", "clock nan", "garbage part",
              "unknown board"]
 
 
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_a_failing_build_leaves_the_previous_build_unchanged(case, models, good, tmp_path, capsys):
-    args, needle = _bad_inputs(models, tmp_path)[case]
+    cases = _bad_inputs(models, tmp_path)
+    assert set(cases) == set(BAD_CASES)
+    args, needle = cases[case]
     before = snapshot(good)
     for resume in ([], ["--resume"]):
         assert main(["build", *args, "--out", str(good), "--stop-after", "fold", *resume]) == 2
         one_line_error(capsys, needle)
         assert snapshot(good) == before, case
     assert state(good)["complete"] and (good / A.VERIFY_JSON).exists()
+
+
+def test_a_folding_file_with_a_utf8_bom_is_read(models, tmp_path):
+    f = tmp_path / "bom.json"
+    f.write_text(json.dumps({"layers": {"mvu0": {"pe": 2}}}), encoding="utf-8-sig")
+    out = tmp_path / "b"
+    assert main(["build", str(models / "a.onnx"), "--out", str(out), "--stop-after", "fold", "--folding", str(f)]) == 0
+    assert _folding(out)["mvu0"]["pe"] == 2
 
 
 def test_a_failing_stage_in_a_new_folder_keeps_the_finished_stages_for_resume(models, tmp_path, capsys):
@@ -208,8 +221,10 @@ def test_resume_with_nothing_changed_reuses_every_stage_and_keeps_verify_json(mo
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
     log = capsys.readouterr().out
     assert all(f"[{s}] reused" in log for s in ("frontend", "streamline", "fold"))
+    before.pop(A.BUILD_JSON)
     after = snapshot(good)
-    assert {k: v for k, v in after.items() if k != A.BUILD_JSON} == {k: v for k, v in before.items() if k != A.BUILD_JSON}
+    after.pop(A.BUILD_JSON)
+    assert after == before
 
 
 def test_resume_with_another_target_fps_refolds(models, good, capsys):
@@ -251,11 +266,23 @@ def test_resume_after_the_model_was_overwritten_reruns_frontend(models, tmp_path
         assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
 
-def test_resume_repairs_a_damaged_artifact(models, good, capsys):
-    (good / A.IR_JSON).write_text('{"qloom_ir": 1, "graph": ')
+@pytest.mark.parametrize("name, stage", [(A.FRONTEND_ONNX, "frontend"), (A.IR_JSON, "streamline"),
+                                         (A.FOLDED_JSON, "fold"), (A.REPORT_JSON, "fold")])
+def test_resume_repairs_a_damaged_artifact(name, stage, models, good, capsys):
+    (good / name).write_text('{"qloom_ir": 1, "graph": ')
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
     log = capsys.readouterr().out
-    assert "[frontend] reused" in log and "[streamline] re-run" in log and state(good)["complete"]
+    assert f"[{stage}] re-run: its artifacts" in log and state(good)["complete"]
+    assert json.loads((good / A.REPORT_JSON).read_text())["layers"]
+
+
+@pytest.mark.parametrize("record", [{"options": []}, {"options": {}, "inputs": 3}, {"options": {"model": 1}}])
+def test_resume_with_a_damaged_stage_record_reruns_the_stage(record, models, good, capsys):
+    s = state(good)
+    s["stages"]["streamline"] = record
+    (good / A.BUILD_JSON).write_text(json.dumps(s))
+    assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
+    assert "[streamline] re-run" in capsys.readouterr().out and state(good)["complete"]
 
 
 def test_rtl_survives_a_verify_and_a_resume_and_goes_when_fold_changes(models, tmp_path, capsys):
@@ -284,6 +311,26 @@ def test_a_second_build_into_a_locked_folder_fails_and_changes_nothing(models, g
         one_line_error(capsys, "being built by another qloom build")
     assert snapshot(good) == before
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold"]) == 0
+
+
+def test_a_build_in_another_process_holds_the_folder(models, good, capsys):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(  # stands in for a running `qloom build`: it takes the folder's lock and waits
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('locked', flush=True); sys.stdin.read()", str(good / LOCK)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        before = snapshot(good)
+        assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 2
+        one_line_error(capsys, "being built by another qloom build")
+        assert snapshot(good) == before
+    finally:
+        holder.stdin.close()  # the holder exits, and the kernel drops its lock
+        holder.wait(timeout=30)
+    assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
 
 
 # --- 5. damaged bookkeeping is a one-line error --------------------------------------------
@@ -319,3 +366,62 @@ def test_a_damaged_report_json_is_a_qloom_error_naming_it(content, good):
     with pytest.raises(QloomError, match="rebuild") as err:
         A.read_json(good / A.REPORT_JSON)
     assert str(good / A.REPORT_JSON) in str(err.value)
+
+
+def test_a_stage_updating_an_earlier_artifact_does_not_make_resume_rerun_it(models, tmp_path, monkeypatch, capsys):
+    """synth adds its counts to fold's report.json and writes rtl/synth/: a resume still reuses fold and rtl."""
+
+    def fake_synth(cfg, work):  # what _synth does to the folder, without Yosys
+        (work / A.RTL_DIR / "synth").mkdir()
+        (work / A.RTL_DIR / "synth" / "yosys.log").write_text("log\n")
+        A.write_json(work / A.SYNTH_JSON, {"total": {"LUT": 1}})
+        report = A.read_json(work / A.REPORT_JSON)
+        A.write_json(work / A.REPORT_JSON, {**report, "yosys": {"total": {"LUT": 1}}})
+        return {"total": {"LUT": 1}}
+
+    monkeypatch.setitem(pipeline.RUNNERS, "synth", fake_synth)
+    out, a = tmp_path / "b", str(models / "a.onnx")
+    assert main(["build", a, "--out", str(out)]) == 0
+    assert "yosys" in json.loads((out / A.REPORT_JSON).read_text()) and (out / A.RTL_DIR / "synth").is_dir()
+    capsys.readouterr()
+    assert main(["build", a, "--out", str(out), "--resume"]) == 0
+    log = capsys.readouterr().out
+    assert all(f"[{s}] reused" in log for s in pipeline.STAGES), log
+    assert main(["build", a, "--out", str(out), "--resume", "--board", "pynq-z2", "--target-fps", "400000"]) == 0
+    log = capsys.readouterr().out
+    assert "[fold] re-run: changed board, target_fps" in log and "[synth] done" in log
+
+
+def test_resume_sees_new_weights_in_a_models_external_data_file(models, tmp_path, capsys):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    def export(flip: bool):  # the same graph, weights in model.onnx.data; the .onnx bytes do not change
+        proto = onnx.load(str(models / "a.onnx"))
+        init = max(proto.graph.initializer, key=lambda t: np.prod(t.dims))
+        w = numpy_helper.to_array(init)
+        init.CopyFrom(numpy_helper.from_array(-w if flip else w, init.name))
+        (tmp_path / "model.onnx.data").unlink(missing_ok=True)
+        onnx.save_model(proto, str(model), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location="model.onnx.data", size_threshold=0)
+
+    model, out = tmp_path / "model.onnx", tmp_path / "b"
+    export(flip=False)
+    first = model.read_bytes()
+    assert main(["build", str(model), "--out", str(out), "--stop-after", "streamline"]) == 0
+    ir = (out / A.IR_JSON).read_bytes()
+    export(flip=True)
+    assert model.read_bytes() == first
+    capsys.readouterr()
+    assert main(["build", str(model), "--out", str(out), "--stop-after", "streamline", "--resume"]) == 0
+    assert "[frontend] re-run: changed model" in capsys.readouterr().out
+    assert (out / A.IR_JSON).read_bytes() != ir
+
+
+def test_build_help_does_not_claim_to_verify(capsys):
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "does not verify" in text and "qloom verify" in text and "--force" in text
+    assert "verified" not in text

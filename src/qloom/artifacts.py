@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -122,9 +121,10 @@ def copy(src: Path, dst: Path) -> None:
 
 
 def move(src: Path, dst: Path) -> None:
-    """Put `src` in the place of `dst` (file or folder); each step is a rename."""
+    """Put `src` in the place of `dst` (file or folder); each step is a rename. An old folder is moved
+    beside `src` (into the staging folder) before it is deleted."""
     if dst.is_dir() and not dst.is_symlink():
-        old = dst.with_name(dst.name + ".old")
+        old = src.with_name(src.name + ".old")
         remove(old)
         dst.replace(old)
         src.replace(dst)
@@ -145,17 +145,11 @@ def locked(folder: Path):
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise QloomError(f"{folder} is being built by another qloom build ({holder}); wait for it to "
-                             "finish, or build into another --out") from None
+            raise QloomError(f"{folder} is being built by another qloom build; wait for it to finish, "
+                             "or build into another --out") from None
         except OSError as exc:
             raise QloomError(f"cannot lock {path}: {exc.strerror or exc}") from None
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(f"pid {os.getpid()}\n")
-            f.flush()
+        try:  # the file stays empty and in place: the kernel drops the lock when its holder exits
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -141,9 +141,8 @@ def _synth(cfg: BuildConfig, work: Path) -> dict:
     return {"total": result.get("total")}
 
 
-# One row per stage: its runner, the artifacts it writes, the BuildConfig fields its result
-# depends on (a file-valued field counts by its path and content). A stage's inputs are the
-# previous stage's OUTPUTS.
+# One row per stage: its runner, the artifacts it reads and writes, the BuildConfig fields its
+# result depends on (a file-valued field counts by its path and content).
 RUNNERS = {"frontend": _frontend, "streamline": _streamline, "fold": _fold, "rtl": _rtl, "synth": _synth}
 OUTPUTS = {
     "frontend": [A.FRONTEND_ONNX],
@@ -151,6 +150,13 @@ OUTPUTS = {
     "fold": [A.FOLDED_JSON, A.FOLDING_JSON, A.REPORT_JSON],
     "rtl": [A.RTL_DIR],
     "synth": [A.SYNTH_JSON],
+}
+INPUTS = {  # what a stage reads (synth also updates report.json, which is fold's: not an input)
+    "frontend": [],
+    "streamline": [A.FRONTEND_ONNX],
+    "fold": [A.IR_JSON],
+    "rtl": [A.FOLDED_JSON],
+    "synth": [A.RTL_DIR],
 }
 OPTIONS = {
     "frontend": ("model",),
@@ -195,7 +201,10 @@ def check_config(cfg: BuildConfig) -> None:
 def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
     """(build.json of the qloom build in cfg.out or None, whether the folder is new or empty)."""
     out = cfg.out
-    entries = sorted(p.name for p in out.iterdir() if p.name not in A.BOOKKEEPING) if out.is_dir() else []
+    try:
+        entries = sorted(p.name for p in out.iterdir() if p.name not in A.BOOKKEEPING) if out.is_dir() else []
+    except OSError as exc:
+        raise QloomError(f"cannot read output folder {out}: {exc.strerror or exc}") from None
     if not entries:
         return None, True
     if (out / A.BUILD_JSON).exists():
@@ -203,7 +212,8 @@ def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
                "or build into a new folder")
         try:
             state = A.read_json(out / A.BUILD_JSON, fix=fix)
-            if not isinstance(state.get("stages"), dict) or not all(isinstance(v, dict) for v in state["stages"].values()):
+            stages = state.get("stages")
+            if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
                 raise QloomError(f"{out / A.BUILD_JSON} is damaged (no \"stages\" record); {fix}")
         except QloomError:
             if cfg.force:
@@ -217,17 +227,35 @@ def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
                      "into a new or empty folder, or add --force to write qloom's artifacts into it")
 
 
-def _option_values(cfg: BuildConfig, stage: str) -> dict:
-    values = {}
-    for name in OPTIONS[stage]:
-        v = getattr(cfg, name)
-        values[name] = {"path": str(v.resolve()), "sha256": A.digest(v)} if isinstance(v, Path) else v
-    return values
+def _external_data(model: Path) -> dict:
+    """sha256 of each external-data file an ONNX model refers to (dynamo exports keep weights in
+    MODEL.onnx.data: new weights of the same sizes leave MODEL.onnx byte-identical)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except Exception:  # not readable as ONNX: the frontend stage reports it
+        return {}
+    tensors = list(proto.graph.initializer)
+    tensors += [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
+    places = {e.value for t in tensors if uses_external_data(t) for e in t.external_data if e.key == "location"}
+    return {p: A.digest(model.parent / p) for p in sorted(places)}
 
 
-def _inputs_of(stage: str) -> list[str]:
-    i = STAGES.index(stage)
-    return OUTPUTS[STAGES[i - 1]] if i else []
+def _file_value(path: Path) -> dict:
+    """A file-valued option as build.json records it: where it is and what it holds."""
+    value = {"path": str(path.resolve()), "sha256": A.digest(path)}
+    if path.suffix == ".onnx" and (extra := _external_data(path)):
+        value["external_data"] = extra
+    return value
+
+
+def _option_values(cfg: BuildConfig) -> dict[str, dict]:
+    """stage -> {option: value} for every stage (`OPTIONS`)."""
+    files = {name: _file_value(v) for name in {n for row in OPTIONS.values() for n in row}
+             if isinstance(v := getattr(cfg, name), Path)}
+    return {stage: {name: files.get(name, getattr(cfg, name)) for name in row} for stage, row in OPTIONS.items()}
 
 
 def _why_rerun(stage: str, rec: dict | None, options: dict, out: Path) -> str | None:
@@ -236,11 +264,13 @@ def _why_rerun(stage: str, rec: dict | None, options: dict, out: Path) -> str | 
         return "not built before"
     if "options" not in rec:
         return "recorded without input hashes (an older qloom)"
+    if not isinstance(rec["options"], dict):
+        return f"its record in {A.BUILD_JSON} is damaged"
     changed = sorted(k for k in set(options) | set(rec["options"]) if rec["options"].get(k) != options.get(k))
     if changed:
         return f"changed {', '.join(changed)}"
-    if rec.get("inputs") != {n: A.digest(out / n) for n in _inputs_of(stage)}:
-        return f"its input ({', '.join(_inputs_of(stage))}) changed"
+    if rec.get("inputs") != {n: A.digest(out / n) for n in INPUTS[stage]}:
+        return f"its input ({', '.join(INPUTS[stage])}) changed"
     if rec.get("outputs") != {n: A.digest(out / n) for n in OUTPUTS[stage]}:
         return f"its artifacts ({', '.join(OUTPUTS[stage])}) are missing or changed"
     return None
@@ -262,7 +292,7 @@ def build(cfg: BuildConfig, log=print) -> dict:
 def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> dict:
     out, work = cfg.out, cfg.out / A.STAGING
     wanted = STAGES[: STAGES.index(cfg.stop_after) + 1]
-    options = {s: _option_values(cfg, s) for s in STAGES}
+    options = _option_values(cfg)
     old = (previous or {}).get("stages", {}) if cfg.resume else {}
     records: dict[str, dict] = {}
     why = None
@@ -278,35 +308,41 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
         log(f"[{to_run[0]}] re-run: {why}")
     state = {"qloom_build": STATE_VERSION, "model": str(cfg.model.resolve()), "config": _config_dict(cfg),
              "stages": records, "complete": False}
-    A.remove(work)
-    work.mkdir()
-    stage = None
+    failed = None  # the stage being run, for the message if it fails
+    step = f"creating {work}"
     try:
-        for s in records:  # the re-run stages read (and synth updates) copies, never the old build
-            if to_run:
+        A.remove(work)  # a crashed build's leftovers: the lock says no build is using them
+        work.mkdir()
+        step = "copying the reused artifacts"
+        if to_run:  # the re-run stages read (and synth updates) copies, never the old build
+            for s in records:
                 for name in OUTPUTS[s]:
                     A.copy(out / name, work / name)
-        for stage in to_run:
-            inputs = {n: A.digest(work / n) for n in _inputs_of(stage)}
+        for failed in to_run:
+            step = f"stage '{failed}'"
+            inputs = {n: A.digest(work / n) for n in INPUTS[failed]}
             t0 = time.perf_counter()
-            info = RUNNERS[stage](cfg, work)
+            info = RUNNERS[failed](cfg, work)
             seconds = round(time.perf_counter() - t0, 3)
-            records[stage] = {"seconds": seconds, **info, "options": options[stage], "inputs": inputs}
-            log(f"[{stage}] done in {seconds:.2f} s")
-        stage = None
+            records[failed] = {"seconds": seconds, **info, "options": options[failed], "inputs": inputs}
+            log(f"[{failed}] done in {seconds:.2f} s")
+        failed, step = None, "moving the artifacts into place"
         state.update(complete=True, stopped_after=cfg.stop_after)
         _install(cfg, previous, state, to_run)
         return state
     except BaseException as exc:
-        if stage is not None and fresh:  # nothing to preserve: keep the finished stages for --resume
-            records.pop(stage, None)
-            _install(cfg, previous, state, list(records))
-            log(f"build failed in stage '{stage}'; the finished stages are kept in {out} (build.json: complete false)")
-        elif stage is not None:
-            log(f"build failed in stage '{stage}'; the previous build in {out} is unchanged")
+        if failed is not None and fresh:  # nothing to preserve: keep the finished stages for --resume
+            records.pop(failed, None)
+            try:
+                _install(cfg, previous, state, list(records))
+                log(f"build failed in {step}; the finished stages are kept in {out} (build.json: complete false)")
+            except OSError:
+                pass  # the folder was new: nothing of value is lost; the first error is the one to report
+        elif failed is not None:
+            log(f"build failed in {step}; the previous build in {out} is unchanged")
         if isinstance(exc, OSError):
             where = f" ({exc.filename})" if exc.filename else ""
-            raise QloomError(f"build failed in stage '{stage or 'install'}': {exc.strerror or exc}{where}") from None
+            raise QloomError(f"build failed in {step}: {exc.strerror or exc}{where}") from None
         raise
     finally:
         A.remove(work)

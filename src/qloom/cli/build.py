@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("build", help="compile a QONNX model into dataflow hardware (check it with `qloom verify`)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="QONNX model file (.onnx)")
-    p.add_argument("--out", required=True, help="build folder (new, empty, or an earlier qloom build)")
+    p.add_argument("--out", required=True, metavar="DIR", help="build folder (new, empty, or an earlier qloom build)")
     p.add_argument("--stop-after", choices=STAGES, default="synth", help="last stage to run (default: synth)")
     fold = p.add_argument_group("folding (default: fully folded, PE = SIMD = 1)")
     fold.add_argument("--folding", type=Path, help="folding JSON file (per layer pe, simd, mem_style)")
