@@ -205,7 +205,8 @@ def _example(pristine, data) -> None:
         elif command == "verify":
             changed = _changed(before, after)
             assert all(k == A.VERIFY_JSON or k.startswith(f"{A.RTL_DIR}/sim_build") for k in changed), (argv, changed)
-            if victim is None:
+            if victim is None:  # an intact build verifies at every seed and frame count
+                assert rc == 0, (argv, out, err)
                 _complete(d)
         elif command == "build" and rc == 0:
             out_dir = Path(argv[3]) if argv[3] else Path(".")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 
-MAX_SEED = 2**32 - 1  # the same range as `qloom verify --seed`
+from qloom.cli.verify import MAX_SEED  # one seed range for every command
 
 
 def add_parser(subparsers) -> None:

@@ -16,7 +16,7 @@ from qloom import artifacts as A
 from qloom.errors import QloomError
 
 LEVELS = ("ir", "rtl")
-MAX_SEED = 2**32 - 1  # Verilator's +verilator+seed+ and numpy take any value up to here
+MAX_SEED = 2**32 - 1  # one range for verify and train (the simulator's own seed is derived from it)
 
 
 def add_parser(sub) -> None:
