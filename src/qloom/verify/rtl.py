@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qloom import artifacts, sim
+from qloom import sim
 from qloom.errors import QloomError
 from qloom.ir.graph import Graph
 from qloom.ir.types import IntType
@@ -95,12 +95,14 @@ def load_design(rtl_dir: str | Path) -> dict:
     path = rtl_dir / "design.json"
     if not path.is_file():
         raise QloomError(f"{rtl_dir} has no design.json: generate the RTL first (qloom build)")
-    design = artifacts.read_json(path, fix="regenerate the RTL (qloom build)")
+    from qloom.artifacts import read_json
+
+    design = read_json(path, fix="regenerate the RTL (qloom build)")
     missing = [f for f in design.get("files", []) if not (rtl_dir / f).is_file()]
     if missing or not design.get("files"):
         raise QloomError(f"{path}: source files missing: {missing or 'none listed'}")
-    design["in_port"] = Port.from_json(design.get("in"), f"{path} 'in'")
-    design["out_port"] = Port.from_json(design.get("out"), f"{path} 'out'")
+    design["in_port"] = Port.from_json(design["in"], f"{path} 'in'")
+    design["out_port"] = Port.from_json(design["out"], f"{path} 'out'")
     return design
 
 
@@ -180,7 +182,13 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=rtl_dir)  # cwd: $readmemh paths
         sim_seconds = time.perf_counter() - t0
         _check_run(res, rtl_dir)
-        stats, outputs, steady, timing = _read_outputs(tmp, pout, n, steady_frames, rtl_dir)
+        stats = json.loads((tmp / "stats.json").read_text())
+        outputs = unpack(pout, np.fromfile(tmp / "out_stress.bin", dtype="<u4"))
+        steady = unpack(pout, np.fromfile(tmp / "out_steady.bin", dtype="<u4"))
+        timing = np.loadtxt(tmp / "timing.txt", dtype=np.int64, ndmin=2)
+
+    _check_counts(rtl_dir, {"backpressure": (outputs, n), "steady": (steady, steady_frames),
+                            "timing": (timing, steady_frames)})
     cycles = stats["stress_cycles"] + stats["steady_cycles"]
     return {
         "outputs": outputs,
@@ -235,22 +243,11 @@ def _check_run(res: subprocess.CompletedProcess, rtl_dir: Path) -> None:
         raise QloomError(f"RTL simulation of {rtl_dir} failed (exit {res.returncode}): {why}")
 
 
-def _read_outputs(tmp: Path, pout: Port, n: int, steady_frames: int, rtl_dir: Path):
-    """The bench's result files, checked complete (a truncated file must not look like frames)."""
-    try:
-        stats = json.loads((tmp / "stats.json").read_text())
-        stress = np.fromfile(tmp / "out_stress.bin", dtype="<u4")
-        steady = np.fromfile(tmp / "out_steady.bin", dtype="<u4")
-        timing = np.loadtxt(tmp / "timing.txt", dtype=np.int64, ndmin=2)
-    except (OSError, ValueError) as exc:
-        raise QloomError(f"RTL simulation of {rtl_dir} left unreadable results: {exc}") from None
-    for what, words, frames in (("backpressure", stress, n), ("steady", steady, steady_frames)):
-        if words.size != frames * pout.words_per_frame * pout.chunks:
-            raise QloomError(f"RTL simulation of {rtl_dir}: the {what} run returned {words.size} uint32 chunks, "
-                             f"expected {frames * pout.words_per_frame * pout.chunks}")
-    if timing.shape != (steady_frames, 4):
-        raise QloomError(f"RTL simulation of {rtl_dir}: timing.txt has shape {timing.shape}, expected ({steady_frames}, 4)")
-    return stats, unpack(pout, stress), unpack(pout, steady), timing
+def _check_counts(rtl_dir: Path, runs: dict) -> None:
+    """Each result holds the frames asked for: a short file must not look like fewer frames."""
+    for what, (got, want) in runs.items():
+        if len(got) != want:
+            raise QloomError(f"RTL simulation of {rtl_dir}: the {what} results hold {len(got)} frames, expected {want}")
 
 
 def _first_mismatch(got: np.ndarray, want: np.ndarray, frame_ids: np.ndarray, phase: str) -> dict | None:
