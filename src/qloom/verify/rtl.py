@@ -138,6 +138,47 @@ def steady_ii(timing: np.ndarray) -> float:
     return float(out_last[-1] - out_last[k0]) / (len(out_last) - 1 - k0)
 
 
+class SimulationHang(QloomError):
+    """The simulator ran but the design stopped moving words (the bench's exit code 3):
+    a failed verification of the design, unlike a simulator that cannot build or run."""
+
+
+def _check_memories(rtl_dir: Path, design: dict) -> None:
+    """Every memory image design.json names must be a file: Verilator only warns on a missing
+    one and simulates random contents."""
+    for name in design.get("mem_files", []):
+        path = rtl_dir / name
+        if path.is_dir():
+            raise QloomError(f"memory image {path} is a folder, not a file: rebuild the RTL (qloom build)")
+        if not path.is_file():
+            raise QloomError(f"memory image {path} is missing: rebuild the RTL (qloom build)")
+
+
+def _check_run(res: subprocess.CompletedProcess, rtl_dir: Path) -> None:
+    """A simulator that crashed, failed or complained (e.g. an unreadable $readmemh file) is an
+    error carrying its message; only a hang (exit 3) is the design's fault."""
+    text = "\n".join(t.strip() for t in (res.stdout, res.stderr) if t and t.strip())
+    complaints = [ln.strip() for ln in text.splitlines() if ln.startswith(("%Error", "%Warning", "%Fatal"))]
+    if res.returncode == 3:
+        raise SimulationHang(f"RTL simulation of {rtl_dir}: {text[-2000:]}")
+    if res.returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-res.returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-res.returncode}"
+        raise QloomError(f"RTL simulation of {rtl_dir} {how}: {text[-500:] or 'no output'}")
+    if res.returncode != 0 or complaints:
+        why = "; ".join(complaints) or text[-500:] or "no output"
+        raise QloomError(f"RTL simulation of {rtl_dir} failed (exit {res.returncode}): {why}")
+
+
+def _check_counts(rtl_dir: Path, runs: dict) -> None:
+    """Each result holds the frames asked for: a short file must not look like fewer frames."""
+    for what, (got, want) in runs.items():
+        if len(got) != want:
+            raise QloomError(f"RTL simulation of {rtl_dir}: the {what} results hold {len(got)} frames, expected {want}")
+
+
 def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall_prob: float = 0.3,
             steady_frames: int = 16, timeout_cycles: int | None = None, cache_dir: str | Path | None = None) -> dict:
     """Run integer frames (N, H, W, C) of the first hardware layer's input through the RTL.
@@ -207,47 +248,6 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         "frames_per_second": (n + steady_frames) / stats["sim_seconds"] if stats["sim_seconds"] > 0 else None,
         "cycles_per_second": cycles / stats["sim_seconds"] if stats["sim_seconds"] > 0 else None,
     }
-
-
-class SimulationHang(QloomError):
-    """The simulator ran but the design stopped moving words (the bench's exit code 3):
-    a failed verification of the design, unlike a simulator that cannot build or run."""
-
-
-def _check_memories(rtl_dir: Path, design: dict) -> None:
-    """Every memory image design.json names must be a file: Verilator only warns on a missing
-    one and simulates random contents."""
-    for name in design.get("mem_files", []):
-        path = rtl_dir / name
-        if path.is_dir():
-            raise QloomError(f"memory image {path} is a folder, not a file: rebuild the RTL (qloom build)")
-        if not path.is_file():
-            raise QloomError(f"memory image {path} is missing: rebuild the RTL (qloom build)")
-
-
-def _check_run(res: subprocess.CompletedProcess, rtl_dir: Path) -> None:
-    """A simulator that crashed, failed or complained (e.g. an unreadable $readmemh file) is an
-    error carrying its message; only a hang (exit 3) is the design's fault."""
-    text = "\n".join(t.strip() for t in (res.stdout, res.stderr) if t and t.strip())
-    complaints = [ln.strip() for ln in text.splitlines() if ln.startswith(("%Error", "%Warning", "%Fatal"))]
-    if res.returncode == 3:
-        raise SimulationHang(f"RTL simulation of {rtl_dir}: {text[-2000:]}")
-    if res.returncode < 0:
-        try:
-            how = f"killed by {signal.Signals(-res.returncode).name}"
-        except ValueError:
-            how = f"killed by signal {-res.returncode}"
-        raise QloomError(f"RTL simulation of {rtl_dir} {how}: {text[-500:] or 'no output'}")
-    if res.returncode != 0 or complaints:
-        why = "; ".join(complaints) or text[-500:] or "no output"
-        raise QloomError(f"RTL simulation of {rtl_dir} failed (exit {res.returncode}): {why}")
-
-
-def _check_counts(rtl_dir: Path, runs: dict) -> None:
-    """Each result holds the frames asked for: a short file must not look like fewer frames."""
-    for what, (got, want) in runs.items():
-        if len(got) != want:
-            raise QloomError(f"RTL simulation of {rtl_dir}: the {what} results hold {len(got)} frames, expected {want}")
 
 
 def _first_mismatch(got: np.ndarray, want: np.ndarray, frame_ids: np.ndarray, phase: str) -> dict | None:
