@@ -16,7 +16,6 @@ from qloom import artifacts as A
 from qloom.errors import QloomError
 
 LEVELS = ("ir", "rtl")
-MAX_SEED = 2**32 - 1  # one range for verify and train (the simulator's own seed is derived from it)
 
 
 def add_parser(sub) -> None:
@@ -83,6 +82,9 @@ def _check_build(d: Path) -> None:
     if state.get("complete") is not True:
         raise QloomError(f"the build in {d} is not complete (it failed or is still running; see {A.BUILD_JSON}): "
                          f"run `qloom build MODEL --out {d}` to finish it")
+
+
+MAX_SEED = 2**32 - 1  # one range for verify and train (the simulator's own seed is derived from it)
 
 
 def check_args(args: argparse.Namespace) -> None:

@@ -37,11 +37,12 @@ def _headers(rtl_dir: Path) -> list[Path]:
     return sorted(p for ext in ("*.svh", "*.vh") for p in rtl_dir.glob(ext))
 
 
-def design_key(v: tools.Verilator, rtl_dir: Path, top: str, sources: list[Path]) -> str:
+def design_key(v: tools.Verilator, rtl_dir: Path, top: str, sources: list[Path], bench: Path = TB_MAIN,
+               flags: tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
-    for part in (v.version, top, *VERILATE_FLAGS, *v.make_args()):
+    for part in (v.version, top, *VERILATE_FLAGS, *flags, *v.make_args()):
         h.update(part.encode() + b"\0")
-    for src in [*sources, *_headers(rtl_dir), TB_MAIN]:
+    for src in [*sources, *_headers(rtl_dir), bench]:
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
@@ -62,10 +63,10 @@ def _run_logged(cmd: list[str], log: Path, what: str, **kw) -> None:
 # ---------------------------------------------------------------- shared runtime objects
 
 
-def _runtime_dir(v: tools.Verilator, work: Path) -> Path:
+def _runtime_dir(v: tools.Verilator, work: Path, flags: tuple[str, ...] = ()) -> Path:
     """Cache slot for the runtime objects of this Verilator, these flags and this model config."""
     h = hashlib.sha256()
-    for part in (v.version, str(v.root), *VERILATE_FLAGS, *v.make_args(), shutil.which("c++") or ""):
+    for part in (v.version, str(v.root), *VERILATE_FLAGS, *flags, *v.make_args(), shutil.which("c++") or ""):
         h.update(part.encode() + b"\0")
     for line in (work / "Vtop_classes.mk").read_text().splitlines():
         if line.startswith("VM_") and not line.startswith(_RUNTIME_SKIP) or line.startswith("  verilated"):
@@ -120,7 +121,8 @@ def _scratch_dir(key: str) -> Path:
                      f"({tempfile.gettempdir()!r}): set TMPDIR to one")
 
 
-_DESIGN_LINK = "design"  # name of the link to the design folder inside the scratch directory
+_DESIGN_LINK = "design"  # names of the links to the design's and the bench's folders in the scratch directory
+_BENCH_LINK = "bench"  # (the bench's own #include "..." files are found beside it through the link)
 
 
 def _relative(src: Path, rtl_dir: Path) -> str:
@@ -143,10 +145,14 @@ def _first_error(log: Path) -> str:
 
 
 def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | None = None,
-          jobs: int = 2) -> tuple[Path, dict]:
-    """Verilate `sources` with the stream bench and compile; reuse a cached build.
+          jobs: int = 2, bench: Path = TB_MAIN, flags: tuple[str, ...] = ()) -> tuple[Path, dict]:
+    """Verilate `sources` with the stream bench (or another `bench` main file) and compile; reuse a cached build.
 
-    The build runs in a scratch directory without spaces (`_scratch_dir`, the bench copied in);
+    `flags` are extra Verilator options (the driver co-simulation builds a shared library:
+    -CFLAGS -fPIC -LDFLAGS -shared); they key both caches.
+
+    The build runs in a scratch directory without spaces (`_scratch_dir`, links to the design's
+    and the bench's folders in it);
     only the finished executable and its log move into the cache. A failed build leaves the
     cache untouched and raises a QloomError naming the tool's first error line and the log.
     Returns (executable, {"cached", "runtime_cached", "verilate_seconds", "compile_seconds",
@@ -154,7 +160,7 @@ def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | Non
     """
     v = tools.verilator()
     cache = Path(cache_dir) if cache_dir else rtl_dir / "sim_build"
-    key = design_key(v, rtl_dir, top, sources)
+    key = design_key(v, rtl_dir, top, sources, bench, flags)
     final = cache / key
     info = {"cached": True, "runtime_cached": True, "verilate_seconds": 0.0, "compile_seconds": 0.0,
             "build_seconds": 0.0, "dir": str(final)}
@@ -164,15 +170,16 @@ def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | Non
     log = work / "build.log"
     # Verilator writes every path it read into Vtop.mk and *.d, which make reads: with cwd=work
     # and the design reached through a link, those paths are relative and free of spaces.
-    shutil.copy2(TB_MAIN, work / TB_MAIN.name)
     (work / _DESIGN_LINK).symlink_to(rtl_dir, target_is_directory=True)
+    (work / _BENCH_LINK).symlink_to(Path(bench).resolve().parent, target_is_directory=True)
     t0 = time.perf_counter()
     try:
-        _run_logged(v.command(*VERILATE_FLAGS, "--top-module", top, "-I" + _DESIGN_LINK, "--Mdir", ".",
-                              "-o", "Vsim", *(_relative(s, rtl_dir) for s in sources), TB_MAIN.name),
+        _run_logged(v.command(*VERILATE_FLAGS, *flags, "--top-module", top, "-I" + _DESIGN_LINK, "--Mdir", ".",
+                              "-o", "Vsim", *(_relative(s, rtl_dir) for s in sources),
+                              f"{_BENCH_LINK}/{Path(bench).name}"),
                     log, "verilating", env=v.env(), cwd=work)
         t1 = time.perf_counter()
-        slot = _runtime_dir(v, work)
+        slot = _runtime_dir(v, work, flags)
         info["runtime_cached"] = _reuse_runtime(slot, work)
         _run_logged(["make", "-f", "Vtop.mk", f"-j{jobs}", *v.make_args(), "Vsim"],
                     log, "compiling the C++ model", env=v.env(), cwd=work)
