@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qloom import artifacts as A
 from qloom.errors import QloomError
+from qloom.ir import Graph, serialize
 
 LEVELS = ("ir", "rtl")
 
@@ -43,11 +44,7 @@ def _corrupt(path: Path, exc: Exception, what: str) -> QloomError:
     return QloomError(f"{path} is corrupt ({type(exc).__name__}: {why}): {what}")
 
 
-def _load_ir(path: Path, stage: str):
-    from qloom.ir import serialize
-
-    from qloom.ir import Graph
-
+def _load_ir(path: Path, stage: str) -> Graph:
     what = f"rebuild it with `qloom build` (stage '{stage}')"
     try:
         graph = serialize.load(_need(path, stage))
