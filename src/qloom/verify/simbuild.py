@@ -151,10 +151,10 @@ def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | Non
     `flags` are extra Verilator options (the driver co-simulation builds a shared library:
     -CFLAGS -fPIC -LDFLAGS -shared); they key both caches.
 
-    The build runs in a scratch directory without spaces (`_scratch_dir`, links to the design's
-    and the bench's folders in it);
-    only the finished executable and its log move into the cache. A failed build leaves the
-    cache untouched and raises a QloomError naming the tool's first error line and the log.
+    The build runs in a scratch directory without spaces (`_scratch_dir`, with links to the
+    design's and the bench's folders); only the finished executable and its log move into the
+    cache. A failed build leaves the cache untouched and raises a QloomError naming the tool's
+    first error line and the full log (kept in the scratch directory's `.failed` twin).
     Returns (executable, {"cached", "runtime_cached", "verilate_seconds", "compile_seconds",
     "build_seconds", "dir"}).
     """
