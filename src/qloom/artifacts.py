@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -137,6 +138,7 @@ def move(src: Path, dst: Path) -> None:
 def locked(folder: Path):
     """Hold the folder's build lock (fcntl.flock on `LOCK`), or fail at once if another build holds it."""
     path = Path(folder) / LOCK
+    created = not path.exists()
     try:
         f = path.open("a+")
     except OSError as exc:
@@ -149,7 +151,18 @@ def locked(folder: Path):
                              "or build into another --out") from None
         except OSError as exc:
             raise QloomError(f"cannot lock {path}: {exc.strerror or exc}") from None
+        try:  # a failed build that created the lock file removed it (below) after we opened it
+            same = os.fstat(f.fileno()).st_ino == path.stat().st_ino
+        except OSError:
+            same = False
+        if not same:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            raise QloomError(f"{folder} was being built by another qloom build just now; run the command again")
         try:  # the file stays empty and in place: the kernel drops the lock when its holder exits
             yield
+        except BaseException:
+            if created:  # a failing command leaves the folder as it found it; removed while still held
+                path.unlink(missing_ok=True)
+            raise
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
