@@ -156,6 +156,8 @@ def _check_exit(rc: int, out: str, err: str, argv: list) -> None:
         assert argv[0] == "verify", (argv, out, err)  # only verify exits 1 (a mismatch or a hang)
     if rc == 2:
         assert err.strip(), (argv, out)  # an error always says what went wrong
+        if not err.startswith("usage:"):  # (argparse prints its usage line first)
+            assert len(err.strip().splitlines()) == 1, (argv, err)  # in one line
 
 
 def _complete(d: Path) -> None:
