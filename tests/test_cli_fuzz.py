@@ -236,3 +236,16 @@ def test_cli_never_tracebacks_and_never_damages_a_build(pristine, data):
 @given(data=st.data())
 def test_cli_never_tracebacks_and_never_damages_a_build_many(pristine, data):
     _example(pristine, data)
+
+
+def test_failing_forced_build_leaves_a_foreign_folder_as_it_was(tmp_path):
+    """Found by the fuzz: a broken model built with --force into a foreign folder left .qloom.lock."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me\n")
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(bytes(range(256)))
+    before = snapshot(mine)
+    rc, _, err = run_cli(["build", model, "--out", mine, "--force", "--stop-after", "frontend"])
+    assert rc == 2 and "Traceback" not in err
+    assert snapshot(mine) == before
