@@ -191,7 +191,7 @@ def _example(pristine, data) -> None:
             victim = data.draw(st.sampled_from([None, None, None, *CORRUPTIBLE]), label="damage")
             if victim:
                 _damage(_target(d, victim), data.draw(st.sampled_from(DAMAGE), label="how"), data)
-        before = snapshot(d)
+        before, before_train = snapshot(d), snapshot(t) if t.exists() else {}
         if command == "verify":
             argv = _verify_argv(data, d, pristine["files"])
         elif command == "build":
@@ -202,6 +202,9 @@ def _example(pristine, data) -> None:
         _check_exit(rc, out, err, argv)
         hypothesis.event(f"{command} exit {rc}" + (f" ({err.split('error: ', 1)[-1][:50]})" if rc == 2 else ""))
         after = snapshot(d)
+        if command == "train" and rc == 2:  # refused before the run started: the training folder as it was
+            after_train = snapshot(t) if t.exists() else {}
+            assert after_train == before_train, (argv, err, _changed(before_train, after_train))
         if command == "train" or rc == 2:
             assert after == before, (argv, err, _changed(before, after))
         elif command == "verify":
