@@ -9,7 +9,7 @@ from qloom.pipeline import STAGES, BuildConfig, build
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("build", help="compile a QONNX model into verified dataflow hardware",
+    p = sub.add_parser("build", help="compile a QONNX model into dataflow hardware (IR, folding, Verilog, Yosys counts)",
                        description=__doc__)
     p.add_argument("model", type=Path, help="QONNX model file (.onnx)")
     p.add_argument("--out", type=Path, required=True, help="build folder")
