@@ -23,8 +23,25 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits with 2 on usage errors already; keep its one-line message."""
 
 
+DESCRIPTION = """qloom: quantized neural networks from PyTorch to verified FPGA dataflow hardware.
+
+Train and quantize a network, compile its QONNX export into an integer-only dataflow design
+(IR, folding, Verilog, Yosys resource counts), and prove the hardware bit-exact in simulation."""
+
+EPILOG = """typical flow:
+  qloom train --model tfc-w1a1 --dataset mnist --out runs/tfc
+  qloom build runs/tfc/model.onnx --out builds/tfc --board pynq-z2
+  qloom verify builds/tfc --level ir --level rtl
+  qloom demo                     (all of the above on the default model)
+run `qloom COMMAND --help` for a command's options."""
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="qloom", description=__doc__)
+    from qloom import __version__
+
+    parser = _Parser(prog="qloom", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"qloom {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, module in SUBCOMMANDS.items():
         try:

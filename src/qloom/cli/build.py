@@ -16,7 +16,7 @@ from qloom.pipeline import STAGES, BuildConfig, build
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("build", help="compile a QONNX model into dataflow hardware (check it with `qloom verify`)",
+    p = sub.add_parser("build", help="compile a QONNX model into dataflow hardware (IR, folding, Verilog, Yosys counts)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="QONNX model file (.onnx)")
     p.add_argument("--out", required=True, metavar="DIR", help="build folder (new, empty, or an earlier qloom build)")
