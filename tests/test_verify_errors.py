@@ -131,11 +131,28 @@ def test_a_failing_level_keeps_the_other_levels_results(spaced_build, tmp_path):
 
 
 @pytest.mark.parametrize("content, needle", [(b"\x00garbage", "damaged"), ("{}".encode("utf-16"), "damaged"),
-                                             (b'{"complete": false, "stages": {}}', "not complete")])
+                                             (b'{"complete": false, "stages": {}}', "no finished 'frontend'")])
 def test_corrupt_or_incomplete_build_json(spaced_build, tmp_path, content, needle):
     d = _copy(spaced_build, tmp_path)
     (d / A.BUILD_JSON).write_bytes(content)
     _expect_error(d, ["--dataset", "random", "--frames", "5"], A.BUILD_JSON, needle)
+
+
+def test_a_build_that_failed_later_still_verifies_what_it_finished(spaced_build, tmp_path):
+    d = _copy(spaced_build, tmp_path)
+    state = json.loads((d / A.BUILD_JSON).read_text())
+    del state["stages"]["rtl"]  # as if the build had failed in its rtl stage
+    state["complete"] = False
+    (d / A.BUILD_JSON).write_text(json.dumps(state))
+    assert run_cli(["verify", d, "--dataset", "random", "--frames", "5"])[0] == 0
+    _expect_error(d, ["--level", "rtl", "--dataset", "random", "--frames", "5"], "no finished 'rtl'", "--stop-after rtl")
+
+
+def test_a_folder_being_built_is_not_verified(spaced_build, tmp_path):
+    d = _copy(spaced_build, tmp_path)
+    with A.locked(d):  # a build holds the folder
+        _expect_error(d, ["--dataset", "random", "--frames", "5"], "being built")
+    assert run_cli(["verify", d, "--dataset", "random", "--frames", "5"])[0] == 0
 
 
 def test_full_disk_while_writing_verify_json(spaced_build, tmp_path):

@@ -68,17 +68,43 @@ def _read_report(path: Path) -> dict:
     return report
 
 
-def _check_build(d: Path) -> None:
-    """DIR holds a finished qloom build: build.json readable and `complete`."""
+# the build stages whose artifacts each level reads
+NEEDS = {"ir": ("frontend", "streamline"), "rtl": ("frontend", "streamline", "fold", "rtl")}
+
+
+def _check_build(d: Path, levels: list[str]) -> None:
+    """DIR holds a qloom build, not being built right now, whose build.json records the stages
+    the levels read (a build that failed later, e.g. in synthesis, still verifies)."""
     if d.is_file():
         raise QloomError(f"{d} is a file, not a build folder; give the --out folder of `qloom build`")
     path = d / A.BUILD_JSON
     if not path.is_file():
         raise QloomError(f"{d} is not a qloom build folder (no {A.BUILD_JSON}); run `qloom build MODEL --out {d}`")
+    if _being_built(d):
+        raise QloomError(f"{d} is being built right now; verify it when `qloom build` has finished")
     state = A.read_json(path, fix=f"rebuild with `qloom build MODEL --out {d}`")
-    if state.get("complete") is not True:
-        raise QloomError(f"the build in {d} is not complete (it failed or is still running; see {A.BUILD_JSON}): "
-                         f"run `qloom build MODEL --out {d}` to finish it")
+    done = state.get("stages") if isinstance(state.get("stages"), dict) else {}
+    for level in levels:
+        missing = [s for s in NEEDS.get(level, ()) if s not in done]
+        if missing:
+            raise QloomError(f"{path} records no finished '{missing[0]}' stage, which --level {level} needs: "
+                             f"run `qloom build MODEL --out {d} --stop-after {NEEDS[level][-1]}` first")
+
+
+def _being_built(d: Path) -> bool:
+    """Whether a build holds the folder's lock (tested without creating the lock file)."""
+    import fcntl
+
+    try:
+        with open(d / A.LOCK, "rb") as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except OSError:  # no lock file: no build of this qloom is running
+        return False
+    return False
 
 
 MAX_SEED = 2**32 - 1  # one range for verify and train (the simulator's own seed is derived from it)
@@ -96,8 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_args(args)
     d: Path = args.dir
-    _check_build(d)
     levels = list(dict.fromkeys(args.level or ["ir"]))
+    _check_build(d, levels)
     verify_path = d / A.VERIFY_JSON
     report = _read_report(verify_path)  # read (and refuse a corrupt one) before the long runs
     graph = _load_ir(d / A.IR_JSON, "streamline")
