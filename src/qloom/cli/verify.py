@@ -1,6 +1,7 @@
 """`qloom verify DIR --level ir|rtl`: compare the built hardware with the QONNX reference.
 
 Writes DIR/verify.json as {"levels": {"ir": {...}, "rtl": {...}}}, keeping levels not re-run.
+DIR's build.json must record the stages a level reads (ir: up to streamline, rtl: up to rtl).
 Exit codes: 0 every level matched; 1 a level mismatched or the design hung in simulation
 (details, with "error" for a hang, in verify.json); 2 a user or tool error (bad flags, a
 missing or corrupt artifact, a simulator that cannot be built or run): verify.json is then
