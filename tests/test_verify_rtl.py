@@ -356,3 +356,27 @@ def test_labels_design_from_a_logits_graph_is_verified_as_labels(tmp_path):
     entry = rtl.verify_rtl(graph, tmp_path, _inputs(graph, 16, 3), seed=2)
     assert entry["passed"], entry
     assert entry["tlast_errors"] == 0 and entry["tlast_batches"] > 1
+
+
+@pytest.mark.hw
+def test_ports_wider_than_the_dma_are_converted_and_bound_the_ii(tmp_path):
+    """1024 channels x 2 bits per word on both sides: the DMA's 1024 bits carry half a word,
+    so converters sit at both ends and the DMA side is the bottleneck (II 2, not 1)."""
+    from qloom.backends.rtl import generate
+
+    rng = np.random.default_rng(8)
+    u2 = IntType(2, False)
+    thr = Threshold(name="thr", in_shape=(1, 1, 1024), in_dtype=u2, thresholds=np.sort(rng.integers(0, 4, (1024, 3)), 1),
+                    pe=1024)
+    inq = InputQuant(name="inq", in_shape=(1, 1, 1024), in_dtype=u2, scale=np.array(1 / 3), zero_point=np.array(0.0),
+                     out_type=u2)
+    graph = Graph(name="wide", layers=(inq, thr), output=OutputSpec(scale=np.ones(1024), bias=np.zeros(1024)))
+    design = generate(graph, tmp_path)
+    din, dout = design["dma"]["in"], design["dma"]["out"]
+    assert (din["width"], din["elems_per_word"], din["converter"]) == (1024, 512, {"in": 512, "out": 1024})
+    assert (dout["width"], dout["elems_per_word"], dout["converter"]) == (1024, 512, {"in": 1024, "out": 512})
+    assert design["cycles_per_frame_model"] == 2 and rtl.lint(tmp_path) == []
+    entry = rtl.verify_rtl(graph, tmp_path, np.random.default_rng(1).random((12, 1024, 1, 1)).astype(np.float32),
+                           seed=5, stall_prob=0.3)
+    assert entry["passed"], entry
+    assert entry["cycles_per_frame"] == 2.0

@@ -185,8 +185,6 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
         layer_info.append(info)
     if din.converter:
         decls.append(_stream_decl(f"{names[0]}_dwc", din.par * din.bits))
-    if dout.converter:
-        decls.append(_stream_decl("out_dwc", dout.per_word * dout.bits))
 
     first, last = cores[0], cores[-1]
     legacy_in = _port(first.in_dtype, first.in_par, first.in_words, hw[0].in_shape)
