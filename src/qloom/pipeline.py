@@ -97,7 +97,7 @@ def _rtl(cfg: BuildConfig, work: Path) -> dict:
     graph = serialize.load(work / A.FOLDED_JSON)
     tmp = work / (A.RTL_DIR + ".tmp")
     A.remove(tmp)
-    design = generate(graph, tmp)
+    design = generate(graph, tmp, clock_mhz=_clock(cfg))  # design.json clock_mhz: the folding's clock
     warnings = lint(tmp)
     A.write_json(tmp / "lint.json", {"tool": "verilator --lint-only -Wall", "warnings": warnings})
     A.replace_dir(tmp, work / A.RTL_DIR)
@@ -162,7 +162,7 @@ OPTIONS = {
     "frontend": ("model",),
     "streamline": ("model",),
     "fold": ("folding", "target_fps", "board", "clock_mhz"),
-    "rtl": (),
+    "rtl": ("board", "clock_mhz"),  # design.json records the clock
     "synth": ("board",),
 }
 KEEPS_VERIFY = ("synth",)  # re-running these leaves verify.json valid: verify reads none of their artifacts
