@@ -217,8 +217,10 @@ def verify_driver(graph, build_dir: Path, float_inputs: np.ndarray, *, labels: n
     if deployed.is_file():  # the deploy folder's driver must be the one co-simulated
         entry["deploy_driver_identical"] = deployed.read_bytes() == (work / "sw" / "qloom_driver.c").read_bytes()
     c = cosim_c(design, rtl_dir, work / "sw", lib, work, hw_in, want)
-    entry.update({k: c[k] for k in ("mismatches", "bytes_checked", "bytes_equal", "cycles", "cycles_per_frame",
+    entry.update({k: c[k] for k in ("mismatches", "bytes_checked", "bytes_equal", "cycles", "dma_cycles",
                                     "board_frames_per_second", "sim_frames_per_second", "dma_status", "accuracy")})
+    if c["cycles_per_frame"] is not None:  # MM2S start to S2MM TLAST, per frame (the CLI prints it beside the model)
+        entry.update(cycles_per_frame=c["cycles_per_frame"], cycles_per_frame_model=design.get("cycles_per_frame_model"))
     entry["c"] = c
     passed = c["passed"] and entry.get("deploy_driver_identical", True)
     if pynq:

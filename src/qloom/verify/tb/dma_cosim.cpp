@@ -22,6 +22,7 @@
 // access_cycles (clocks per register access), watchdog_cycles, mask_tlast (0/1: the IP's
 // m_axis_tlast never reaches the DMA), dump_dir.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -114,7 +115,7 @@ struct Board {
     bool timing = false;
     long in_beats = 0, out_beats = 0, protocol_errors = 0, tlast_seen = 0;
     std::vector<uint8_t> mm2s_log, s2mm_log;  // every byte streamed each way, for the checks
-    std::vector<uint32_t> word, prev_word;
+    std::vector<uint32_t> beat, word, prev_word;  // one stream word each way (VlWide layout)
     bool prev_hold = false, closed = false;
     std::chrono::steady_clock::time_point t0;
 
@@ -134,7 +135,6 @@ struct Board {
             mm2s.reset();
             s2mm.reset();
         }
-        std::vector<uint32_t> beat(in_chunks, 0);
         bool offer = false, last = false;
         uint64_t beat_bytes = 0;
         if (mm2s.busy && mm2s.running() && reset_left == 0) {
@@ -145,7 +145,8 @@ struct Board {
             } else if (slave_error(a)) {
                 mm2s.error(SR_SLVERR);
             } else {
-                std::memcpy(beat.data(), &ddr[a - ddr_base], beat_bytes);  // little endian, zero padded
+                if (beat_bytes < (uint64_t)in_bytes) std::fill(beat.begin(), beat.end(), 0u);  // zero padded
+                std::memcpy(beat.data(), &ddr[a - ddr_base], beat_bytes);  // little endian
                 offer = true;
                 last = mm2s.pos + beat_bytes >= mm2s.total;
             }
@@ -375,6 +376,7 @@ int qcs_open(const char* opts) {
         return 2;
     }
     b.ddr.assign(ddr_bytes, 0);
+    b.beat.assign(b.in_chunks, 0);
     b.word.assign(b.out_chunks, 0);
     b.prev_word.assign(b.out_chunks, 0);
     b.t0 = std::chrono::steady_clock::now();
