@@ -197,28 +197,29 @@ def test_ip_without_tlast_times_out_decoded(tiny):
     assert e["dma_status"]["s2mm_busy"] and e["out_bytes"] == 8 * 8  # every output word came, no TLAST
 
 
-def _fault(tiny, mode: str) -> dict:
+def _fault(tiny, mode: str, **options) -> dict:
     sw, x, labels, want = _sw(tiny, "faults", n=4)
     exe = tiny["root"] / "faults" / "faults"
     if not exe.is_file():
         D.compile_c(sw, tiny["lib"], exe, sources=(str(HERE / "faults.c"), "qloom_driver.c"))
     dump = tiny["root"] / "faults" / mode
     dump.mkdir(exist_ok=True)
-    run = D.run_c(exe, tiny["rtl"], D.cosim_options(tiny["design"], dump), args=(mode,), wall_seconds=120)
+    run = D.run_c(exe, tiny["rtl"], D.cosim_options(tiny["design"], dump, **options), args=(mode,), wall_seconds=120)
     assert run["exit_code"] == 0, run["stderr"]
     return {**run, "stats": json.loads((dump / "stats.json").read_text())}
 
 
 @pytest.mark.hw
-@pytest.mark.parametrize("mode,status,text", [
-    ("short_mm2s", 1, "timeout after"),  # the last frame never completes: no TLAST out
-    ("short_s2mm", 2, "S2MM DMASR 0x00004011 (halted, busy, DMAIntErr)"),  # packet longer than LENGTH
-    ("decerr", 2, "S2MM DMASR 0x00004041 (halted, busy, DMADecErr)"),  # a buffer outside the DDR
-    ("zero", 5, "bad length or alignment"),
-    ("ok", 0, "ok: MM2S DMASR 0x00001002 (running, idle, IOC)"),
+@pytest.mark.parametrize("mode,status,text,options", [
+    ("short_mm2s", 1, "timeout after", {}),  # the last frame never completes: no TLAST out
+    ("short_s2mm", 2, "S2MM DMASR 0x00004011 (halted, busy, DMAIntErr)", {}),  # packet longer than LENGTH
+    ("decerr", 2, "S2MM DMASR 0x00004041 (halted, busy, DMADecErr)", {}),  # a buffer outside the DDR
+    ("ok", 2, "MM2S DMASR 0x00004021 (halted, busy, DMASlvErr)", {"slverr_base": 0x10000000}),  # memory says SLVERR
+    ("zero", 5, "bad length or alignment", {}),
+    ("ok", 0, "ok: MM2S DMASR 0x00001002 (running, idle, IOC)", {}),
 ])
-def test_faults_are_reported_not_hung(tiny, mode, status, text):
-    r = _fault(tiny, mode)
+def test_faults_are_reported_not_hung(tiny, mode, status, text, options):
+    r = _fault(tiny, mode, **options)
     assert r["result"]["status"] == status, r["stdout"]
     assert text in r["stdout"]
     assert not r["stats"]["error"]  # ended by the driver, not by the watchdog
