@@ -228,6 +228,12 @@ def test_faults_are_reported_not_hung(tiny, mode, status, text, options):
 
 
 @pytest.mark.hw
+def test_s2mm_length_reads_the_bytes_received(tiny):
+    r = _fault(tiny, "long_s2mm")  # 64 bytes more buffer than the 4 frames' output: TLAST ends it early
+    assert r["result"]["status"] == 0 and r["result"]["s2mm_bytes"] == 4 * 8
+
+
+@pytest.mark.hw
 def test_watchdog_ends_a_driver_that_never_gives_up(tiny, tmp_path):
     """PYNQ's own channel.wait() polls forever: on an IP without TLAST the watchdog ends the run."""
     script = tmp_path / "hang.py"
@@ -253,7 +259,8 @@ def test_pynq_driver_cosim(tiny):
     assert e["passed"], e["output"]
     assert e["accuracy"] == 1.0 and e["bytes_equal"] and e["mismatches"] == 0
     # the same driver on an IP without TLAST: a decoded timeout, not a hang
-    r = D.run_pynq(pd, tiny["lib"], tiny["rtl"], D.cosim_options(tiny["design"], tiny["root"], mask_tlast=True),
+    r = D.run_pynq(pd, tiny["lib"], tiny["rtl"], D.cosim_options(tiny["design"], tiny["root"], mask_tlast=True,
+                                                                      watchdog_cycles=D.PYNQ_WATCHDOG_CYCLES),
                    frames=8, timeout_s=0.2, wall_seconds=120)
     assert r["exit_code"] == 1 and "timeout" in r["result"]["error"] and "S2MM DMASR 0x00000000 (running, busy)" \
         in r["result"]["error"]

@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     qloom_board_init();
     status = qloom_init(&dev, qloom_board_dma_base());
     in = (uint8_t *)qloom_board_dma_alloc(in_bytes);
-    out = (uint8_t *)qloom_board_dma_alloc(out_bytes);
+    out = (uint8_t *)qloom_board_dma_alloc(out_bytes + 64);
     if (status == QLOOM_OK) {
         qloom_pack(elems, N, in);
         if (strcmp(mode, "short_mm2s") == 0) /* a frame's last word never sent */
@@ -32,6 +32,8 @@ int main(int argc, char **argv) {
             status = qloom_transfer(&dev, in, in_bytes, out, out_bytes - QLOOM_OUT_BYTES_PER_FRAME, qloom_timeout_us(N));
         else if (strcmp(mode, "decerr") == 0) /* output buffer the DMA cannot reach */
             status = qloom_transfer(&dev, in, in_bytes, not_dma, out_bytes, qloom_timeout_us(N));
+        else if (strcmp(mode, "long_s2mm") == 0) /* a buffer larger than the packet: LENGTH reads what came */
+            status = qloom_transfer(&dev, in, in_bytes, out, out_bytes + 64, qloom_timeout_us(N));
         else if (strcmp(mode, "zero") == 0)
             status = qloom_transfer(&dev, in, 0, out, out_bytes, qloom_timeout_us(N));
         else
@@ -39,7 +41,8 @@ int main(int argc, char **argv) {
     }
     qloom_format_status(&dev, msg, sizeof msg);
     printf("%s\n", msg);
-    printf("QLOOM_RESULT status=%d mm2s_sr=%lu s2mm_sr=%lu us=%lu bound=%lu\n", status, (unsigned long)dev.mm2s_sr,
-           (unsigned long)dev.s2mm_sr, (unsigned long)dev.elapsed_us, (unsigned long)dev.timeout_us);
+    printf("QLOOM_RESULT status=%d mm2s_sr=%lu s2mm_sr=%lu us=%lu bound=%lu s2mm_bytes=%lu\n", status,
+           (unsigned long)dev.mm2s_sr, (unsigned long)dev.s2mm_sr, (unsigned long)dev.elapsed_us,
+           (unsigned long)dev.timeout_us, (unsigned long)dev.s2mm_bytes);
     return 0;
 }

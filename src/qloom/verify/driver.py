@@ -38,6 +38,10 @@ BOARD_COSIM_C = TB / "qloom_board_cosim.c"
 PYNQ_STANDIN = Path(__file__).parent / "pynq_standin"
 CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror")
 WALL_SECONDS = 1800  # backs up the co-simulation's own watchdog
+# The PYNQ driver's deadline is wall time (time.monotonic, as on the board), and a Python poll
+# through ctypes costs ~1 us for 16 simulated cycles: a watchdog of 2e8 cycles lets its own
+# timeout (>= 1 s) report first.
+PYNQ_WATCHDOG_CYCLES = 200_000_000
 
 
 def build_cosim(rtl_dir: Path, *, cache_dir: Path | None = None) -> tuple[Path, dict]:
@@ -181,6 +185,7 @@ def cosim_pynq(design: dict, rtl_dir: Path, pynq_dir: Path, lib: Path, work: Pat
     """Run qloom_pynq.py on the co-simulated board; the PYNQ half of the driver level."""
     dump = work / "pynq"
     dump.mkdir(parents=True, exist_ok=True)
+    faults.setdefault("watchdog_cycles", PYNQ_WATCHDOG_CYCLES)
     run = run_pynq(pynq_dir, lib, rtl_dir, cosim_options(design, dump, **faults), frames=len(hw_in))
     stats = _stats(dump)
     r = run["result"]
