@@ -259,8 +259,7 @@ def test_pynq_driver_cosim(tiny):
     assert e["passed"], e["output"]
     assert e["accuracy"] == 1.0 and e["bytes_equal"] and e["mismatches"] == 0
     # the same driver on an IP without TLAST: a decoded timeout, not a hang
-    r = D.run_pynq(pd, tiny["lib"], tiny["rtl"], D.cosim_options(tiny["design"], tiny["root"], mask_tlast=True,
-                                                                      watchdog_cycles=D.PYNQ_WATCHDOG_CYCLES),
-                   frames=8, timeout_s=0.2, wall_seconds=120)
-    assert r["exit_code"] == 1 and "timeout" in r["result"]["error"] and "S2MM DMASR 0x00000000 (running, busy)" \
-        in r["result"]["error"]
+    opts = D.cosim_options(tiny["design"], tiny["root"], mask_tlast=True, watchdog_cycles=D.PYNQ_WATCHDOG_CYCLES)
+    r = D.run_pynq(pd, tiny["lib"], tiny["rtl"], opts, frames=8, timeout_s=0.2, wall_seconds=120)
+    assert r["exit_code"] == 1 and "timeout" in r["result"]["error"]
+    assert "S2MM DMASR 0x00000000 (running, busy)" in r["result"]["error"]
