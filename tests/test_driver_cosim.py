@@ -78,6 +78,18 @@ def test_header_carries_design_numbers(tmp_path):
     assert macros["QLOOM_IN_ELEMS_PER_WORD"] == "8" and macros["QLOOM_IN_SIGNED"] == "1"
     assert macros["QLOOM_OUT_ELEMS_PER_FRAME"] == "3" and macros["QLOOM_OUT_LABELS"] == "0"
     assert "typedef int8_t qloom_in_t;" in text
+    assert macros["QLOOM_OUT_AFFINE"] == "0"  # no OutputSpec: the integers' argmax
+    from qloom.ir import OutputSpec
+
+    affine = drivers.driver_header(design, 24, OutputSpec(scale=np.array([1.0, 2.0, 0.5]), bias=np.zeros(3)))
+    assert "#define QLOOM_OUT_AFFINE 1" in affine and "#define QLOOM_OUT_SCALE {1.0, 2.0, 0.5}" in affine
+    uniform = drivers.driver_header(design, 24, OutputSpec(scale=np.full(3, 0.25), bias=np.full(3, 1.0)))
+    assert "#define QLOOM_OUT_AFFINE 0" in uniform
+    (tmp_path / "qloom_driver.h").write_text(affine)
+    shutil.copy(drivers.TEMPLATES / "sw" / "qloom_board.h", tmp_path)
+    shutil.copy(drivers.TEMPLATES / "sw" / "qloom_driver.c", tmp_path)
+    r = _gcc("-I.", "-c", "qloom_driver.c", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
     with pytest.raises(ValueError, match="missing"):
         drivers.fill("@A@ @B@", {"A": 1}, "t")
     with pytest.raises(ValueError, match="unused"):
