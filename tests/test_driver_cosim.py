@@ -282,21 +282,23 @@ def test_pynq_driver_cosim(tiny):
 
 @pytest.fixture(scope="module")
 def generated_build(tmp_path_factory):
-    """A build folder around the generator's DMA-ready top of the small CNN of test_verify_rtl."""
-    from test_verify_rtl import _small_cnn
+    """`qloom build --stop-after rtl` of a small QONNX CNN (UINT4 in, conv+pool, dense): the DMA-ready top."""
+    from qnn_factory import LayerSpec, NetSpec, calibrate_and_export
 
-    from qloom.backends.rtl.top import generate
+    from qloom.cli import main
+
+    spec = NetSpec(in_shape=(1, 6, 6), in_bits=4, in_signed=False, seed=11, layers=[
+        LayerSpec(kind="conv", out=4, wbits=2, abits=2, asigned=False, narrow=False, per_channel=True,
+                  bn=True, bias=False, kernel=3, pool=True),
+        LayerSpec(kind="dense", out=8, wbits=1, abits=1, asigned=True, narrow=False, per_channel=False,
+                  bn=True, bias=True)])
+    root = tmp_path_factory.mktemp("build")
+    calibrate_and_export(spec, root / "small.onnx")
+    d = root / "b"
+    assert main(["build", str(root / "small.onnx"), "--out", str(d), "--stop-after", "rtl"]) == 0
     from qloom.ir import serialize
 
-    graph = _small_cnn()
-    d = tmp_path_factory.mktemp("build")
-    generate(graph, d / "rtl")
-    if "dma" not in json.loads((d / "rtl" / "design.json").read_text()):
-        pytest.skip("the RTL backend does not write design.json 'dma' yet")
-    for name in ("ir.json", "ir_folded.json"):
-        serialize.save(graph, d / name)
-    (d / "build.json").write_text("{}\n")
-    return graph, d
+    return serialize.load(d / "ir_folded.json"), d
 
 
 def test_write_drivers_deploy_folder(generated_build):

@@ -232,10 +232,14 @@ def write_pynq(design: dict, pynq_dir: Path, images: np.ndarray, labels: np.ndar
     return written
 
 
-def hardware_io(graph, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(integer frames of the first hardware layer, the IR's integer outputs) for model inputs x."""
-    from qloom import sim
+def hardware_io(graph, x: np.ndarray, design: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(integer frames of the first hardware layer, the IR's integer outputs) for model inputs x.
 
+    The IR is taken as the design implements it (design.json dma.out.kind: labels or logits)."""
+    from qloom import sim
+    from qloom.backends.rtl.out_kind import with_out_kind
+
+    graph = with_out_kind(graph, design["dma"]["out"].get("kind"))
     if graph.input_quant is not None:  # the host applies the input quantizer, as verify --level rtl
         want, trace = sim.execute(graph, x, trace=True)
         return trace[graph.layers[0].name], want
@@ -255,6 +259,6 @@ def write_drivers(build_dir: Path, deploy_dir: Path, *, frames: int = 100, datas
         raise QloomError(f"{folded} is missing: run `qloom build` through the 'fold' stage first")
     graph = serialize.load(folded)
     x, labels = verification_inputs(graph, dataset, frames)
-    hw_in, want = hardware_io(graph, x)
+    hw_in, want = hardware_io(graph, x, design)
     return (write_sw(design, deploy_dir / "sw", hw_in, labels, want, graph.output)
             + write_pynq(design, deploy_dir / "pynq", hw_in, labels, want, graph.output))
