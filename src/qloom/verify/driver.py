@@ -42,6 +42,7 @@ WALL_SECONDS = 1800  # backs up the co-simulation's own watchdog
 # through ctypes costs ~1 us for 16 simulated cycles: a watchdog of 2e8 cycles lets its own
 # timeout (>= 1 s) report first.
 PYNQ_WATCHDOG_CYCLES = 200_000_000
+PYNQ_ACCESS_CYCLES = 64  # clocks per register access from Python: fewer ctypes calls per simulated frame
 
 
 def build_cosim(rtl_dir: Path, *, cache_dir: Path | None = None) -> tuple[Path, dict]:
@@ -184,12 +185,17 @@ def cosim_c(design: dict, rtl_dir: Path, sw_dir: Path, lib: Path, work: Path, hw
 
 
 def cosim_pynq(design: dict, rtl_dir: Path, pynq_dir: Path, lib: Path, work: Path, hw_in: np.ndarray,
-               want: np.ndarray, **faults) -> dict:
-    """Run qloom_pynq.py on the co-simulated board; the PYNQ half of the driver level."""
+               want: np.ndarray, *, timeout_s: float | None = None, **faults) -> dict:
+    """Run qloom_pynq.py on the co-simulated board; the PYNQ half of the driver level.
+
+    The driver's deadline is wall time; a simulated second takes far longer, so verify passes
+    a bound from the C run's simulation speed (timeout_s), else the driver's own default."""
     dump = work / "pynq"
     dump.mkdir(parents=True, exist_ok=True)
     faults.setdefault("watchdog_cycles", PYNQ_WATCHDOG_CYCLES)
-    run = run_pynq(pynq_dir, lib, rtl_dir, cosim_options(design, dump, **faults), frames=len(hw_in))
+    faults.setdefault("access_cycles", PYNQ_ACCESS_CYCLES)
+    run = run_pynq(pynq_dir, lib, rtl_dir, cosim_options(design, dump, **faults), frames=len(hw_in),
+                   timeout_s=timeout_s)
     stats = _stats(dump)
     r = run["result"]
     n = len(hw_in)
@@ -233,7 +239,10 @@ def verify_driver(graph, build_dir: Path, float_inputs: np.ndarray, *, labels: n
     passed = c["passed"] and entry.get("deploy_driver_identical", True)
     if pynq:
         drivers.write_pynq(design, work / "pynq", hw_in, labels, want, graph.output)
-        p = cosim_pynq(design, rtl_dir, work / "pynq", lib, work, hw_in, want)
+        # the largest batch's share of the C run's wall time, 20x (Python polls), plus a minute
+        batches = -(-len(hw_in) // int(json.loads((work / "pynq" / "qloom_design.json").read_text())["max_batch"]))
+        p = cosim_pynq(design, rtl_dir, work / "pynq", lib, work, hw_in, want,
+                       timeout_s=60 + 20 * c["sim_seconds"] / batches)
         entry["pynq"] = p
         entry["mismatches"] = max(entry["mismatches"], p["mismatches"])
         passed = passed and p["passed"]
