@@ -72,12 +72,25 @@ def compile_c(sw_dir: Path, lib: Path, exe: Path, sources: tuple[str, ...] = ("m
     return exe
 
 
-def cosim_options(design: dict, dump_dir: Path, **extra) -> str:
+def watchdog_cycles(design: dict, frames: int) -> int:
+    """Twice the C driver's bound for a batch of `frames` (qloom_timeout_us), and at least 2M cycles.
+
+    The watchdog is the backstop for a driver that never gives up; it must not end a run that
+    is only slow (a frame of a folded CNN can take millions of cycles with no stream beat)."""
+    din, dout = design["in_dma"], design["out_dma"]
+    frame = max(int(design.get("cycles_per_frame_model") or 0), din.words_per_frame, dout.words_per_frame)
+    layers = len(design.get("layers") or []) or 1
+    bound = float(design.get("clock_mhz") or 100) * 1000 + 4 * (frames + layers + 2) * frame
+    return int(2 * bound) + 2_000_000
+
+
+def cosim_options(design: dict, dump_dir: Path, *, frames: int = 1, **extra) -> str:
     """The library's option string: stream widths from design.json "dma", the dump folder, faults."""
     din, dout = design["in_dma"], design["out_dma"]
-    bits, _ = drivers.length_bits(design)
+    bits, max_frames = drivers.length_bits(design)
     opts = {"in_bits": din.width, "out_bits": dout.width, "length_bits": bits,
-            "clock_mhz": float(design.get("clock_mhz") or 100), "dump_dir": str(dump_dir), **extra}
+            "clock_mhz": float(design.get("clock_mhz") or 100), "dump_dir": str(dump_dir),
+            "watchdog_cycles": watchdog_cycles(design, min(frames, max_frames)), **extra}
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in opts.items())
 
 
@@ -163,7 +176,7 @@ def cosim_c(design: dict, rtl_dir: Path, sw_dir: Path, lib: Path, work: Path, hw
     dump = work / "c"
     dump.mkdir(parents=True, exist_ok=True)
     exe = compile_c(sw_dir, lib, work / "qloom_app")
-    run = run_c(exe, rtl_dir, cosim_options(design, dump, **faults))
+    run = run_c(exe, rtl_dir, cosim_options(design, dump, frames=len(hw_in), **faults))
     stats = _stats(dump)
     r = run["result"]
     n = len(hw_in)
@@ -192,10 +205,10 @@ def cosim_pynq(design: dict, rtl_dir: Path, pynq_dir: Path, lib: Path, work: Pat
     a bound from the C run's simulation speed (timeout_s), else the driver's own default."""
     dump = work / "pynq"
     dump.mkdir(parents=True, exist_ok=True)
-    faults.setdefault("watchdog_cycles", PYNQ_WATCHDOG_CYCLES)
+    faults.setdefault("watchdog_cycles", max(PYNQ_WATCHDOG_CYCLES, watchdog_cycles(design, len(hw_in))))
     faults.setdefault("access_cycles", PYNQ_ACCESS_CYCLES)
-    run = run_pynq(pynq_dir, lib, rtl_dir, cosim_options(design, dump, **faults), frames=len(hw_in),
-                   timeout_s=timeout_s)
+    options = cosim_options(design, dump, frames=len(hw_in), **faults)
+    run = run_pynq(pynq_dir, lib, rtl_dir, options, frames=len(hw_in), timeout_s=timeout_s)
     stats = _stats(dump)
     r = run["result"]
     n = len(hw_in)
