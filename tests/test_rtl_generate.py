@@ -227,6 +227,13 @@ def test_design_json_describes_ports(name, tmp_path):
     assert d["out"]["words_per_frame"] * d["out"]["par"] == int(np.prod(last.out_shape))
     assert d["cycles_per_frame_model"] == max(l["cycles"] for l in d["layers"])
     assert all((tmp_path / f).is_file() for f in d["files"] + d["mem_files"])
+    for side, layer_shape in (("in", first.in_shape), ("out", last.out_shape)):  # the DMA ports
+        p = d["dma"][side]
+        assert p["width"] in (8, 16, 32, 64, 128, 256, 512, 1024) and p["shape"] == list(layer_shape)
+        assert p["elems_per_word"] * p["elem_bits"] <= p["width"]
+        assert p["words_per_frame"] == -(-p["elems_per_frame"] // p["elems_per_word"])
+        assert p["bytes_per_frame"] == p["words_per_frame"] * p["width"] // 8
+        assert p["words_per_frame"] <= d["cycles_per_frame_model"]  # never the bottleneck by default
 
 
 @pytest.mark.hw

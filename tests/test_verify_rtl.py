@@ -82,7 +82,7 @@ STANDIN_TOP = """module qloom_top (input logic ap_clk, ap_rst_n, input logic [{i
   output logic s_axis_tready, input logic s_axis_tlast, output logic [{ow}:0] m_axis_tdata,
   output logic m_axis_tvalid, input logic m_axis_tready, output logic m_axis_tlast);
   logic c_tvalid, c_tready, r_tvalid, r_tready;
-  qloom_tlast #(.IN_WORDS({words}), .OUT_WORDS({words}), .DEPTH(4)) u_tlast (.clk(ap_clk), .rst_n(ap_rst_n),
+  qloom_tlast #(.IN_WORDS({words}), .OUT_WORDS({words}), .DEPTH({depth})) u_tlast (.clk(ap_clk), .rst_n(ap_rst_n),
     .s_tvalid(s_axis_tvalid), .s_tlast(s_axis_tlast), .s_tready(s_axis_tready), .c_tvalid(c_tvalid),
     .c_tready(c_tready), .r_tvalid(r_tvalid), .r_tready(r_tready), .m_tvalid(m_axis_tvalid),
     .m_tlast(m_axis_tlast), .m_tready(m_axis_tready));
@@ -92,7 +92,7 @@ endmodule
 """
 
 
-def standin(out_dir: Path, *, shape=(2, 3, 4), par=2, seed=0) -> Graph:
+def standin(out_dir: Path, *, shape=(2, 3, 4), par=2, seed=0, flag_depth=4) -> Graph:
     """Write the stand-in design to `out_dir`; return the graph it implements."""
     from qloom.backends.rtl.emit import LIB_DIR
     from qloom.packing import dma_port
@@ -109,7 +109,7 @@ def standin(out_dir: Path, *, shape=(2, 3, 4), par=2, seed=0) -> Graph:
     for lib in ("qloom_fifo", "qloom_tlast"):
         (out_dir / f"{lib}.sv").write_text((LIB_DIR / f"{lib}.sv").read_text())
     words = int(np.prod(shape)) // par
-    (out_dir / "qloom_top.sv").write_text(STANDIN_TOP.format(iw=in_w - 1, ow=out_w - 1, words=words, params=params))
+    (out_dir / "qloom_top.sv").write_text(STANDIN_TOP.format(iw=in_w - 1, ow=out_w - 1, words=words, params=params, depth=flag_depth))
     codes = IntType(thr_bits, True).encode(thresholds)
     lines = ["%0*x" % ((t * thr_bits + 3) // 4, sum(int(v) << (thr_bits * i) for i, v in enumerate(row))) for row in codes]
     (out_dir / "thr.mem").write_text("\n".join(lines) + "\n")
@@ -239,6 +239,18 @@ def test_missing_tlast_is_a_protocol_error(standin_dir, tmp_path):
     assert entry["protocol_errors"] >= entry["tlast_errors"] and not entry["passed"]
 
 
+@pytest.mark.hw
+def test_full_flag_queue_stalls_the_input_and_loses_nothing(tmp_path):
+    """One word per frame and a 1-flag queue: frames in flight outnumber the queue, so the
+    input waits at each frame's last word; data and TLAST stay exact (only the II grows)."""
+    graph = standin(tmp_path, shape=(1, 1, 2), par=2, seed=9, flag_depth=1)
+    x = np.random.default_rng(5).random((30, 2, 1, 1)).astype(np.float32)
+    entry = rtl.verify_rtl(graph, tmp_path, x, seed=4, stall_prob=0.4)
+    assert entry["error"] is None and entry["mismatches"] == entry["steady_mismatches"] == 0
+    assert entry["protocol_errors"] == entry["tlast_errors"] == 0 and entry["extra_words"] == 0
+    assert entry["cycles_per_frame"] > entry["cycles_per_frame_model"] == 1  # the queue throttles
+
+
 # ---------------------------------------------------------------- generated designs
 
 
@@ -330,3 +342,17 @@ def test_generated_design_with_corrupted_weights_fails(generated):
     finally:
         (d / weights).write_text("\n".join(lines) + "\n")
     assert entry["build_cached"] and entry["mismatches"] > 0 and not entry["passed"]
+
+
+@pytest.mark.hw
+def test_labels_design_from_a_logits_graph_is_verified_as_labels(tmp_path):
+    """out_kind="labels" on a logits IR: the top emits top-1 indices and verify compares them
+    with the IR run the same way (design.json dma.out.kind), TLAST included."""
+    from qloom.backends.rtl import generate
+
+    graph = _small_cnn()
+    design = generate(graph, tmp_path, out_kind="labels")
+    assert design["dma"]["out"]["kind"] == "labels" and not graph.ends_in_labels
+    entry = rtl.verify_rtl(graph, tmp_path, _inputs(graph, 16, 3), seed=2)
+    assert entry["passed"], entry
+    assert entry["tlast_errors"] == 0 and entry["tlast_batches"] > 1

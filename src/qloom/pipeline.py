@@ -85,7 +85,7 @@ def _rtl(cfg: BuildConfig) -> dict:
     graph = serialize.load(cfg.out / A.FOLDED_JSON)
     tmp = cfg.out / (A.RTL_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    design = generate(graph, tmp)
+    design = generate(graph, tmp, clock_mhz=_clock(cfg))  # design.json clock_mhz: the folding's clock
     warnings = lint(tmp)
     A.write_json(tmp / "lint.json", {"tool": "verilator --lint-only -Wall", "warnings": warnings})
     A.replace_dir(tmp, cfg.out / A.RTL_DIR)

@@ -374,7 +374,7 @@ def dwc_resources(a: int, b: int, bits: int, coeffs: Coefficients = DEFAULT, fra
     """qloom_dwc from a to b elements per word of `bits` (frames of `frame` elements, 0: whole
     words): narrowing by an integer factor alternates two word registers behind a 2K:1
     output multiplexer, widening a gathering register and an output word; a < b otherwise
-    a gearbox (a shift register and an a:1 multiplexer per output bit);
+    a gearbox (a shift register and a log2(a)-stage shifter per output bit);
     anything else a barrel-shifted buffer of a + b - 1 + max(a, b) elements (sweep of 15
     ratios)."""
     if a == b:
@@ -389,7 +389,7 @@ def dwc_resources(a: int, b: int, bits: int, coeffs: Coefficients = DEFAULT, fra
         return {"LUT": coeffs.dwc_lut, "FF": (2 * b - a) * bits + math.ceil(math.log2(b // a)) + 1,
                 "BRAM18": 0, "DSP": 0}
     if a < b and frame:  # gearbox (the DMA side's converter)
-        return {"LUT": coeffs.dwc_lut + counter + coeffs.dwc_gear_lut * b * bits * max(1, a - 1),
+        return {"LUT": coeffs.dwc_lut + counter + coeffs.dwc_gear_lut * b * bits * max(1, math.ceil(math.log2(a))),
                 "FF": (2 * b - 1) * bits + math.ceil(math.log2(b)) + counter + 1, "BRAM18": 0, "DSP": 0}
     cap = a + b - 1 + max(a, b)
     # the fill level moves in steps of gcd(a, b) elements; Yosys drops the barrel shifter
@@ -433,18 +433,20 @@ def stream_resources(prev: Layer, layer: Layer, coeffs: Coefficients = DEFAULT) 
 def resources(graph: Graph, coeffs: Coefficients = DEFAULT) -> dict:
     """Per layer resources, the stream glue in front of each layer, the DMA side, and totals.
 
-    {"layers": {name: {LUT, FF, BRAM18, DSP}}, "streams": {name: {...}}, "dma": {...},
-    "totals": {...}}; "layers" are the cores alone (what per-module synthesis counts),
-    totals add the glue and the DMA side.
+    {"layers": {name: {LUT, FF, BRAM18, DSP}}, "streams": {name: {...}}, "totals": {...},
+    "dma": {...}, "totals_with_dma": {...}}; "layers" are the cores alone (what per-module
+    synthesis counts), totals add the stream glue between layers (what the folding search
+    balances: the DMA side depends on the whole pipeline's II, which it does not see), and
+    totals_with_dma the top's DMA side too (converter, its FIFO, TLAST).
     """
     per = {l.name: layer_resources(l, coeffs) for l in graph.layers}
     hw = graph.hardware_layers
     streams = {b.name: stream_resources(a, b, coeffs) for a, b in zip(hw, hw[1:])}
-    dma = dma_resources(graph, coeffs)
     totals = dict.fromkeys(KEYS, 0)
-    for r in list(per.values()) + list(streams.values()) + [dma]:
+    for r in list(per.values()) + list(streams.values()):
         totals = _add(totals, r)
-    return {"layers": per, "streams": streams, "dma": dma, "totals": totals}
+    dma = dma_resources(graph, coeffs)
+    return {"layers": per, "streams": streams, "totals": totals, "dma": dma, "totals_with_dma": _add(totals, dma)}
 
 
 def reported_mem_style(layer: Layer, coeffs: Coefficients = DEFAULT) -> str | None:
