@@ -201,6 +201,21 @@ def test_cosim_catches_a_packing_bug_and_wrong_expectations(tiny):
 
 
 @pytest.mark.hw
+@pytest.mark.parametrize("call", ["qloom_board_cache_flush(src, src_bytes);",
+                                  "qloom_board_cache_invalidate(dst, dst_bytes);"])
+def test_cosim_catches_a_missing_cache_call(tiny, call):
+    """The co-sim board keeps the CPU's copy apart from DDR: a driver without its flush (the DMA
+    reads stale DDR) or without its invalidate (the CPU reads stale data) fails."""
+    sw, x, labels, want = _sw(tiny, "cache" + str(len(call)), n=8)
+    src = sw / "qloom_driver.c"
+    assert call in src.read_text()
+    src.write_text(src.read_text().replace(call, ""))
+    e = D.cosim_c(tiny["design"], tiny["rtl"], sw, tiny["lib"], tiny["root"] / ("cache" + str(len(call))), x, want)
+    assert not e["passed"] and e["mismatches"] > 0
+    assert e["bytes_equal"] == ("invalidate" in call)  # without the flush the DMA sent DDR's zeros
+
+
+@pytest.mark.hw
 def test_ip_without_tlast_times_out_decoded(tiny):
     sw, x, labels, want = _sw(tiny, "notlast", n=8)
     e = D.cosim_c(tiny["design"], tiny["rtl"], sw, tiny["lib"], tiny["root"] / "notlast", x, want, mask_tlast=True)
