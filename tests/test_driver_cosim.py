@@ -282,6 +282,10 @@ def test_pynq_driver_cosim(tiny):
     x, labels, want = tiny_io(40, seed=2)
     pd = tiny["root"] / "pynq"
     drivers.write_pynq(tiny["design"], pd, x, labels, want)
+    import qloom.packing
+
+    # the board runs qloom's own packing module, copied (the co-simulation imports that copy too)
+    assert (pd / "qloom_lib" / "qloom" / "packing.py").read_bytes() == Path(qloom.packing.__file__).read_bytes()
     e = D.cosim_pynq(tiny["design"], tiny["rtl"], pd, tiny["lib"], tiny["root"] / "pynq_run", x, want)
     assert e["passed"], e["output"]
     assert e["accuracy"] == 1.0 and e["bytes_equal"] and e["mismatches"] == 0
