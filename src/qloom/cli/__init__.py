@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "verify": "verify",
     "demo": "demo",
     "boards": "boards",
+    "deploy": "deploy",
 }
 
 
