@@ -320,9 +320,8 @@ def _board_tcl(target: Target) -> list[str]:
              "  set use_board 1",
              "  puts \"qloom: board part $board_part\""]
     if target.board_part_required:
-        lines += ["} else {",
-                  f"  error \"qloom: Vivado has no board files for {target.name} ({target.board_part}); "
-                  f"{target.board_hint.replace(chr(34), '')}\""]
+        message = f"qloom: Vivado has no board files for {target.name} ({target.board_part}); {target.board_hint}"
+        lines += ["} else {", f"  error {tcl_word(message)}"]  # braced: the hint's Tcl commands must not run
     else:
         lines += ["} else {",
                   f"  puts \"qloom: no board files for {target.name}; using the PS configuration in this script\""]
