@@ -82,10 +82,10 @@ class BlockDesign:
         for driver, *loads in self.nets:
             out.append("connect_bd_net " + " ".join(_pin_ref(p, self) for p in (driver, *loads)))
         out.append("")
-        out.append("assign_bd_address")
-        for space, seg, offset, size in self.addresses:
-            out.append(f"assign_bd_address -force -offset {offset} -range {size} "
+        for space, seg, offset, size in self.addresses:  # the fixed ones first, then everything else
+            out.append(f"assign_bd_address -offset {offset} -range {size} "
                        f"-target_address_space [get_bd_addr_spaces {space}] [get_bd_addr_segs {seg}]")
+        out.append("assign_bd_address")
         return "\n".join(out) + "\n"
 
 
