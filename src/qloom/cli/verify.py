@@ -1,4 +1,4 @@
-"""`qloom verify DIR --level ir|rtl`: compare the built hardware with the QONNX reference.
+"""`qloom verify DIR --level ir|rtl|driver`: compare the built hardware with the QONNX reference.
 
 Writes DIR/verify.json as {"levels": {"ir": {...}, "rtl": {...}}}; any mismatch exits 1.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 from qloom import artifacts as A
 from qloom.errors import QloomError
 
-LEVELS = ("ir", "rtl")
+LEVELS = ("ir", "rtl", "driver")
 
 
 def add_parser(sub) -> None:
@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
             from qloom.verify.reference import Reference
 
             entry = compare(graph, Reference(_need(d / A.FRONTEND_ONNX, "frontend")), x, labels)
+        elif level == "driver":
+            from qloom.verify.driver import verify_driver
+
+            entry = verify_driver(serialize.load(_need(d / A.FOLDED_JSON, "fold")), d, x, labels=labels)
         else:
             from qloom.verify.rtl import verify_rtl
 

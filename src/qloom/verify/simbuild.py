@@ -36,11 +36,12 @@ def _headers(rtl_dir: Path) -> list[Path]:
     return sorted(p for ext in ("*.svh", "*.vh") for p in rtl_dir.glob(ext))
 
 
-def design_key(v: tools.Verilator, rtl_dir: Path, top: str, sources: list[Path]) -> str:
+def design_key(v: tools.Verilator, rtl_dir: Path, top: str, sources: list[Path], bench: Path = TB_MAIN,
+               flags: tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
-    for part in (v.version, top, *VERILATE_FLAGS, *v.make_args()):
+    for part in (v.version, top, *VERILATE_FLAGS, *flags, *v.make_args()):
         h.update(part.encode() + b"\0")
-    for src in [*sources, *_headers(rtl_dir), TB_MAIN]:
+    for src in [*sources, *_headers(rtl_dir), bench]:
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
@@ -57,10 +58,10 @@ def _run_logged(cmd: list[str], log: Path, what: str, **kw) -> None:
 # ---------------------------------------------------------------- shared runtime objects
 
 
-def _runtime_dir(v: tools.Verilator, work: Path) -> Path:
+def _runtime_dir(v: tools.Verilator, work: Path, flags: tuple[str, ...] = ()) -> Path:
     """Cache slot for the runtime objects of this Verilator, these flags and this model config."""
     h = hashlib.sha256()
-    for part in (v.version, str(v.root), *VERILATE_FLAGS, *v.make_args(), shutil.which("c++") or ""):
+    for part in (v.version, str(v.root), *VERILATE_FLAGS, *flags, *v.make_args(), shutil.which("c++") or ""):
         h.update(part.encode() + b"\0")
     for line in (work / "Vtop_classes.mk").read_text().splitlines():
         if line.startswith("VM_") and not line.startswith(_RUNTIME_SKIP) or line.startswith("  verilated"):
@@ -106,15 +107,18 @@ def _store_runtime(slot: Path, work: Path) -> None:
 
 
 def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | None = None,
-          jobs: int = 2) -> tuple[Path, dict]:
-    """Verilate `sources` with the stream bench and compile; reuse a cached build.
+          jobs: int = 2, bench: Path = TB_MAIN, flags: tuple[str, ...] = ()) -> tuple[Path, dict]:
+    """Verilate `sources` with the stream bench (or another `bench` main file) and compile; reuse a cached build.
+
+    `flags` are extra Verilator options (the driver co-simulation builds a shared library:
+    -CFLAGS -fPIC -LDFLAGS -shared); they key both caches.
 
     Returns (executable, {"cached", "runtime_cached", "verilate_seconds", "compile_seconds",
     "build_seconds", "dir"}).
     """
     v = tools.verilator()
     cache = Path(cache_dir) if cache_dir else rtl_dir / "sim_build"
-    key = design_key(v, rtl_dir, top, sources)
+    key = design_key(v, rtl_dir, top, sources, bench, flags)
     final = cache / key
     info = {"cached": True, "runtime_cached": True, "verilate_seconds": 0.0, "compile_seconds": 0.0,
             "build_seconds": 0.0, "dir": str(final)}
@@ -125,11 +129,11 @@ def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | Non
     log = work / "build.log"
     t0 = time.perf_counter()
     try:
-        _run_logged(v.command(*VERILATE_FLAGS, "--top-module", top, "-I" + str(rtl_dir), "--Mdir", str(work),
-                              "-o", "Vsim", *map(str, sources), str(TB_MAIN)),
+        _run_logged(v.command(*VERILATE_FLAGS, *flags, "--top-module", top, "-I" + str(rtl_dir), "--Mdir", str(work),
+                              "-o", "Vsim", *map(str, sources), str(bench)),
                     log, "verilating", env=v.env())
         t1 = time.perf_counter()
-        slot = _runtime_dir(v, work)
+        slot = _runtime_dir(v, work, flags)
         info["runtime_cached"] = _reuse_runtime(slot, work)
         _run_logged(["make", "-C", str(work), "-f", "Vtop.mk", f"-j{jobs}", *v.make_args(), "Vsim"],
                     log, "compiling the C++ model", env=v.env())
