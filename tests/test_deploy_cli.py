@@ -70,13 +70,15 @@ def test_dma_length_register_holds_a_batch_and_is_capped():
     big = dma_plan(design(3072 * 32, 16))  # 96 KiB frames: 1024 of them would need 27 bits
     assert big.length_bits == DMA_LENGTH_MAX_BITS and big.max_frames == (2**26 - 1) // (3072 * 32) < 1024
     assert dma_plan(design(1, 1)).length_bits == 11 and dma_plan(design(1, 1), batch=1).length_bits == 8
-    mem = mb_memory(p, frames=100)
-    assert mem.local_bytes == 256 * 1024 and mem.dma_bytes == 128 * 1024  # powers of two, hold 100 frames
+    mnist = {"dma": {"in": {"width": 64, "bytes_per_frame": 784, "elem_bits": 8, "elems_per_frame": 784},
+                     "out": {"width": 8, "bytes_per_frame": 1, "elem_bits": 4, "elems_per_frame": 1}}}
+    mem = mb_memory(mnist, dma_plan(mnist), frames=100)  # 64 KiB + 100 x (784 + 4 + 2) -> 256 KiB
+    assert mem.local_bytes == 256 * 1024 and mem.dma_bytes == 128 * 1024  # pool: 78,400 + 128 bytes
 
 
 def test_deploy_command_and_a_redeploy_keeps_what_qloom_did_not_write(build_dir, capsys, monkeypatch):
     install_fake_drivers(monkeypatch)
-    assert main(["deploy", str(build_dir), "--board", "arty-a7-100"]) == 0
+    assert main(["deploy", str(build_dir), "--board", "arty-a7-100", "--dataset", "random"]) == 0
     assert "Arty A7-100" in capsys.readouterr().out
     out = build_dir / "deploy"
     facts = json.loads((out / "deploy.json").read_text())
@@ -88,7 +90,7 @@ def test_deploy_command_and_a_redeploy_keeps_what_qloom_did_not_write(build_dir,
     xdc = out / "constraints.xdc"
     xdc.write_text(xdc.read_text() + "# my edit\n")
     (out / "create_project.tcl").write_text("stale")  # ours, but edited: kept as the user's
-    assert main(["deploy", str(build_dir), "--board", "arty-a7-100", "--frames", "50"]) == 0
+    assert main(["deploy", str(build_dir), "--board", "arty-a7-100", "--frames", "50", "--dataset", "random"]) == 0
     said = capsys.readouterr().out
     assert "kept from the previous deploy folder" in said
     assert (out / "vivado" / "qloom.xpr").read_text() == "a Vivado project"
@@ -98,7 +100,7 @@ def test_deploy_command_and_a_redeploy_keeps_what_qloom_did_not_write(build_dir,
     assert facts["frames"] == 50 and set(facts["kept"]) >= {"vivado", "reports", "constraints.xdc"}
     assert "constraints.xdc" not in facts["files"]  # now the user's file
     (out / "create_project.tcl").unlink()
-    assert main(["deploy", str(build_dir), "--board", "arty-a7-100"]) == 0
+    assert main(["deploy", str(build_dir), "--board", "arty-a7-100", "--dataset", "random"]) == 0
     assert (out / "create_project.tcl").read_text().startswith("# qloom")
     assert not list(build_dir.glob(".deploy.*"))  # no temporary folders left
 
@@ -108,7 +110,7 @@ def test_a_foreign_folder_is_never_replaced(build_dir, tmp_path, capsys, monkeyp
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
-    assert main(["deploy", str(build_dir), "--board", "zcu104", "--out", str(mine)]) == 2
+    assert main(["deploy", str(build_dir), "--board", "zcu104", "--out", str(mine), "--dataset", "random"]) == 2
     _one_line_error(capsys, "was not written by `qloom deploy`")
     assert (mine / "notes.txt").read_text() == "mine" and len(list(mine.iterdir())) == 1
 
@@ -116,7 +118,7 @@ def test_a_foreign_folder_is_never_replaced(build_dir, tmp_path, capsys, monkeyp
 def test_a_failed_deploy_leaves_the_previous_folder(build_dir, tmp_path, capsys, monkeypatch):
     install_fake_drivers(monkeypatch)
     out = tmp_path / "d"
-    assert main(["deploy", str(build_dir), "--board", "kv260", "--out", str(out)]) == 0
+    assert main(["deploy", str(build_dir), "--board", "kv260", "--out", str(out), "--dataset", "random"]) == 0
     before = (out / "deploy.json").read_text()
     import qloom.deploy.drivers as drivers
 
@@ -124,5 +126,5 @@ def test_a_failed_deploy_leaves_the_previous_folder(build_dir, tmp_path, capsys,
         raise QloomError("drivers failed")
 
     monkeypatch.setattr(drivers, "write_drivers", broken)
-    assert main(["deploy", str(build_dir), "--board", "zcu104", "--out", str(out)]) == 2
+    assert main(["deploy", str(build_dir), "--board", "zcu104", "--out", str(out), "--dataset", "random"]) == 2
     assert (out / "deploy.json").read_text() == before and not list(tmp_path.glob(".d.*"))

@@ -35,7 +35,7 @@ def deploy(build_dir, tmp_path, monkeypatch):
 
     def make(board=None, part=None, **kw):
         out = tmp_path / "deploy"
-        facts = write_deploy(build_dir, board=board, part=part, out_dir=out, **kw)
+        facts = write_deploy(build_dir, board=board, part=part, out_dir=out, dataset="random", **kw)
         return out, json.loads((build_dir / "rtl" / "design.json").read_text()), facts
 
     return make
@@ -186,7 +186,8 @@ def test_tclint_finds_nothing_in_any_generated_script(deploy, tmp_path):
         assert res.returncode == 0, res.stdout + res.stderr
 
 
-@pytest.mark.skipif(not HAVE_DRIVERS, reason="qloom.deploy.drivers (branch h-driver) is not merged here yet")
+@pytest.mark.skipif(not HAVE_DRIVERS, reason="the real drivers need qloom.deploy.drivers (h-driver) and "
+                                              "qloom.packing (h-dmatop, not merged here yet)")
 def test_deploy_writes_the_real_drivers(deploy):
     out, _, facts = deploy(board="zybo-z7-20")
     for rel in CONTRACT_FILES:

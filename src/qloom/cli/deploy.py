@@ -18,7 +18,9 @@ def add_parser(sub) -> None:
     target.add_argument("--board", help="board (see `qloom boards`), e.g. zybo-z7-20, pynq-z2, zcu104, kv260, arty-a7-100")
     target.add_argument("--part", help="any Zynq-7000, Zynq UltraScale+ or 7-series/UltraScale part, e.g. xc7z020clg400-1")
     p.add_argument("--out", type=Path, help="deploy folder (default DIR/deploy)")
-    p.add_argument("--frames", type=int, default=100, help="test frames embedded in the bare-metal app (default 100)")
+    p.add_argument("--frames", type=int, default=100, help="test frames embedded in the drivers (default 100)")
+    p.add_argument("--dataset", default="mnist",
+                   help="where the test frames come from, as for `qloom verify` (default mnist; random for any model)")
     p.add_argument("--import-reports", nargs="?", const="", metavar="DIR2", type=str,
                    help="read Vivado's reports (default DIR/deploy/reports) into DIR/report.json instead")
     p.set_defaults(func=run)
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise QloomError(f"--frames {args.frames}: give at least 1")
     from qloom.deploy import write_deploy
 
-    facts = write_deploy(args.dir, board=args.board, part=args.part, out_dir=args.out, frames=args.frames)
+    facts = write_deploy(args.dir, board=args.board, part=args.part, out_dir=args.out, frames=args.frames,
+                         dataset=args.dataset)
     out = args.out or args.dir / "deploy"
     t = facts["target"]
     print(f"deploy for {t['name']} ({t['part']}, {t['processor']}) written to {out}; next: {out}/build.sh "

@@ -72,10 +72,11 @@ def _check_fit(target: Target, design: dict, build_dir: Path, mem: vivado.MbMemo
                          f"exceed the part's {target.bram18} BRAM18; embed fewer test frames")
 
 
-def write_scripts(root: Path, build_dir: Path, design: dict, target: Target, frames: int) -> dict:
+def write_scripts(root: Path, build_dir: Path, design: dict, target: Target, frames: int,
+                  dataset: str = "mnist") -> dict:
     """Everything but the drivers into `root`; returns the facts deploy.json records."""
     plan = vivado.dma_plan(design)
-    mem = vivado.mb_memory(plan, frames) if target.processor == MICROBLAZE else None
+    mem = vivado.mb_memory(design, plan, frames) if target.processor == MICROBLAZE else None
     if mem:
         _check_fit(target, design, build_dir, mem)
     rtl = Path(build_dir) / A.RTL_DIR
@@ -96,7 +97,7 @@ def write_scripts(root: Path, build_dir: Path, design: dict, target: Target, fra
     facts = {"generator": GENERATOR, "build_dir": str(Path(build_dir).resolve()),
              "target": {k: v for k, v in asdict(target).items() if k != "ps7_config"} | {"cpu": target.cpu},
              "clock_mhz": design["clock_mhz"], "dma": asdict(plan), "cells": vivado.CELLS,
-             "ip_vlnv": vivado.IP_VLNV, "frames": frames, "compile_defines": defines,
+             "ip_vlnv": vivado.IP_VLNV, "frames": frames, "dataset": dataset, "compile_defines": defines,
              "microblaze": {**asdict(mem), "dma_base": vivado.MB_DMA_BASE} if mem else None}
     from qloom.deploy.readme import deploy_readme
 
@@ -134,8 +135,10 @@ def _carry_over(old: Path, new: Path, manifest: dict) -> list[str]:
 
 
 def write_deploy(build_dir: Path, *, board: str | None, part: str | None, out_dir: Path | None = None,
-                 frames: int = 100) -> dict:
-    """Write DIR/deploy/ (or `out_dir`) for a board or part; returns deploy.json's content."""
+                 frames: int = 100, dataset: str = "mnist") -> dict:
+    """Write DIR/deploy/ (or `out_dir`) for a board or part; returns deploy.json's content.
+
+    `frames` test inputs of `dataset` (as `qloom verify --dataset`) are embedded in the drivers."""
     build_dir = Path(build_dir)
     design = load_design(build_dir)
     target = get_target(board, part)
@@ -152,10 +155,10 @@ def write_deploy(build_dir: Path, *, board: str | None, part: str | None, out_di
         shutil.rmtree(tmp)
     try:
         tmp.mkdir(parents=True)
-        facts = write_scripts(tmp, build_dir, design, target, frames)
+        facts = write_scripts(tmp, build_dir, design, target, frames, dataset)
         from qloom.deploy import drivers
 
-        written = drivers.write_drivers(build_dir, tmp, frames=frames)
+        written = drivers.write_drivers(build_dir, tmp, frames=frames, dataset=dataset)
         facts["drivers"] = sorted(Path(p).resolve().relative_to(tmp.resolve()).as_posix() for p in written)
         files = {p.relative_to(tmp).as_posix(): _sha(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         kept = _carry_over(out, tmp, old_manifest) if old_manifest else []

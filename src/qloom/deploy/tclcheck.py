@@ -331,6 +331,9 @@ def check_vitis(py_calls: list[dict], tcl_calls: list[dict], deploy: Path, cpu: 
     imp = by.get("app.import_files", {})
     if str(Path(imp.get("from_loc", "")).resolve()) != str((deploy / "sw").resolve()):
         out.append(f"vitis -s: sources imported from {imp.get('from_loc')}, not deploy/sw")
+    sources = sorted(p.name for p in (deploy / "sw").iterdir() if p.suffix in (".c", ".h"))
+    if sorted(imp.get("files", [])) != sources:
+        out.append(f"vitis -s: imported {imp.get('files')}, deploy/sw has {sources}")
     cfg = by.get("app.set_app_config", {})
     if defines and cfg.get("values") != defines:
         out.append(f"vitis -s: compile definitions {cfg}, want {defines}")

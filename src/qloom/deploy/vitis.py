@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from qloom.deploy.presets import MICROBLAZE, Target
 
-SW_FILES = ("qloom_driver.h", "qloom_driver.c", "main.c", "qloom_data.h")
 PLATFORM, APP = "qloom_platform", "qloom_app"
 
 
 def compile_defines(target: Target, dma_base: int | None, dma_bytes: int | None) -> list[str]:
-    """Symbols the app is compiled with: the MicroBlaze's DMA buffer memory (local memory is not DMA-reachable)."""
+    """Symbols the app is compiled with: on MicroBlaze, the AXI BRAM holding the driver's DMA buffer pool
+    (the local memory is not DMA-reachable). The board layer (qloom_board_xil.c) also finds it in
+    xparameters.h; the explicit values keep it independent of the Vitis release's macro names."""
     if target.processor != MICROBLAZE:
         return []
-    return [f"QLOOM_DMA_BUFFER_BASE=0x{dma_base:08X}", f"QLOOM_DMA_BUFFER_BYTES={dma_bytes}"]
+    return [f"QLOOM_POOL_BASE=0x{dma_base:08X}", f"QLOOM_POOL_BYTES={dma_bytes}"]
 
 
 def create_app_py(target: Target, defines: list[str]) -> str:
-    files = ", ".join(repr(f) for f in SW_FILES)
     return f'''"""Vitis Unified (2023.2+): platform from ../out/qloom.xsa, app from ../sw. Run: vitis -s create_app.py"""
 import os
 
@@ -43,7 +43,8 @@ platform = client.create_platform_component(name="{PLATFORM}", hw_design=xsa, os
 platform.build()
 xpfm = os.path.join(workspace, "{PLATFORM}", "export", "{PLATFORM}", "{PLATFORM}.xpfm")
 app = client.create_app_component(name="{APP}", platform=xpfm, domain=domain, template="empty_application")
-app.import_files(from_loc=sw, files=[{files}], dest_dir_in_cmp="src")
+sources = sorted(f for f in os.listdir(sw) if f.endswith((".c", ".h")))  # the driver, its board layer, main, data
+app.import_files(from_loc=sw, files=sources, dest_dir_in_cmp="src")
 defines = {defines!r}
 if defines:
     app.set_app_config(key="USER_COMPILE_DEFINITIONS", values=defines)

@@ -60,12 +60,16 @@ class MbMemory:
         return (self.local_bytes + self.dma_bytes) // 2048
 
 
-def mb_memory(plan: DmaPlan, frames: int) -> MbMemory:
-    """Local memory for a ~64 KiB driver plus `frames` embedded images, labels and expected outputs;
-    DMA memory for one batch of `frames` in and out. Address ranges are powers of two."""
-    images = frames * (plan.in_bytes + plan.out_bytes + 8)
-    return MbMemory(_pow2_at_least(64 * 1024 + images, 64 * 1024),
-                    _pow2_at_least(frames * (plan.in_bytes + plan.out_bytes), 8 * 1024))
+def mb_memory(design: dict, plan: DmaPlan, frames: int) -> MbMemory:
+    """Local memory for a ~64 KiB driver and BSP plus the `frames` embedded test frames (qloom_data.h:
+    inputs as the smallest C integers, int32 expected outputs, int16 labels); DMA memory for the
+    driver's buffer pool, one batch in and out, each rounded up to 64 bytes. Ranges are powers of two."""
+    din, dout = design["dma"]["in"], design["dma"]["out"]
+    in_ctype = 1 if din["elem_bits"] <= 8 else 2 if din["elem_bits"] <= 16 else 4
+    images = frames * (din["elems_per_frame"] * in_ctype + dout["elems_per_frame"] * 4 + 2)
+    batch = max(1, min(frames, plan.max_frames))
+    pool = sum(-(-batch * b // 64) * 64 for b in (plan.in_bytes, plan.out_bytes))
+    return MbMemory(_pow2_at_least(64 * 1024 + images, 64 * 1024), _pow2_at_least(pool, 8 * 1024))
 
 
 def _hex(n: int) -> str:
