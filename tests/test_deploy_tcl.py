@@ -56,6 +56,8 @@ def test_deploy_folder_complete_and_every_script_passes_the_stub(board, deploy):
     assert (out / "constraints.xdc").exists() == (proc == MICROBLAZE)
     assert "vivado -mode batch" in (out / "build.sh").read_text() and (out / "build.sh").stat().st_mode & 0o100
     rec = _stub(out)
+    for rel in ("out/qloom.xsa", "out/qloom.bit", "out/qloom.hwh", "pynq/qloom.bit", "pynq/qloom.hwh"):
+        assert (out / rel).is_file(), rel  # the stub's runs leave the files where Vivado would
     plan = dma_plan(design)
     assert check_design(rec, design, plan, proc) == []
     assert check_package(rec, design) == []

@@ -54,8 +54,8 @@ def deploy_readme(target: Target, design: dict, facts: dict, build_dir: Path) ->
               "```", "cd vitis", "vitis -s create_app.py     # Vitis Unified, 2023.2 and later",
               "xsct create_app.tcl        # or: Vitis classic (xsct), 2019.2 - 2023.1", "```", "",
               f"Both create a standalone platform for `{target.cpu}` from `out/qloom.xsa` and build the app from "
-              "`sw/` (`main.c`, `qloom_driver.c`, `qloom_driver.h`, `qloom_data.h`: the embedded test frames with "
-              "their labels and the IR's expected outputs)."]
+              "`sw/`: the C driver (`qloom_driver.c`, `qloom_driver.h`), its board layer for the Xilinx standalone "
+              "BSP, `main.c`, and `qloom_data.h` (the embedded test frames with their labels and the IR's outputs)."]
     if facts.get("compile_defines"):
         lines.append("The app is compiled with " + ", ".join(f"`{d}`" for d in facts["compile_defines"]) +
                      ": the DMA's buffers live in the AXI BRAM `dma_mem` (the local memory is not reachable by the DMA).")
@@ -68,8 +68,9 @@ def deploy_readme(target: Target, design: dict, facts: dict, build_dir: Path) ->
               "transfer that never ends is reported with the decoded DMA status instead of hanging.", ""]
     if target.name in PYNQ_BOARDS:
         lines += ["## 3. PYNQ", "",
-                  "Copy `out/qloom.bit`, `out/qloom.hwh` and `pynq/qloom_pynq.py` into one folder on the board "
-                  "(PYNQ image 3.0 or later) and run `python3 qloom_pynq.py` there (its docstring lists the options). "
-                  "It loads the overlay, sends batches through `axi_dma_0` with a timeout and checks the outputs "
-                  "against the IR's.", ""]
+                  "After `build.sh`, `pynq/` also holds `qloom.bit` and `qloom.hwh`. Copy the whole `pynq/` folder to "
+                  "the board (PYNQ image 3.0 or later) and run `python3 qloom_pynq.py` in it (`--frames N`, "
+                  "`--timeout SECONDS`). It loads the overlay, sends the embedded frames in batches through "
+                  "`axi_dma_0` with every wait bounded, and prints the accuracy, the frames whose outputs differ from "
+                  "the IR's (0 expected) and frames/s.", ""]
     return "\n".join(lines)

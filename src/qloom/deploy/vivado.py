@@ -403,6 +403,12 @@ def create_project_tcl(target: Target, design: dict, plan: DmaPlan, mem: MbMemor
             f"foreach hwh [glob -nocomplain [file join $here vivado {PROJECT}.*/sources_1/bd/{BD_NAME}/hw_handoff/{BD_NAME}.hwh]] {{",
             "  file copy -force $hwh [file join $outdir qloom.hwh]",
             "}",
+            "# the PYNQ driver folder gets them too: copy pynq/ to the board as it is",
+            "if {[file isdirectory [file join $here pynq]]} {",
+            "  foreach f [glob -nocomplain [file join $outdir qloom.bit] [file join $outdir qloom.hwh]] {",
+            "    file copy -force $f [file join $here pynq]",
+            "  }",
+            "}",
             "puts \"qloom: bitstream, hardware handoff and XSA in $outdir; reports in $reports\"",
             ""]
     return "\n".join(out)
