@@ -149,7 +149,7 @@ def test_the_checker_catches_a_broken_design(what, pattern, repl, problem, deplo
     (r"qloom_busparam \$clk FREQ_HZ \d+\n", "", "FREQ_HZ"),
     (r"qloom_busparam \$rst POLARITY ACTIVE_LOW", "qloom_busparam $rst POLARITY ACTIVE_HIGH", "POLARITY"),
     (r"ipx::associate_bus_interfaces -busif m_axis -clock ap_clk \$core\n", "", "-busif m_axis -clock ap_clk"),
-    (r"    set_property type mem [^\n]*\n", "", "not packaged as a mem file"),
+    (r"set_property type mem \[ipx::get_files \$f -of_objects \$fg\]", "list", "not packaged as a mem file"),
 ])
 def test_the_checker_catches_a_broken_ip_package(pattern, repl, problem, deploy):
     out, design, _ = deploy(board="kv260")

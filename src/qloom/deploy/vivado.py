@@ -120,7 +120,10 @@ foreach group {{xilinx_anylanguagesynthesis xilinx_anylanguagebehavioralsimulati
     if {{![llength [ipx::get_files -quiet $f -of_objects $fg]]}} {{
       ipx::add_file $f $fg
     }}
-    set_property type mem [ipx::get_files $f -of_objects $fg]
+    # "mem" is the IP-XACT type of Vivado's Memory Initialization Files; the file is packaged either way
+    if {{[catch {{set_property type mem [ipx::get_files $f -of_objects $fg]}} err]}} {{
+      puts "qloom: warning: $f keeps its default file type: $err"
+    }}
   }}
 }}
 
