@@ -59,6 +59,13 @@ def test_targets_by_family():
     assert not get_target(part="xc7z045ffg900-2").in_database and get_target(part="xc7z020clg400-1").in_database
     with pytest.raises(QloomError):
         get_target()
+    from qloom.fold.boards import list_boards
+
+    for b in list_boards():  # every board of the database has a PS preset or MicroBlaze pins, or says why not
+        t = get_target(b.name)
+        if b.name.startswith("x"):
+            continue  # a bare device: Vivado defaults (README)
+        assert t.board_part or t.ps7_config or t.pins or b.name == "Basys 3", b.name
 
 
 def test_dma_length_register_holds_a_batch_and_is_capped():

@@ -89,6 +89,9 @@ ZYBO_Z7_20_PS7 = {
 # Arty A7-100 (Digilent Arty-A7-100-Master.xdc): 100 MHz oscillator, the red reset button
 # (active low), USB-UART (FPGA receives on A9 = uart_txd_in, sends on D10 = uart_rxd_out).
 ARTY_A7_PINS = {"sys_clock": "E3", "reset": "C2", "usb_uart_rxd": "A9", "usb_uart_txd": "D10"}
+# Nexys A7-100T (Digilent Nexys-A7-100T-Master.xdc): CPU_RESETN (active low), UART_TXD_IN C4, UART_RXD_OUT D4.
+NEXYS_A7_PINS = {"sys_clock": "E3", "reset": "C12", "usb_uart_rxd": "C4", "usb_uart_txd": "D4"}
+_STORE = "from the board vendor or the Vivado board store (xhub::install [xhub::get_xitems *NAME*])"
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,20 @@ _PRESETS: dict[str, dict] = {
     "KV260": dict(board_part="xilinx.com:kv260_som:*", board_part_required=True, board_hint="shipped with Vivado"),
     "Arty A7-100": dict(pins=ARTY_A7_PINS, board_hint="no board file needed: pins from Digilent's master XDC"),
     "Arty A7-35": dict(pins=ARTY_A7_PINS, board_hint="no board file needed: pins from Digilent's master XDC"),
+    "Nexys A7-100T": dict(pins=NEXYS_A7_PINS, board_hint="no board file needed: pins from Digilent's master XDC"),
+    # Zynq boards whose PS configuration comes from their board files only
+    "Zybo Z7-10": dict(board_part="digilentinc.com:zybo-z7-10:*", board_part_required=True,
+                       board_hint=_STORE.replace("NAME", "zybo-z7-10")),
+    "PYNQ-Z1": dict(board_part="www.digilentinc.com:pynq-z1:*", board_part_required=True,
+                    board_hint=_STORE.replace("NAME", "pynq-z1")),
+    "ZedBoard": dict(board_part="avnet.com:zedboard:*", board_part_required=True,
+                     board_hint=_STORE.replace("NAME", "zedboard")),
+    "Cora Z7-07S": dict(board_part="digilentinc.com:cora-z7-07s:*", board_part_required=True,
+                        board_hint=_STORE.replace("NAME", "cora-z7-07s")),
+    "Cora Z7-10": dict(board_part="digilentinc.com:cora-z7-10:*", board_part_required=True,
+                       board_hint=_STORE.replace("NAME", "cora-z7-10")),
+    "Ultra96-V2": dict(board_part="avnet.com:ultra96v2:*", board_part_required=True,
+                       board_hint=_STORE.replace("NAME", "ultra96v2")),
 }
 
 _PS7_PREFIX = ("xc7z",)
