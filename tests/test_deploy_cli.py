@@ -135,3 +135,12 @@ def test_a_failed_deploy_leaves_the_previous_folder(build_dir, tmp_path, capsys,
     monkeypatch.setattr(drivers, "write_drivers", broken)
     assert main(["deploy", str(build_dir), "--board", "zcu104", "--out", str(out), "--dataset", "random"]) == 2
     assert (out / "deploy.json").read_text() == before and not list(tmp_path.glob(".d.*"))
+
+
+def test_microblaze_memories_that_do_not_fit_the_part_are_refused(build_dir, tmp_path, capsys):
+    # Arty A7-35: 100 RAMB18 (200 KiB); 2000 embedded frames need 256 KiB of local memory alone
+    out = tmp_path / "d"
+    assert main(["deploy", str(build_dir), "--board", "arty-a7-35", "--frames", "2000", "--dataset", "random",
+                 "--out", str(out)]) == 2
+    _one_line_error(capsys, "exceed the part's 100 BRAM18; embed fewer test frames")
+    assert not out.exists()
