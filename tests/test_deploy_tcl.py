@@ -61,6 +61,7 @@ def test_deploy_folder_complete_and_every_script_passes_the_stub(board, deploy):
     plan = dma_plan(design)
     assert check_design(rec, design, plan, proc) == []
     assert check_package(rec, design) == []
+    assert check_package(_stub(out, name="package_ip.tcl"), design) == []  # also runs on its own
     vlnvs = {c["vlnv"] for c in rec.cells.values()}
     assert PS_VLNV[proc] in vlnvs and not (set(PS_VLNV.values()) - {PS_VLNV[proc]}) & vlnvs
     if proc == MICROBLAZE:
