@@ -157,7 +157,8 @@ def test_resources_grow_with_parallelism_and_totals_add_up():
     for r in (small, big):
         assert set(r["streams"]) == {"fc1", "fc2", "fc3", "top1"}  # a FIFO before each but the first
         for k in ("LUT", "FF", "BRAM18", "DSP"):
-            assert r["totals"][k] == sum(v[k] for v in r["layers"].values()) + sum(v[k] for v in r["streams"].values())
+            assert r["totals"][k] == (sum(v[k] for v in r["layers"].values()) + r["dma"][k]
+                                      + sum(v[k] for v in r["streams"].values()))
     assert small["layers"]["input"] == {"LUT": 0, "FF": 0, "BRAM18": 0, "DSP": 0}
 
 
