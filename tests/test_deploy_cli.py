@@ -12,7 +12,7 @@ from qloom.deploy.presets import MICROBLAZE, PS7, PSU, get_target
 from qloom.deploy.vivado import DMA_LENGTH_MAX_BITS, dma_plan, mb_memory
 from qloom.errors import QloomError
 
-from deploy_helpers import install_fake_drivers, make_build
+from deploy_helpers import make_build
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,7 @@ def test_dma_length_register_holds_a_batch_and_is_capped():
     assert mem.local_bytes == 256 * 1024 and mem.dma_bytes == 128 * 1024  # pool: 78,400 + 128 bytes
 
 
-def test_deploy_command_and_a_redeploy_keeps_what_qloom_did_not_write(build_dir, capsys, monkeypatch):
-    install_fake_drivers(monkeypatch)
+def test_deploy_command_and_a_redeploy_keeps_what_qloom_did_not_write(build_dir, capsys):
     assert main(["deploy", str(build_dir), "--board", "arty-a7-100", "--dataset", "random"]) == 0
     assert "Arty A7-100" in capsys.readouterr().out
     out = build_dir / "deploy"
@@ -112,8 +111,7 @@ def test_deploy_command_and_a_redeploy_keeps_what_qloom_did_not_write(build_dir,
     assert not list(build_dir.glob(".deploy.*"))  # no temporary folders left
 
 
-def test_a_foreign_folder_is_never_replaced(build_dir, tmp_path, capsys, monkeypatch):
-    install_fake_drivers(monkeypatch)
+def test_a_foreign_folder_is_never_replaced(build_dir, tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
@@ -123,7 +121,6 @@ def test_a_foreign_folder_is_never_replaced(build_dir, tmp_path, capsys, monkeyp
 
 
 def test_a_failed_deploy_leaves_the_previous_folder(build_dir, tmp_path, capsys, monkeypatch):
-    install_fake_drivers(monkeypatch)
     out = tmp_path / "d"
     assert main(["deploy", str(build_dir), "--board", "kv260", "--out", str(out), "--dataset", "random"]) == 0
     before = (out / "deploy.json").read_text()

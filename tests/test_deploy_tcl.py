@@ -16,7 +16,7 @@ from qloom.deploy.tclcheck import (Recorded, TclStubError, check_design, check_p
                                    run_vitis_py)
 from qloom.deploy.vivado import dma_plan
 
-from deploy_helpers import CONTRACT_FILES, HAVE_DRIVERS, VIVADO_BOARDS, install_fake_drivers, make_build
+from deploy_helpers import CONTRACT_FILES, VIVADO_BOARDS, make_build
 
 BOARDS = {"Zybo Z7-20": PS7, "PYNQ-Z2": PS7, "ZCU104": PSU, "KV260": PSU, "Arty A7-100": MICROBLAZE}
 PS_VLNV = {PS7: "xilinx.com:ip:processing_system7", PSU: "xilinx.com:ip:zynq_ultra_ps_e",
@@ -29,9 +29,8 @@ def build_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def deploy(build_dir, tmp_path, monkeypatch):
+def deploy(build_dir, tmp_path):
     """(board or part) -> (deploy folder in tmp_path, design.json, deploy.json)."""
-    install_fake_drivers(monkeypatch)
 
     def make(board=None, part=None, **kw):
         out = tmp_path / "deploy"
@@ -189,12 +188,19 @@ def test_tclint_finds_nothing_in_any_generated_script(deploy, tmp_path):
         assert res.returncode == 0, res.stdout + res.stderr
 
 
-@pytest.mark.skipif(not HAVE_DRIVERS, reason="the real drivers need qloom.deploy.drivers (h-driver) and "
-                                              "qloom.packing (h-dmatop, not merged here yet)")
-def test_deploy_writes_the_real_drivers(deploy):
-    out, _, facts = deploy(board="zybo-z7-20")
+def test_deploy_writes_the_drivers_the_scripts_build(deploy):
+    out, design, facts = deploy(board="arty-a7-100")
     for rel in CONTRACT_FILES:
         assert (out / rel).is_file() and rel in facts["drivers"]
+    header = (out / "sw" / "qloom_driver.h").read_text()
+    assert re.search(rf"#define QLOOM_DMA_LENGTH_BITS {facts['dma']['length_bits']} ", header), \
+        "the driver and the DMA's length register disagree"
+    pool = int(re.search(r"#define QLOOM_DMA_POOL_BYTES (\d+)u", header).group(1))
+    assert pool <= facts["microblaze"]["dma_bytes"], "the driver's buffer pool does not fit the DMA memory"
+    _stub(out)  # Vivado's XSA first
+    py = run_vitis_py(out / "vitis" / "create_app.py")
+    assert {"qloom_board_xil.c", "qloom_board.h", "main.c"} <= set(
+        next(c for c in py if c["cmd"] == "app.import_files")["kwargs"]["files"])
 
 
 def test_every_other_database_board_passes_the_stub_with_its_board_files(deploy):
