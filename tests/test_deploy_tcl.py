@@ -59,8 +59,9 @@ def test_deploy_folder_complete_and_every_script_passes_the_stub(board, deploy):
         assert (out / rel).is_file(), rel  # the stub's runs leave the files where Vivado would
     plan = dma_plan(design)
     assert check_design(rec, design, plan, proc) == []
-    assert check_package(rec, design) == []
-    assert check_package(_stub(out, name="package_ip.tcl"), design) == []  # also runs on its own
+    top_sv = out / "ip" / "src" / f"{design['top']}.sv"
+    assert check_package(rec, design, top_sv) == []
+    assert check_package(_stub(out, name="package_ip.tcl"), design, top_sv) == []  # also runs on its own
     vlnvs = {c["vlnv"] for c in rec.cells.values()}
     assert PS_VLNV[proc] in vlnvs and not (set(PS_VLNV.values()) - {PS_VLNV[proc]}) & vlnvs
     if proc == MICROBLAZE:
@@ -146,6 +147,7 @@ def test_the_checker_catches_a_broken_design(what, pattern, repl, problem, deplo
 
 
 @pytest.mark.parametrize("pattern,repl,problem", [
+    (r"s_axis_tready s_axis_tlast", "s_axis_tready s_axis_tuser", "does not have"),
     (r"qloom_busparam \$clk FREQ_HZ \d+\n", "", "FREQ_HZ"),
     (r"qloom_busparam \$rst POLARITY ACTIVE_LOW", "qloom_busparam $rst POLARITY ACTIVE_HIGH", "POLARITY"),
     (r"ipx::associate_bus_interfaces -busif m_axis -clock ap_clk \$core\n", "", "-busif m_axis -clock ap_clk"),
@@ -157,7 +159,8 @@ def test_the_checker_catches_a_broken_ip_package(pattern, repl, problem, deploy)
     text, n = re.subn(pattern, repl, script.read_text(), count=1)
     assert n == 1
     script.write_text(text)
-    assert any(problem in p for p in check_package(_stub(out), design))
+    top_sv = out / "ip" / "src" / f"{design['top']}.sv"
+    assert any(problem in p for p in check_package(_stub(out), design, top_sv))
 
 
 def test_unknown_commands_and_missing_files_are_errors_not_no_ops(deploy):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -273,9 +274,21 @@ def _check_flow(rec: Recorded, processor: str) -> list[str]:
     return out
 
 
-def check_package(rec: Recorded, design: dict) -> list[str]:
-    """The IP packaging: sources in order with the memory files, stream interfaces, clock/reset, FREQ_HZ."""
+def _top_ports(top_sv: Path) -> set:
+    text = Path(top_sv).read_text()
+    return set(re.findall(r"^\s*(?:input|output|inout)\s+(?:wire\s+|logic\s+)?(?:\[[^\]]*\]\s*)?(\w+)", text, re.M))
+
+
+def check_package(rec: Recorded, design: dict, top_sv: Path | None = None) -> list[str]:
+    """The IP packaging: sources in order with the memory files, stream interfaces (their ports those
+    of the top module `top_sv`, when given), clock/reset, FREQ_HZ."""
     out = []
+    if top_sv is not None:
+        ports = _top_ports(top_sv)
+        for args in rec.of("ipx::infer_bus_interface"):
+            missing = [p for p in args[0].split() if p not in ports]
+            if missing:
+                out.append(f"ipx::infer_bus_interface names ports {missing} that {Path(top_sv).name} does not have")
     added = [Path(f).name for c in rec.calls if c["cmd"] == "add_files" for f in c["ret"].split()]
     hdl = [f for f in added if not f.endswith(".mem")]
     if hdl[: len(design["files"])] != design["files"]:
