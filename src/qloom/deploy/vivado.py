@@ -100,8 +100,7 @@ set hdl [list {files}]
 set mems [list {mems}]
 add_files -norecurse $hdl
 if {{[llength $mems]}} {{
-  add_files -norecurse $mems
-  set_property file_type {{Memory Initialization Files}} [get_files $mems]
+  set_property file_type {{Memory Initialization Files}} [add_files -norecurse $mems]
 }}
 set_property top {design["top"]} [current_fileset]
 update_compile_order -fileset sources_1
