@@ -78,6 +78,18 @@ def test_header_carries_design_numbers(tmp_path):
     assert macros["QLOOM_IN_ELEMS_PER_WORD"] == "8" and macros["QLOOM_IN_SIGNED"] == "1"
     assert macros["QLOOM_OUT_ELEMS_PER_FRAME"] == "3" and macros["QLOOM_OUT_LABELS"] == "0"
     assert "typedef int8_t qloom_in_t;" in text
+    assert macros["QLOOM_OUT_AFFINE"] == "0"  # no OutputSpec: the integers' argmax
+    from qloom.ir import OutputSpec
+
+    affine = drivers.driver_header(design, 24, OutputSpec(scale=np.array([1.0, 2.0, 0.5]), bias=np.zeros(3)))
+    assert "#define QLOOM_OUT_AFFINE 1" in affine and "#define QLOOM_OUT_SCALE {1.0, 2.0, 0.5}" in affine
+    uniform = drivers.driver_header(design, 24, OutputSpec(scale=np.full(3, 0.25), bias=np.full(3, 1.0)))
+    assert "#define QLOOM_OUT_AFFINE 0" in uniform
+    (tmp_path / "qloom_driver.h").write_text(affine)
+    shutil.copy(drivers.TEMPLATES / "sw" / "qloom_board.h", tmp_path)
+    shutil.copy(drivers.TEMPLATES / "sw" / "qloom_driver.c", tmp_path)
+    r = _gcc("-I.", "-c", "qloom_driver.c", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
     with pytest.raises(ValueError, match="missing"):
         drivers.fill("@A@ @B@", {"A": 1}, "t")
     with pytest.raises(ValueError, match="unused"):
@@ -259,8 +271,60 @@ def test_pynq_driver_cosim(tiny):
     assert e["passed"], e["output"]
     assert e["accuracy"] == 1.0 and e["bytes_equal"] and e["mismatches"] == 0
     # the same driver on an IP without TLAST: a decoded timeout, not a hang
-    r = D.run_pynq(pd, tiny["lib"], tiny["rtl"], D.cosim_options(tiny["design"], tiny["root"], mask_tlast=True,
-                                                                      watchdog_cycles=D.PYNQ_WATCHDOG_CYCLES),
-                   frames=8, timeout_s=0.2, wall_seconds=120)
-    assert r["exit_code"] == 1 and "timeout" in r["result"]["error"] and "S2MM DMASR 0x00000000 (running, busy)" \
-        in r["result"]["error"]
+    opts = D.cosim_options(tiny["design"], tiny["root"], mask_tlast=True, watchdog_cycles=D.PYNQ_WATCHDOG_CYCLES)
+    r = D.run_pynq(pd, tiny["lib"], tiny["rtl"], opts, frames=8, timeout_s=0.2, wall_seconds=120)
+    assert r["exit_code"] == 1 and "timeout" in r["result"]["error"]
+    assert "S2MM DMASR 0x00000000 (running, busy)" in r["result"]["error"]
+
+
+# ---------------------------------------------------------------- generated designs (the RTL backend's DMA top)
+
+
+@pytest.fixture(scope="module")
+def generated_build(tmp_path_factory):
+    """A build folder around the generator's DMA-ready top of the small CNN of test_verify_rtl."""
+    from test_verify_rtl import _small_cnn
+
+    from qloom.backends.rtl.top import generate
+    from qloom.ir import serialize
+
+    graph = _small_cnn()
+    d = tmp_path_factory.mktemp("build")
+    generate(graph, d / "rtl")
+    if "dma" not in json.loads((d / "rtl" / "design.json").read_text()):
+        pytest.skip("the RTL backend does not write design.json 'dma' yet")
+    for name in ("ir.json", "ir_folded.json"):
+        serialize.save(graph, d / name)
+    (d / "build.json").write_text("{}\n")
+    return graph, d
+
+
+def test_write_drivers_deploy_folder(generated_build):
+    graph, d = generated_build
+    files = drivers.write_drivers(d, d / "deploy", frames=6, dataset="random")
+    names = {str(f.relative_to(d / "deploy")) for f in files}
+    assert {"sw/qloom_driver.h", "sw/qloom_driver.c", "sw/main.c", "sw/qloom_data.h", "sw/qloom_board.h",
+            "sw/qloom_board_xil.c", "pynq/qloom_pynq.py"} <= names
+    sw = d / "deploy" / "sw"
+    for src in ("qloom_board_xil.c", "qloom_driver.c", "main.c"):
+        r = _gcc("-I.", f"-I{HERE / 'xil_stubs'}", "-c", src, "-o", src + ".o", cwd=sw)
+        assert r.returncode == 0, r.stderr
+    assert "#define QLOOM_DATA_FRAMES 6" in (sw / "qloom_data.h").read_text()
+
+
+@pytest.mark.hw
+def test_verify_level_driver_cli(generated_build, capsys):
+    """`qloom verify --level driver` on a generated CNN: both drivers, zero mismatches, bytes equal."""
+    from qloom.cli import main
+
+    graph, d = generated_build
+    rc = main(["verify", str(d), "--level", "driver", "--frames", "12", "--dataset", "random"])
+    out = capsys.readouterr().out
+    entry = json.loads((d / "verify.json").read_text())["levels"]["driver"]
+    assert rc == 0, (out, entry.get("error"), entry["c"]["output"])
+    assert entry["passed"] and entry["mismatches"] == 0 and entry["bytes_equal"]
+    din = json.loads((d / "rtl" / "design.json").read_text())["dma"]["in"]
+    assert entry["bytes_checked"] == 12 * din["bytes_per_frame"]
+    assert entry["pynq"]["passed"] and entry["pynq"]["mismatches"] == 0
+    assert entry["cycles_per_frame"] >= entry["cycles_per_frame_model"]
+    assert "[driver] 12 frames, 0 mismatches" in out

@@ -117,13 +117,31 @@ def _side_keys(prefix: str, s: DmaSide) -> dict[str, object]:
             f"{prefix}_SIGNED": int(s.dtype.signed and not s.dtype.bipolar), f"{prefix}_BIPOLAR": int(s.dtype.bipolar)}
 
 
+def _c_list(values: np.ndarray) -> str:
+    return ", ".join(repr(float(v)) for v in values)
+
+
 def _pad64(n: int) -> int:
     return -(-n // 64) * 64
 
 
-def driver_header(design: dict, batch_frames: int) -> str:
-    """qloom_driver.h: the design's numbers as C macros."""
+def output_affine(design: dict, output) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-class (scale, bias) of the logits when the integers' argmax is not the logits' (else None)."""
+    if output is None or design["dma"]["out"].get("kind") == "labels":
+        return None
+    n = design["out_dma"].elems_per_frame
+    scale, bias = np.asarray(output.scale, float).reshape(-1), np.asarray(output.bias, float).reshape(-1)
+    if scale.size not in (1, n) or bias.size not in (1, n):
+        return None
+    if np.unique(scale).size == 1 and scale[0] > 0 and np.unique(bias).size == 1:
+        return None
+    return np.broadcast_to(scale, (n,)), np.broadcast_to(bias, (n,))
+
+
+def driver_header(design: dict, batch_frames: int, output=None) -> str:
+    """qloom_driver.h: the design's numbers as C macros (`output`: the graph's OutputSpec)."""
     din, dout = design["in_dma"], design["out_dma"]
+    affine = output_affine(design, output)
     bits, max_frames = length_bits(design)
     batch = max(1, min(batch_frames, max_frames))
     frame_cycles = max(int(design.get("cycles_per_frame_model") or 0), din.words_per_frame, dout.words_per_frame)
@@ -131,6 +149,8 @@ def driver_header(design: dict, batch_frames: int) -> str:
     values = {"TOP": design.get("top", "qloom_top"), "GRAPH": design.get("graph", "?"),
               "IN_ORDER": din.order, "OUT_ORDER": dout.order, "IN_CTYPE": c_type(din.dtype), "IN_DTYPE": din.dtype.name,
               **_side_keys("IN", din), **_side_keys("OUT", dout), "OUT_LABELS": int(kind == "labels"),
+              "OUT_AFFINE": int(affine is not None), "OUT_SCALE": _c_list(affine[0]) if affine else "1",
+              "OUT_BIAS": _c_list(affine[1]) if affine else "0",
               "CLOCK_MHZ": int(round(float(design.get("clock_mhz") or 100))), "FRAME_CYCLES": frame_cycles,
               "LAYERS": len(design.get("layers") or []) or 1, "LENGTH_BITS": bits, "MAX_BATCH": batch,
               "POOL_BYTES": _pad64(batch * din.bytes_per_frame) + _pad64(batch * dout.bytes_per_frame)}
@@ -164,14 +184,14 @@ def data_header(design: dict, images: np.ndarray, labels: np.ndarray | None, exp
 
 
 def write_sw(design: dict, sw_dir: Path, images: np.ndarray, labels: np.ndarray | None,
-             expected: np.ndarray) -> list[Path]:
+             expected: np.ndarray, output=None) -> list[Path]:
     """The bare-metal C driver, its board layer, main.c and qloom_data.h into `sw_dir`."""
     sw_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in SW_STATIC:
         shutil.copyfile(TEMPLATES / "sw" / name, sw_dir / name)
         written.append(sw_dir / name)
-    for name, text in (("qloom_driver.h", driver_header(design, len(images))),
+    for name, text in (("qloom_driver.h", driver_header(design, len(images), output)),
                        ("qloom_data.h", data_header(design, images, labels, expected))):
         (sw_dir / name).write_text(text)
         written.append(sw_dir / name)
@@ -179,7 +199,7 @@ def write_sw(design: dict, sw_dir: Path, images: np.ndarray, labels: np.ndarray 
 
 
 def write_pynq(design: dict, pynq_dir: Path, images: np.ndarray, labels: np.ndarray | None,
-               expected: np.ndarray) -> list[Path]:
+               expected: np.ndarray, output=None) -> list[Path]:
     """qloom_pynq.py, its design numbers (qloom_design.json), test data and the packing modules."""
     import qloom
 
@@ -199,6 +219,9 @@ def write_pynq(design: dict, pynq_dir: Path, images: np.ndarray, labels: np.ndar
     _, max_frames = length_bits(design)
     keep = {k: design[k] for k in ("top", "graph", "dma", "clock_mhz", "cycles_per_frame_model") if k in design}
     keep["max_batch"] = max_frames
+    affine = output_affine(design, output)
+    if affine is not None:  # the logits' per-class scale and bias, for the argmax
+        keep["output_scale"], keep["output_bias"] = affine[0].tolist(), affine[1].tolist()
     (pynq_dir / "qloom_design.json").write_text(json.dumps(keep, indent=1) + "\n")
     n = len(images)
     np.savez_compressed(pynq_dir / "qloom_data.npz", images=np.asarray(images).reshape(n, -1),
@@ -233,5 +256,5 @@ def write_drivers(build_dir: Path, deploy_dir: Path, *, frames: int = 100, datas
     graph = serialize.load(folded)
     x, labels = verification_inputs(graph, dataset, frames)
     hw_in, want = hardware_io(graph, x)
-    return (write_sw(design, deploy_dir / "sw", hw_in, labels, want)
-            + write_pynq(design, deploy_dir / "pynq", hw_in, labels, want))
+    return (write_sw(design, deploy_dir / "sw", hw_in, labels, want, graph.output)
+            + write_pynq(design, deploy_dir / "pynq", hw_in, labels, want, graph.output))

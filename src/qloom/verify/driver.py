@@ -215,7 +215,7 @@ def verify_driver(graph, build_dir: Path, float_inputs: np.ndarray, *, labels: n
     design = drivers.load_dma(rtl_dir)
     hw_in, want = drivers.hardware_io(graph, float_inputs)
     work = build_dir / "driver_cosim"
-    drivers.write_sw(design, work / "sw", hw_in, labels, want)
+    drivers.write_sw(design, work / "sw", hw_in, labels, want, graph.output)
     lib, build = build_cosim(rtl_dir, cache_dir=cache_dir)
     entry = {"frames": len(hw_in), "build_seconds": build["build_seconds"], "build_cached": build["cached"]}
     deployed = build_dir / "deploy" / "sw" / "qloom_driver.c"
@@ -229,7 +229,7 @@ def verify_driver(graph, build_dir: Path, float_inputs: np.ndarray, *, labels: n
     entry["c"] = c
     passed = c["passed"] and entry.get("deploy_driver_identical", True)
     if pynq:
-        drivers.write_pynq(design, work / "pynq", hw_in, labels, want)
+        drivers.write_pynq(design, work / "pynq", hw_in, labels, want, graph.output)
         p = cosim_pynq(design, rtl_dir, work / "pynq", lib, work, hw_in, want)
         entry["pynq"] = p
         entry["mismatches"] = max(entry["mismatches"], p["mismatches"])

@@ -113,7 +113,11 @@ class QloomAccelerator:
     def predict(self, out: np.ndarray) -> np.ndarray:
         """Class of each output frame: element 0 (labels) or the argmax of the integer logits."""
         flat = out.reshape(len(out), -1)
-        return flat[:, 0] if self.dout.get("kind") == "labels" else np.argmax(flat, axis=1)
+        if self.dout.get("kind") == "labels":
+            return flat[:, 0]
+        if "output_scale" in self.design:  # per-class scale or bias: the argmax of the float logits
+            flat = flat * np.asarray(self.design["output_scale"]) + np.asarray(self.design["output_bias"])
+        return np.argmax(flat, axis=1)
 
 
 def main(argv=None) -> int:

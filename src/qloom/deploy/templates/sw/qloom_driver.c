@@ -126,6 +126,14 @@ void qloom_unpack(const uint8_t *bytes, size_t frames, int32_t *elems) {
 int32_t qloom_predict(const int32_t *frame) {
 #if QLOOM_OUT_LABELS
     return frame[0];
+#elif QLOOM_OUT_AFFINE
+    static const double scale[QLOOM_OUT_ELEMS_PER_FRAME] = QLOOM_OUT_SCALE;
+    static const double bias[QLOOM_OUT_ELEMS_PER_FRAME] = QLOOM_OUT_BIAS;
+    int32_t best = 0;
+    int i;
+    for (i = 1; i < QLOOM_OUT_ELEMS_PER_FRAME; ++i)
+        if (frame[i] * scale[i] + bias[i] > frame[best] * scale[best] + bias[best]) best = i;
+    return best;
 #else
     int32_t best = 0;
     int i;
