@@ -141,3 +141,18 @@ def test_microblaze_memories_that_do_not_fit_the_part_are_refused(build_dir, tmp
                  "--out", str(out)]) == 2
     _one_line_error(capsys, "exceed the part's 100 BRAM18; embed fewer test frames")
     assert not out.exists()
+
+
+def test_the_pl_clock_is_the_foldings(build_dir, tmp_path):
+    import shutil
+
+    from qloom.deploy import load_design
+
+    b = tmp_path / "b"
+    shutil.copytree(build_dir, b)
+    report = json.loads((b / "report.json").read_text())
+    report["clock_mhz"] = 142.5
+    (b / "report.json").write_text(json.dumps(report))
+    assert load_design(b)["clock_mhz"] == 142.5
+    (b / "report.json").unlink()
+    assert load_design(b)["clock_mhz"] == json.loads((b / "rtl" / "design.json").read_text())["clock_mhz"]

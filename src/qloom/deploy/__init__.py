@@ -34,7 +34,7 @@ GENERATOR = "qloom deploy"
 
 
 def load_design(build_dir: Path) -> dict:
-    """rtl/design.json with the DMA contract keys, and clock_mhz (from report.json for older builds)."""
+    """rtl/design.json with the DMA contract keys; clock_mhz is the folding's clock."""
     path = Path(build_dir) / A.RTL_DIR / "design.json"
     if not path.exists():
         raise QloomError(f"{build_dir} has no {A.RTL_DIR}/design.json: run `qloom build MODEL --out {build_dir}` "
@@ -43,9 +43,11 @@ def load_design(build_dir: Path) -> dict:
     if "dma" not in design:
         raise QloomError(f"{path} has no 'dma' interface description (built by an older qloom): "
                          f"rebuild with `qloom build MODEL --out {build_dir}`")
-    if "clock_mhz" not in design:
-        report = Path(build_dir) / A.REPORT_JSON
-        design["clock_mhz"] = A.read_json(report).get("clock_mhz", 100.0) if report.exists() else 100.0
+    # The PL clock is the folding's (report.json); design.json's clock_mhz is the same number once the
+    # pipeline passes it to the RTL generator, and the fallback for a folder without report.json.
+    report = Path(build_dir) / A.REPORT_JSON
+    folded = A.read_json(report).get("clock_mhz") if report.exists() else None
+    design["clock_mhz"] = float(folded or design.get("clock_mhz") or 100.0)
     return design
 
 
