@@ -156,3 +156,17 @@ def test_the_pl_clock_is_the_foldings(build_dir, tmp_path):
     assert load_design(b)["clock_mhz"] == 142.5
     (b / "report.json").unlink()
     assert load_design(b)["clock_mhz"] == json.loads((b / "rtl" / "design.json").read_text())["clock_mhz"]
+
+
+def test_deploy_check_runs_the_scripts_under_the_stubs(build_dir, tmp_path, capsys):
+    out = tmp_path / "d"
+    assert main(["deploy", str(build_dir), "--board", "kv260", "--out", str(out), "--dataset", "random",
+                 "--check"]) == 0
+    assert "stub check: ok" in capsys.readouterr().out
+    assert not (out / "vivado").exists()  # the stub ran on a scratch copy
+    script = out / "create_project.tcl"
+    script.write_text(script.read_text().replace("connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S]",
+                                                 "# connect_bd_intf_net [get_bd_intf_pins axi_dma_0/M_AXIS_MM2S]"))
+    from qloom.deploy.tclcheck import check_deploy
+
+    assert any("axi_dma_0/M_AXIS_MM2S is in 0 connections" in p for p in check_deploy(out))

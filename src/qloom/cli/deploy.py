@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", type=int, default=100, help="test frames embedded in the drivers (default 100)")
     p.add_argument("--dataset", default="mnist",
                    help="where the test frames come from, as for `qloom verify` (default mnist; random for any model)")
+    p.add_argument("--check", action="store_true",
+                   help="then run every script under tclsh with Vivado/xsct/Vitis stubbed and check the recorded design")
     p.add_argument("--import-reports", nargs="?", const="", metavar="DIR2", type=str,
                    help="read Vivado's reports (default DIR/deploy/reports) into DIR/report.json instead")
     p.set_defaults(func=run)
@@ -53,4 +55,12 @@ def run(args: argparse.Namespace) -> int:
           f"(Vivado), then {out}/README.md")
     if facts.get("kept"):
         print(f"kept from the previous deploy folder: {', '.join(facts['kept'])}")
+    if args.check:
+        from qloom.deploy.tclcheck import check_deploy
+
+        problems = check_deploy(out)
+        for p in problems:
+            print(f"stub check: {p}")
+        print(f"stub check: {'ok, every script ran and the block design is complete' if not problems else 'FAILED'}")
+        return 1 if problems else 0
     return 0

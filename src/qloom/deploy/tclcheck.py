@@ -367,3 +367,30 @@ def check_vitis(py_calls: list[dict], tcl_calls: list[dict], deploy: Path, cpu: 
     if not any(a[0] == "build" for a in rec.of("app")):
         out.append("xsct: no app build")
     return out
+
+
+def check_deploy(deploy_dir: Path) -> list[str]:
+    """Every script of a deploy folder under the stubs, on a scratch copy (the runs leave files behind):
+    the problems of the recorded design, IP package and Vitis scripts ([] when complete)."""
+    from qloom import artifacts as A
+    from qloom.deploy.vivado import dma_plan
+
+    deploy_dir = Path(deploy_dir)
+    facts = A.read_json(deploy_dir / "deploy.json")
+    design = json.loads((Path(facts["build_dir"]) / A.RTL_DIR / "design.json").read_text())
+    design["clock_mhz"] = facts["clock_mhz"]
+    target = facts["target"]
+    boards = (target["board_part"].replace("*", "part0:1.0"),) if target.get("board_part_required") else ()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "deploy"
+        shutil.copytree(deploy_dir, copy, ignore=shutil.ignore_patterns("vivado", "vivado_ip", "out", "reports",
+                                                                        "workspace*", "*.log", "*.jou"))
+        try:
+            rec = Recorded(run_tcl(copy / "create_project.tcl", boards=boards))
+            problems = check_design(rec, design, dma_plan(design), target["processor"])
+            problems += check_package(rec, design, copy / "ip" / "src" / f"{design['top']}.sv")
+            py, tcl = run_vitis_py(copy / "vitis" / "create_app.py"), run_tcl(copy / "vitis" / "create_app.tcl")
+            problems += check_vitis(py, tcl, copy, target["cpu"], facts["compile_defines"])
+        except TclStubError as exc:
+            problems = [str(exc).replace(str(copy), str(deploy_dir))]
+    return problems
