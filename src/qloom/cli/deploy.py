@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
         raise QloomError("give the target board (--board, see `qloom boards`) or part (--part)")
     if args.frames < 1:
         raise QloomError(f"--frames {args.frames}: give at least 1")
+    if args.check:
+        import shutil
+
+        if shutil.which("tclsh") is None:
+            raise QloomError("--check runs the scripts under tclsh, which is not installed (apt-get install tcl)")
     from qloom.deploy import write_deploy
 
     facts = write_deploy(args.dir, board=args.board, part=args.part, out_dir=args.out, frames=args.frames,

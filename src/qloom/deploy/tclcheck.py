@@ -2,11 +2,13 @@
 
 `run_tcl(script)` executes a script with every Vivado/xsct command recorded (unknown commands
 are errors) and returns the calls. `Recorded` rebuilds the block design from them (cells and
-their CONFIG, interface connections, nets), and `check_project` lists what is wrong: an
+their CONFIG, interface connections, nets), and `check_design` lists what is wrong: an
 interface pin of any cell left open, a clock or reset pin not on the PL clock / a reset of the
 right polarity, a pin the IP does not have, the DMA not in simple mode or with other widths,
 addresses not assigned, a missing step of the flow (validate, wrapper, synthesis,
 implementation, bitstream, XSA, reports). An empty list means the design is complete.
+`check_package` does the same for the IP packaging, `check_vitis` for the two Vitis scripts
+(`run_vitis_py` runs create_app.py against stub/vitis.py), `check_deploy` all of it for a folder.
 """
 
 from __future__ import annotations
