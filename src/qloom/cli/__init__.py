@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "verify": "verify",
     "demo": "demo",
     "boards": "boards",
+    "deploy": "deploy",
 }
 
 
