@@ -28,6 +28,7 @@ FOLDING_JSON = "folding.json"  # the folding alone, in the hand-editable format
 REPORT_JSON = "report.json"
 RTL_DIR = "rtl"
 SYNTH_JSON = "synth.json"
+DEPLOY_DIR = "deploy"  # Vivado/Vitis scripts and drivers (qloom.deploy)
 VERIFY_JSON = "verify.json"
 BUILD_JSON = "build.json"
 VERIFY_STALE_JSON = "verify.stale.json"  # the verify.json of the artifacts a later build replaced

@@ -5,6 +5,7 @@
     streamline frontend.onnx     -> ir.json, ir.onnx        (integer IR; ir.onnx opens in Netron)
     fold       ir.json           -> ir_folded.json, folding.json, report.json (estimates)
     rtl        ir_folded.json    -> rtl/ (Verilog, memories, design.json; lint-clean)
+    deploy     rtl/, ir_folded.json -> deploy/ (Vivado/Vitis scripts, C and PYNQ drivers); only with --board
     synth      rtl/              -> synth.json, report.json gains Yosys counts
 
 A build never destroys a previous build it cannot replace (`build`):
@@ -24,10 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from qloom import artifacts as A
 from qloom.errors import QloomError
 
-STAGES = ("frontend", "streamline", "fold", "rtl", "synth")
+STAGES = ("frontend", "streamline", "fold", "rtl", "deploy", "synth")  # deploy runs only with a --board
 STATE_VERSION = 1  # build.json "qloom_build": the format of the per-stage records below
 
 
@@ -42,6 +45,13 @@ class BuildConfig:
     clock_mhz: float | None = None
     resume: bool = False
     force: bool = False  # build into a non-empty folder that is not a qloom build folder
+    out_kind: str | None = None  # "labels" | "logits" | None (as the model ends)
+    dataset: str | None = None  # test images embedded in deploy/'s drivers (None: mnist for 28x28 inputs)
+    deploy_frames: int = 100
+
+    def wanted(self) -> list[str]:
+        """The stages this build runs: up to stop_after; deploy only for a board."""
+        return [s for s in STAGES[: STAGES.index(self.stop_after) + 1] if s != "deploy" or self.board]
 
 
 # Every runner reads its inputs from and writes its artifacts to `work` (the staging folder, which
@@ -97,7 +107,7 @@ def _rtl(cfg: BuildConfig, work: Path) -> dict:
     graph = serialize.load(work / A.FOLDED_JSON)
     tmp = work / (A.RTL_DIR + ".tmp")
     A.remove(tmp)
-    design = generate(graph, tmp, clock_mhz=_clock(cfg))  # design.json clock_mhz: the folding's clock
+    design = generate(graph, tmp, clock_mhz=_clock(cfg), out_kind=cfg.out_kind)  # clock: the folding's
     warnings = lint(tmp)
     A.write_json(tmp / "lint.json", {"tool": "verilator --lint-only -Wall", "warnings": warnings})
     A.replace_dir(tmp, work / A.RTL_DIR)
@@ -141,15 +151,34 @@ def _synth(cfg: BuildConfig, work: Path) -> dict:
     return {"total": result.get("total")}
 
 
+def _deploy_dataset(cfg: BuildConfig, work: Path) -> str:
+    if cfg.dataset:
+        return cfg.dataset
+    from qloom.ir import serialize
+
+    first = serialize.load(work / A.FOLDED_JSON).layers[0]
+    return "mnist" if int(np.prod(first.in_shape)) == 28 * 28 else "random"
+
+
+def _deploy(cfg: BuildConfig, work: Path) -> dict:
+    from qloom import deploy
+
+    facts = deploy.write_deploy(work, board=cfg.board, part=None, out_dir=work / A.DEPLOY_DIR,
+                                frames=cfg.deploy_frames, dataset=_deploy_dataset(cfg, work))
+    return {"target": facts.get("target"), "files": len(facts.get("files", {}))}
+
+
 # One row per stage: its runner, the artifacts it reads and writes, the BuildConfig fields its
 # result depends on (a file-valued field counts by its path and content).
-RUNNERS = {"frontend": _frontend, "streamline": _streamline, "fold": _fold, "rtl": _rtl, "synth": _synth}
+RUNNERS = {"frontend": _frontend, "streamline": _streamline, "fold": _fold, "rtl": _rtl, "synth": _synth,
+           "deploy": _deploy}
 OUTPUTS = {
     "frontend": [A.FRONTEND_ONNX],
     "streamline": [A.IR_JSON, A.IR_ONNX],
     "fold": [A.FOLDED_JSON, A.FOLDING_JSON, A.REPORT_JSON],
     "rtl": [A.RTL_DIR],
     "synth": [A.SYNTH_JSON],
+    "deploy": [A.DEPLOY_DIR],
 }
 INPUTS = {  # what a stage reads (synth also updates report.json, which is fold's: not an input)
     "frontend": [],
@@ -157,15 +186,17 @@ INPUTS = {  # what a stage reads (synth also updates report.json, which is fold'
     "fold": [A.IR_JSON],
     "rtl": [A.FOLDED_JSON],
     "synth": [A.RTL_DIR],
+    "deploy": [A.RTL_DIR, A.FOLDED_JSON],
 }
 OPTIONS = {
     "frontend": ("model",),
     "streamline": ("model",),
     "fold": ("folding", "target_fps", "board", "clock_mhz"),
-    "rtl": ("board", "clock_mhz"),  # design.json records the clock
+    "rtl": ("board", "clock_mhz", "out_kind"),  # design.json records the clock
     "synth": ("board",),
+    "deploy": ("board", "dataset", "deploy_frames"),
 }
-KEEPS_VERIFY = ("synth",)  # re-running these leaves verify.json valid: verify reads none of their artifacts
+KEEPS_VERIFY = ("synth", "deploy")  # re-running these leaves verify.json valid: verify reads none of their artifacts
 
 
 def check_config(cfg: BuildConfig) -> None:
@@ -175,6 +206,13 @@ def check_config(cfg: BuildConfig) -> None:
 
     if cfg.stop_after not in STAGES:
         raise QloomError(f"unknown stage {cfg.stop_after!r}; stages: {', '.join(STAGES)}")
+    if cfg.stop_after == "deploy" and not cfg.board:
+        raise QloomError("the deploy stage needs a target: add --board B (see `qloom boards`), "
+                         "or stop earlier with --stop-after synth")
+    if cfg.out_kind not in (None, "labels", "logits"):
+        raise QloomError(f"--out-kind must be labels or logits, got {cfg.out_kind!r}")
+    if cfg.deploy_frames < 1:
+        raise QloomError(f"--deploy-frames must be at least 1, got {cfg.deploy_frames}")
     if cfg.model.is_dir():
         raise QloomError(f"model {cfg.model} is a folder, not a model file; give the .onnx file in it "
                          f"(e.g. {cfg.model / 'model.onnx'})")
@@ -291,12 +329,14 @@ def build(cfg: BuildConfig, log=print) -> dict:
 
 def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> dict:
     out, work = cfg.out, cfg.out / A.STAGING
-    wanted = STAGES[: STAGES.index(cfg.stop_after) + 1]
+    wanted = cfg.wanted()
     options = _option_values(cfg)
     old = (previous or {}).get("stages", {}) if cfg.resume else {}
     records: dict[str, dict] = {}
     why = None
     for stage in STAGES:  # the reusable prefix (past stop_after too: valid later stages stay recorded)
+        if stage == "deploy" and not cfg.board:
+            continue  # no target: no deploy/ (an old one is retired); no later stage reads it
         why = _why_rerun(stage, old.get(stage), options[stage], out) if cfg.resume else "no --resume"
         if why:
             break
@@ -317,7 +357,8 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
         if to_run:  # the re-run stages read (and synth updates) copies, never the old build
             for s in records:
                 for name in OUTPUTS[s]:
-                    A.copy(out / name, work / name)
+                    if name != A.DEPLOY_DIR:  # read by no later stage, and may hold a Vivado project
+                        A.copy(out / name, work / name)
         for failed in to_run:
             step = f"stage '{failed}'"
             inputs = {n: A.digest(work / n) for n in INPUTS[failed]}
@@ -348,6 +389,23 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
         A.remove(work)
 
 
+def _move_deploy(src: Path, dst: Path) -> None:
+    from qloom import deploy
+
+    deploy.install(src, dst)  # keeps the user's Vivado project and edits in the old deploy/
+
+
+def _retire_deploy(path: Path) -> None:
+    from qloom import deploy
+
+    deploy.retire(path)  # removes only the files qloom wrote there
+
+
+# deploy/ is where the user runs Vivado: it is merged and retired, never replaced wholesale
+_MOVE = {A.DEPLOY_DIR: _move_deploy}
+_REMOVE = {A.DEPLOY_DIR: _retire_deploy}
+
+
 def _install(cfg: BuildConfig, previous: dict | None, state: dict, ran: list[str]) -> None:
     """Move the staged artifacts of `state`'s stages into the build folder, then write `state` as build.json.
 
@@ -359,13 +417,13 @@ def _install(cfg: BuildConfig, previous: dict | None, state: dict, ran: list[str
         for s in state["stages"]:
             for name in OUTPUTS[s]:
                 if (work / name).exists():
-                    A.move(work / name, out / name)
+                    _MOVE.get(name, A.move)(work / name, out / name)
         # stale: the artifacts the old build recorded for stages this build did not produce
         old = (previous or {}).get("stages", {})
         for s in STAGES:
             if s in old and s not in state["stages"]:
                 for name in OUTPUTS[s]:
-                    A.remove(out / name)
+                    _REMOVE.get(name, A.remove)(out / name)
         if previous is not None and any(s not in KEEPS_VERIFY for s in ran) and (out / A.VERIFY_JSON).exists():
             (out / A.VERIFY_JSON).replace(out / A.VERIFY_STALE_JSON)
         for s, rec in state["stages"].items():

@@ -1,4 +1,5 @@
-"""`qloom build MODEL.onnx --out DIR`: QONNX model -> IR -> folding -> RTL -> Yosys counts.
+"""`qloom build MODEL.onnx --out DIR`: QONNX model -> IR -> folding -> RTL -> Yosys counts
+-> (with --board) DIR/deploy/: Vivado/Vitis scripts and the C and PYNQ drivers.
 
 The build does not verify: run `qloom verify DIR` for that. DIR must be new, empty or an
 earlier qloom build folder (else --force); a failing build leaves the previous build in DIR as
@@ -20,12 +21,19 @@ def add_parser(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="QONNX model file (.onnx)")
     p.add_argument("--out", required=True, metavar="DIR", help="build folder (new, empty, or an earlier qloom build)")
-    p.add_argument("--stop-after", choices=STAGES, default="synth", help="last stage to run (default: synth)")
+    p.add_argument("--stop-after", choices=STAGES, default="synth",
+                   help="last stage to run (default: synth; deploy runs only with --board)")
+    p.add_argument("--out-kind", choices=("labels", "logits"),
+                   help="what the hardware outputs: class indices or logits (default: as the model ends)")
     fold = p.add_argument_group("folding (default: fully folded, PE = SIMD = 1)")
     fold.add_argument("--folding", type=Path, help="folding JSON file (per layer pe, simd, mem_style)")
     fold.add_argument("--target-fps", type=float, help="cheapest folding reaching this frame rate")
     fold.add_argument("--board", help="board or part (see `qloom boards`); alone: fastest folding that fits")
     fold.add_argument("--clock-mhz", type=float, help="clock (default: the board's, else 100 MHz)")
+    dep = p.add_argument_group("deploy stage (with --board)")
+    dep.add_argument("--dataset", help="test images embedded in the drivers, as `qloom verify --dataset` "
+                                       "(default: mnist for 28x28 inputs, else random)")
+    dep.add_argument("--deploy-frames", type=int, default=100, help="number of embedded test images (default 100)")
     p.add_argument("--resume", action="store_true",
                    help="reuse the stages of the previous build in DIR whose options and inputs are unchanged")
     p.add_argument("--force", action="store_true",
@@ -39,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise QloomError("--out is empty: give the build folder (--out . for the current folder)")
     cfg = BuildConfig(model=args.model, out=Path(args.out), stop_after=args.stop_after, folding=args.folding,
                       target_fps=args.target_fps, board=args.board, clock_mhz=args.clock_mhz, resume=args.resume,
-                      force=args.force)
+                      force=args.force, out_kind=args.out_kind, dataset=args.dataset,
+                      deploy_frames=args.deploy_frames)
     state = build(cfg)
     print(f"build of {args.model} complete up to stage '{state['stopped_after']}' in {args.out}")
     return 0

@@ -28,7 +28,7 @@ from qloom.deploy import vitis, vivado
 from qloom.deploy.presets import MICROBLAZE, Target, get_target
 from qloom.errors import QloomError
 
-DEPLOY_DIR = "deploy"
+DEPLOY_DIR = A.DEPLOY_DIR
 MANIFEST = "deploy.json"
 GENERATOR = "qloom deploy"
 
@@ -145,12 +145,9 @@ def write_deploy(build_dir: Path, *, board: str | None, part: str | None, out_di
     design = load_design(build_dir)
     target = get_target(board, part)
     out = Path(out_dir) if out_dir else build_dir / DEPLOY_DIR
-    old_manifest = None
-    if out.exists():
-        mpath = out / MANIFEST
-        if mpath.exists() and A.read_json(mpath).get("generator") == GENERATOR:
-            old_manifest = A.read_json(mpath)
-        elif any(out.iterdir()):
+    old_manifest = _own_manifest(out) if out.exists() else None
+    if out.exists() and old_manifest is None:
+        if any(out.iterdir()):
             raise QloomError(f"{out} exists and was not written by `qloom deploy`; move it away or choose another folder")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     if tmp.exists():
@@ -170,6 +167,11 @@ def write_deploy(build_dir: Path, *, board: str | None, part: str | None, out_di
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _swap_in(tmp, out)
+    return facts
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
     if out.exists():
         trash = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.replace(trash)
@@ -177,4 +179,47 @@ def write_deploy(build_dir: Path, *, board: str | None, part: str | None, out_di
         shutil.rmtree(trash)  # holds only files qloom wrote and nobody changed
     else:
         tmp.replace(out)
-    return facts
+
+
+def _own_manifest(out: Path) -> dict | None:
+    """deploy.json of a folder `qloom deploy` wrote, else None."""
+    mpath = out / MANIFEST
+    if mpath.exists():
+        manifest = A.read_json(mpath)
+        if manifest.get("generator") == GENERATOR:
+            return manifest
+    return None
+
+
+def install(staged: Path, out: Path) -> None:
+    """Move a deploy folder written elsewhere (the build's staging folder) to `out`, keeping what
+    the user added to or edited in the old `out` (a Vivado project, a Vitis workspace)."""
+    if out.exists():
+        old_manifest = _own_manifest(out)
+        if old_manifest is None and any(out.iterdir()):
+            raise QloomError(f"{out} exists and was not written by qloom; move it away and build again")
+        if old_manifest:
+            manifest = A.read_json(staged / MANIFEST)
+            kept = _carry_over(out, staged, old_manifest)
+            manifest["files"] = {k: v for k, v in manifest["files"].items() if k not in kept}
+            manifest["kept"] = kept
+            A.write_json(staged / MANIFEST, manifest)
+    _swap_in(staged, out)
+
+
+def retire(out: Path) -> None:
+    """A build that no longer has a deploy stage removes the deploy files qloom wrote (unchanged
+    since), and only those: the user's project and edits stay."""
+    manifest = _own_manifest(out) if out.exists() else None
+    if manifest is None:
+        return
+    for rel, sha in manifest.get("files", {}).items():
+        f = out / rel
+        if f.is_file() and _sha(f) == sha:
+            f.unlink()
+    (out / MANIFEST).unlink()
+    for d in sorted((p for p in out.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(d.iterdir()):
+            d.rmdir()
+    if not any(out.iterdir()):
+        out.rmdir()
