@@ -69,9 +69,12 @@ def test_rebuild_keeps_the_users_vivado_project_and_retires_only_qloom_files(mod
     assert "deploy" not in A.read_json(out / A.BUILD_JSON)["stages"]
 
 
-def test_out_kind_logits(model, tmp_path):
+def test_out_kind_logits_through_rtl_and_driver_from_a_relative_path(model, tmp_path, monkeypatch):
     out = tmp_path / "b"
     assert _build(model, out, "--stop-after", "rtl", "--out-kind", "logits") == 0
     design = A.read_json(out / A.RTL_DIR / "design.json")
     assert design["dma"]["out"]["kind"] == "logits"
-    assert main(["verify", str(out), "--level", "rtl", "--dataset", "random", "--frames", "30"]) == 0
+    monkeypatch.chdir(tmp_path)  # a relative build folder (the co-simulated app once ran from elsewhere)
+    assert main(["verify", "b", "--level", "rtl", "--level", "driver", "--dataset", "random", "--frames", "30"]) == 0
+    driver = A.read_json(out / A.VERIFY_JSON)["levels"]["driver"]
+    assert driver["frames"] == 30 and driver["mismatches"] == 0

@@ -12,12 +12,15 @@ from qloom.cli import main
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(["demo", "--out", str(out), "--epochs", "1", "--limit-train", "3000", "--ir-frames", "1000",
-               "--rtl-frames", "200"])
+               "--rtl-frames", "200", "--driver-frames", "50"])
     assert rc == 0
     text = capsys.readouterr().out
     assert "verify rtl: 200 frames, 0 mismatches" in text
     v = json.loads((out / "build" / "verify.json").read_text())["levels"]
     assert v["ir"]["mismatches"] == 0 and v["rtl"]["mismatches"] == 0
+    assert v["driver"]["frames"] == 50 and v["driver"]["mismatches"] == 0
+    assert (out / "build" / "deploy" / "create_project.tcl").is_file()
+    assert "deploy/README.md" in text
     assert json.loads((out / "build" / "build.json").read_text())["complete"]
     report = json.loads((out / "build" / "report.json").read_text())
     board, y = report["board"], report["yosys"]

@@ -1,8 +1,10 @@
 """`qloom demo`: the whole flow on an embedded default, end to end.
 
-Trains the default model (TFC-w1a1 on MNIST, QAT), exports QONNX, builds it (IR, folding
-for the board, Verilog, Yosys), and verifies the IR on the full test set and the RTL under
-random backpressure. Every artifact lands in --out (default ./qloom-demo).
+Trains the default model (TFC-w1a1 on MNIST, QAT), exports QONNX, builds it for the course
+board (IR, folding for the board, Verilog, the deploy folder with Vivado/Vitis scripts and
+drivers, Yosys), and verifies the IR on the full test set, the RTL under random backpressure,
+and the bare-metal C and PYNQ drivers against a simulated AXI DMA and the RTL. Every artifact
+lands in --out (default ./qloom-demo).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="tfc-w1a1", help="zoo model (default tfc-w1a1)")
     p.add_argument("--dataset", default="mnist", help="dataset (default mnist)")
     p.add_argument("--epochs", type=int, help="training epochs (default: the model's recipe)")
-    p.add_argument("--board", default="pynq-z2", help="board to fold for (default pynq-z2)")
+    p.add_argument("--board", default="zybo-z7-20", help="board to fold and deploy for (default zybo-z7-20)")
     p.add_argument("--target-fps", type=float, default=1e6,
                    help="frame rate target (default 1e6, FINN-class TFC throughput); 0: the fastest that fits the board")
     p.add_argument("--ir-frames", type=int, default=10000, help="test images through the IR (default 10000)")
     p.add_argument("--rtl-frames", type=int, default=1000, help="test images through the RTL simulation (default 1000)")
+    p.add_argument("--driver-frames", type=int, default=300,
+                   help="test images through the driver co-simulation (C and PYNQ drivers, DMA model, RTL; default 300)")
     p.add_argument("--limit-train", type=int, help="train on the first N images only (smoke runs)")
     p.add_argument("--skip-train", action="store_true", help="reuse OUT/train/model.onnx from an earlier demo")
     p.set_defaults(func=run)
@@ -47,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
                             limit_train=args.limit_train)
         print(f"   test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s")
     print(f"== 2/3 build {model} -> {build_dir}")
-    build(BuildConfig(model=model, out=build_dir, board=args.board, target_fps=args.target_fps or None))
+    build(BuildConfig(model=model, out=build_dir, board=args.board, target_fps=args.target_fps or None,
+                      dataset=args.dataset))
     print("== 3/3 verify")
     rc = 0
-    for level, frames in (("ir", args.ir_frames), ("rtl", args.rtl_frames)):
+    for level, frames in (("ir", args.ir_frames), ("rtl", args.rtl_frames), ("driver", args.driver_frames)):
         ns = argparse.Namespace(dir=build_dir, level=[level], dataset=args.dataset, frames=frames, seed=0)
         rc |= verify_cli.run(ns)
     _summary(build_dir)
@@ -75,4 +80,7 @@ def _summary(build_dir: Path) -> None:
         acc = f", accuracy {e['ir_accuracy']:.4f}" if "ir_accuracy" in e else ""
         ii = f", measured {e['cycles_per_frame']} cycles/frame" if "cycles_per_frame" in e else ""
         print(f"   verify {level}: {e['frames']} frames, {e['mismatches']} mismatches{acc}{ii}")
-    print(f"   artifacts in {build_dir} (report.json, verify.json, rtl/, ir.onnx opens in Netron)")
+    print(f"   artifacts in {build_dir} (report.json, verify.json, rtl/, deploy/, ir.onnx opens in Netron)")
+    if (build_dir / A.DEPLOY_DIR / "README.md").exists():
+        print(f"   next: to a bitstream and the board, follow {build_dir / A.DEPLOY_DIR / 'README.md'}"
+              f" (starts with `cd {build_dir / A.DEPLOY_DIR} && ./build.sh`, needs Vivado)")

@@ -236,7 +236,7 @@ def verify_driver(graph, build_dir: Path, float_inputs: np.ndarray, *, labels: n
     rtl_dir = (build_dir / A.RTL_DIR).resolve()
     design = drivers.load_dma(rtl_dir)
     hw_in, want = drivers.hardware_io(graph, float_inputs, design)
-    work = build_dir / "driver_cosim"
+    work = (build_dir / "driver_cosim").resolve()  # the compiled app runs from another cwd
     drivers.write_sw(design, work / "sw", hw_in, labels, want, graph.output)
     lib, build = build_cosim(rtl_dir, cache_dir=cache_dir)
     entry = {"frames": len(hw_in), "build_seconds": build["build_seconds"], "build_cached": build["cached"]}
