@@ -73,6 +73,11 @@ def _fold(cfg: BuildConfig) -> dict:
     serialize.save(graph, cfg.out / A.FOLDED_JSON)
     fold.save_folding(graph, cfg.out / A.FOLDING_JSON)
     report = fold.report(graph, _clock(cfg), board=cfg.board)
+    from qloom.verify import ties  # thresholds a float reference may round to the other side
+
+    report["reference_ties"] = ties.find_ties(cfg.out / A.FRONTEND_ONNX, graph)
+    if report["reference_ties"]:
+        print(ties.summary(report["reference_ties"]))
     A.write_json(cfg.out / A.REPORT_JSON, report)
     return {"cycles_per_frame": report["cycles_per_frame"], "fps": report["fps"]}
 
