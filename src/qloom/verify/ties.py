@@ -10,7 +10,7 @@ and the reference's own ops, run on its pre-activation sigma_c * a + b_c moved b
 case float32 error bound (`qloom.verify.rounding`), give two different levels.
 
 sigma_c and b_c (the float image of one accumulator step, the bias) are fitted on a seeded
-probe batch; the bound is the worst case over all inputs of the layer's input type.
+batch of random inputs; the bound is the worst case over all inputs of the layer's input type.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 from qloom import sim
 from qloom.ir import Graph, MatVec
 from qloom.semantics import accumulator_bounds_per_row
+from qloom.verify.inputs import random_inputs
 from qloom.verify.rounding import DOT, EXTRA_ROUNDINGS, gamma
 
 
@@ -33,19 +34,6 @@ def _accumulators(graph: Graph, j: int, start_frames: np.ndarray, start: int) ->
     bare = dataclasses.replace(layer, thresholds=None, ref=None)
     g = graph.with_layers(graph.layers[:j] + (bare,))
     return sim.execute(g, start_frames, start=start)
-
-
-def _probe(graph: Graph, n: int, seed: int) -> np.ndarray:
-    """Float model inputs whose quantized values cover the input type uniformly."""
-    iq = graph.input_quant
-    rng = np.random.default_rng(seed)
-    shape = (n,) + tuple(graph.onnx_input_shape[1:])
-    t = iq.out_type
-    q = rng.choice([-1, 1], size=shape) if t.bipolar else rng.integers(t.min, t.max + 1, size=shape)
-    scale = np.asarray(iq.scale, dtype=np.float64)
-    if scale.size > 1:
-        scale = scale.reshape((1, -1) + (1,) * (len(shape) - 2))
-    return (q * scale).astype(np.float32)
 
 
 def _to_stream(layer, y: np.ndarray) -> np.ndarray:
@@ -72,7 +60,7 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0) -> list[
                 cands.append((j, l, site))
     if not cands or graph.input_quant is None:
         return []
-    x = _probe(graph, frames, seed)
+    x = random_inputs(graph, frames, seed)
     r = ref.run(x, full=True)
     ties = []
     for j, layer, site in cands:
