@@ -109,16 +109,20 @@ class Graphs:
         w_name = node.input[1]
         w = consts[w_name]
         b = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        trans_b = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
+        if node.op_type == "Conv":
+            n, per_out = int(np.prod(w.shape[1:])), np.abs(w).reshape(w.shape[0], -1).sum(axis=1)
+        else:
+            n, per_out = (w.shape[1], np.abs(w).sum(axis=1)) if trans_b else (w.shape[0], np.abs(w).sum(axis=0))
+        gx, gw = self._pow2_grid(x_name), self._pow2_grid(w_name)
+        if gx is not None and gw is not None:  # exact if every partial sum stays below 2**24 grid units
+            g = min(gx * gw, grid(b)) if b is not None else gx * gw
+            total = float(np.max(np.abs(x), initial=0.0)) * float(per_out.max(initial=0.0))
+            total += float(np.max(np.abs(b), initial=0.0)) if b is not None else 0.0
+            if total / g < 2.0**24:
+                return 0.0, True
         absd = {k: np.abs(v).astype(np.float32) for k, v in consts.items()}
         mag = self.run([node], x_name, np.abs(x), node.output[0], absd).astype(np.float64)
-        if node.op_type == "Conv":
-            n = int(np.prod(w.shape[1:]))
-        elif node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute):
-            n = w.shape[1]
-        else:
-            n = w.shape[0]
-        if self._exact_dot(x, w, b, mag) and self._pow2_source(x_name) and self._pow2_source(w_name):
-            return 0.0, True
         e_in, exact_in = self.bound(x_name, ctx)
         e = gamma(n + EXTRA_ROUNDINGS) * mag / (1.0 - gamma(n))
         if not exact_in:  # an inexact input (not produced by a quantizer): propagate through |w|
@@ -135,32 +139,34 @@ class Graphs:
         else:
             n = int(np.prod(next(a.ints for a in node.attribute if a.name == "kernel_shape")))
         e_in, exact_in = self.bound(x_name, ctx)
-        if exact_in and n & (n - 1) == 0 and _grid_ok(x, None, 1.0, mag):
+        gx = self._pow2_grid(x_name)
+        if exact_in and gx is not None and n & (n - 1) == 0 and float(np.max(mag, initial=0.0)) * n / gx < 2.0**24:
             return 0.0, True
         e = gamma(n + EXTRA_ROUNDINGS) * mag / (1.0 - gamma(n))
         if not exact_in:
             e = e + self.run([node], x_name, np.broadcast_to(e_in, x.shape), node.output[0])
         return e, False
 
-    def _exact_dot(self, x, w, b, mag) -> bool:
-        return _grid_ok(x, w, None, mag, b)
-
-    def _pow2_source(self, tensor: str) -> bool:
-        """The tensor is a quantizer's output (through layout ops/max pools) with power-of-two
-        scales, so its float32 values are exactly int * scale (as the IR assumes)."""
+    def _pow2_grid(self, tensor: str) -> float | None:
+        """A power of two of which every value of `tensor` is an integer multiple, when the tensor
+        is a quantizer's output (through layout ops and max pools) with power-of-two scales, so its
+        float32 values are exactly int * scale (as the IR assumes); None otherwise."""
         node = self.producer.get(tensor)
         while node is not None and (node.op_type in LAYOUT or node.op_type == "MaxPool"):
-            node = self.producer.get(node.input[0])
+            tensor = node.input[0]
+            node = self.producer.get(tensor)
         if node is None:
             v = self.constants.get(tensor)
-            return v is not None and bool(np.all(v == np.round(v)))  # integer weights, scale 1
+            return 1.0 if v is not None and bool(np.all(v == np.round(v))) else None  # integer weights
         if node.op_type in ("Quant", "IntQuant", "BipolarQuant"):
             scale = self.constants.get(node.input[1])
         elif node.op_type == "MultiThreshold":
             scale = next((a.f for a in node.attribute if a.name == "out_scale"), 1.0)
         else:
-            return False
-        return scale is not None and is_pow2(scale)
+            return None
+        if scale is None or not is_pow2(scale):
+            return None
+        return float(np.min(np.abs(scale)))
 
     # ------------------------------------------------------------------ intervals
     def interval(self, site: Site, y: np.ndarray, e) -> tuple[np.ndarray, np.ndarray]:
@@ -200,14 +206,3 @@ def grid(v: np.ndarray) -> float:
     low = mi & (~mi + np.uint64(1))  # lowest set bit
     tz = np.log2(low.astype(np.float64)).astype(np.int64)
     return float(np.min(np.ldexp(1.0, (e - 53 + tz).astype(np.int64))))
-
-
-def _grid_ok(x, w, w_grid, mag, b=None) -> bool:
-    """Every product and partial sum is an integer multiple of one grid below 2**24 grid units."""
-    g = grid(x) * (grid(w) if w is not None else w_grid)
-    if b is not None:
-        g = min(g, grid(b))
-    if not np.isfinite(g):
-        return True  # all zero
-    total = float(np.max(mag, initial=0.0)) + (float(np.max(np.abs(b), initial=0.0)) if b is not None else 0.0)
-    return total / g < 2.0**24
