@@ -252,6 +252,41 @@ def test_one_ulp_of_a_float_scale_logit_is_reference_rounding(tmp_path):
     assert moved["mismatches"] == 0 and moved["reference_rounding"]["layers"]["output"]["elements"] >= 1
 
 
+@pytest.mark.parametrize("head", ["ArgMax", "TopK"])
+def test_float_scale_model_with_a_label_head(head, tmp_path):
+    """The model outputs class indices (LabelSelect in the IR): rounding flips upstream are
+    near-ties, not mismatches; a wrong label is still one."""
+    import onnx
+    from onnx import helper
+
+    spec = _bipolar_tie_spec()
+    path, *_ = _net(spec, tmp_path)
+    m = onnx.load(str(path))
+    logits = m.graph.output[0].name
+    k = 1 if head == "ArgMax" else 2
+    if head == "ArgMax":
+        m.graph.node.append(helper.make_node("ArgMax", [logits], ["label"], axis=1, keepdims=1, name="argmax"))
+    else:
+        m.graph.initializer.append(onnx.numpy_helper.from_array(np.array([2], dtype=np.int64), "k"))
+        m.graph.node.append(helper.make_node("TopK", [logits, "k"], ["values", "label"], axis=1, name="topk"))
+    m.graph.output.pop()
+    m.graph.output.append(helper.make_tensor_value_info("label", onnx.TensorProto.INT64, [1, k]))
+    headed = tmp_path / "headed.onnx"
+    onnx.save(m, str(headed))
+    graph = streamline.run(headed)
+    assert graph.ends_in_labels
+    x = random_inputs(spec, 2000, seed=1)
+    result = compare(graph, Reference(headed), x)
+    assert result["mismatches"] == 0, result["first_mismatch"]
+    assert result["near_ties"] > 0 and result["reference_rounding"]["layers"]["mvu0"]["elements"] > 0
+    last = graph.layers[-2]  # the MatVec feeding LabelSelect: class 0 favoured is a real error
+    w = last.weights.copy()
+    w[0] += 1
+    wrong = graph.with_layers(graph.layers[:-2] + (dataclasses.replace(
+        last, weights=w, w_dtype=IntType.for_range(min(0, w.min()), max(0, w.max()))),) + graph.layers[-1:])
+    assert compare(wrong, Reference(headed), x)["mismatches"] > 0
+
+
 def test_zz_the_runs_above_exercised_both_sides():
     """Last in the file: the random nets did round (and verify said so), the seeded errors ran."""
     print(f"\nfloat-scale verification: {TOTALS}")
