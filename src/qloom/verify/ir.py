@@ -150,6 +150,7 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         first = {"layer": "output", "frame": int(np.argmax(out_bad))}
     bad_frames |= out_bad
     near = ~bad_frames & ((pred_fed != ref_pred) | (pred_e2e != ref_pred))
+    exact_layers = {name for name, v in per_layer.items() if v["exact"]}
     result = {
         "frames": n,
         "mismatches": int(bad_frames.sum()),
@@ -161,7 +162,7 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
                                "frames": int(rounded_frames.sum()), "layers": per_layer},
         "near_ties": int(near.sum()),
         "near_tie_frames": [int(i) for i in np.flatnonzero(near)[:20]],
-        "reference_ties": T.hits(graph, T.find_ties(ref, graph), trace),
+        "reference_ties": T.hits(graph, T.find_ties(ref, graph, exact_layers=exact_layers), trace),
         "ir_frames_per_second": round(n / max(t_ir, 1e-9), 1),
         "reference_frames_per_second": round(n / max(t_ref, 1e-9), 1),
     }

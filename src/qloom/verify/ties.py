@@ -44,8 +44,11 @@ def _to_stream(layer, y: np.ndarray) -> np.ndarray:
     return flat
 
 
-def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0) -> list[dict]:
-    """Per MatVec with thresholds: the (channel, threshold, accumulator) ties, in layer order."""
+def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_layers=()) -> list[dict]:
+    """Per MatVec with thresholds: the (channel, threshold, accumulator) ties, in layer order.
+
+    `exact_layers`: names already known to have an exact reference (skipped without a probe).
+    """
     from qloom.verify.ir import from_onnx
     from qloom.verify.reference import Reference
 
@@ -53,7 +56,7 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0) -> list[
     g = ref.graphs
     cands = []
     for j, l in enumerate(graph.layers):
-        if isinstance(l, MatVec) and l.thresholds is not None and l.ref is not None:
+        if isinstance(l, MatVec) and l.thresholds is not None and l.ref is not None and l.name not in exact_layers:
             site = g.site(l.ref.tensor)
             if site.source_node is not None and site.source_node.op_type in DOT and \
                     all(n.op_type not in ("Reshape", "Flatten", "Transpose") for n in site.chain):
