@@ -87,6 +87,10 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         if not ex and diff.any():
             lo, hi = g.interval(site, r[site.source], e)
             ok = diff & (got >= lo.reshape(got.shape)) & (got <= hi.reshape(got.shape))
+            dot = T.dot_site(g, layer)
+            if ok.any() and dot is not None:  # and the IR's accumulator is the reference's one
+                start, frames_in = (0, x) if feed is None else (feed[0] + 1, feed[1])
+                ok &= ~T.accumulator_off(g, graph, j, dot, r, frames_in, start, e).reshape(got.shape)
         real = (diff & ~ok).reshape(n, -1)
         rounded = ok.reshape(n, -1)
         stats = {"elements": int(rounded.sum()), "bound": float(np.max(e, initial=0.0)), "exact": bool(ex)}

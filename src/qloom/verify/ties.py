@@ -44,6 +44,51 @@ def _to_stream(layer, y: np.ndarray) -> np.ndarray:
     return flat
 
 
+def dot_site(g, layer):
+    """The reference site of a MatVec with thresholds when it is a plain dot product followed by
+    elementwise ops (the source tensor then has the quantizer's layout), else None."""
+    if not (isinstance(layer, MatVec) and layer.thresholds is not None and layer.ref is not None):
+        return None
+    site = g.site(layer.ref.tensor)
+    if site.source_node is None or site.source_node.op_type not in DOT or \
+            any(n.op_type in ("Reshape", "Flatten", "Transpose") for n in site.chain):
+        return None
+    return site
+
+
+def fit(g, layer, site, acc: np.ndarray, y_ref: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per channel, the float image of one accumulator step (sigma) and the bias b, so that the
+    reference's source value is sigma * acc + b (least squares over the batch; b is the node's
+    bias input). Returns (a, y, sigma, b) with a and y as (positions, MH)."""
+    mh = layer.mh
+    a = acc.reshape(-1, mh).astype(np.float64)
+    y = _to_stream(layer, y_ref).reshape(-1, mh)
+    node = site.source_node
+    b = np.zeros(mh)
+    if len(node.input) > 2 and node.input[2]:
+        b = np.broadcast_to(np.asarray(g.constants[node.input[2]], np.float64).reshape(-1), (mh,)).copy()
+    den = (a * a).sum(axis=0)
+    sigma = np.where(den > 0, (a * (y - b)).sum(axis=0) / np.where(den > 0, den, 1), 0.0)
+    return a, y, sigma, b
+
+
+def accumulator_off(g, graph: Graph, j: int, site, r: dict, start_frames, start: int, e) -> np.ndarray:
+    """Elements (reference layout) where the IR's accumulator is not the one the reference's
+    pre-activation points to: |sigma * acc + b - y| above its bound (or half a step). A quantizer
+    output can match either side of a boundary within E of the reference's value; the
+    accumulator cannot be a whole step away from it."""
+    layer = graph.layers[j]
+    acc = _accumulators(graph, j, start_frames, start)
+    a, y, sigma, b = fit(g, layer, site, acc, r[site.source])
+    e_stream = _to_stream(layer, np.broadcast_to(e, r[site.source].shape)).reshape(a.shape)
+    # the fitted sigma is off by at most max(E) * sum|a| / sum a^2 (least squares on y = sigma a + b + err)
+    den = np.maximum((a * a).sum(axis=0), 1.0)
+    fit_err = e_stream.max(axis=0) * np.abs(a).sum(axis=0) / den * np.abs(a)
+    off = np.abs(sigma * a + b - y) > np.maximum(2 * e_stream + 2 * fit_err, 0.5 * np.abs(sigma))
+    n = r[site.source].shape[0]
+    return off.reshape(n, -1)[:, layer.ref.index.reshape(-1)].reshape(r[site.source].shape)
+
+
 def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_layers=()) -> list[dict]:
     """Per MatVec with thresholds: the (channel, threshold, accumulator) ties, in layer order.
 
@@ -54,13 +99,8 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
 
     ref = reference if isinstance(reference, Reference) else Reference(Path(reference))
     g = ref.graphs
-    cands = []
-    for j, l in enumerate(graph.layers):
-        if isinstance(l, MatVec) and l.thresholds is not None and l.ref is not None and l.name not in exact_layers:
-            site = g.site(l.ref.tensor)
-            if site.source_node is not None and site.source_node.op_type in DOT and \
-                    all(n.op_type not in ("Reshape", "Flatten", "Transpose") for n in site.chain):
-                cands.append((j, l, site))
+    cands = [(j, l, dot_site(g, l)) for j, l in enumerate(graph.layers) if l.name not in exact_layers]
+    cands = [c for c in cands if c[2] is not None]
     if not cands or graph.input_quant is None:
         return []
     x = random_inputs(graph, frames, seed)
@@ -74,14 +114,8 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
         prev = graph.layers[k]
         acc = _accumulators(graph, j, from_onnx(prev, r[prev.ref.tensor]), k + 1)
         mh = layer.mh
-        a = acc.reshape(-1, mh).astype(np.float64)
-        y = _to_stream(layer, r[site.source]).reshape(-1, mh)
-        node = site.source_node
-        b = np.zeros(mh)
-        if len(node.input) > 2 and node.input[2]:
-            b = np.broadcast_to(np.asarray(g.constants[node.input[2]], np.float64).reshape(-1), (mh,)).copy()
+        a, _, sigma, b = fit(g, layer, site, acc, r[site.source])
         den = (a * a).sum(axis=0)
-        sigma = np.where(den > 0, (a * (y - b)).sum(axis=0) / np.where(den > 0, den, 1), 0.0)
         w = layer.weights.astype(np.int64)
         t_in = layer.in_dtype
         max_in = max(abs(t_in.min), abs(t_in.max))
