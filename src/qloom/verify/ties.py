@@ -107,7 +107,7 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
     r = ref.run(x, full=True)
     ties = []
     for j, layer, site in cands:
-        e_probe, exact = g.bound(site.source, r)
+        _, exact = g.bound(site.source, r)
         if exact:
             continue
         k = max(i for i in range(j) if graph.layers[i].ref is not None and graph.layers[i].ref.tensor in r)
