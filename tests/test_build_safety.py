@@ -386,7 +386,7 @@ def test_a_stage_updating_an_earlier_artifact_does_not_make_resume_rerun_it(mode
     capsys.readouterr()
     assert main(["build", a, "--out", str(out), "--resume"]) == 0
     log = capsys.readouterr().out
-    assert all(f"[{s}] reused" in log for s in pipeline.STAGES), log
+    assert all(f"[{s}] reused" in log for s in pipeline.STAGES if s != "deploy"), log  # deploy: only with --board
     assert main(["build", a, "--out", str(out), "--resume", "--board", "pynq-z2", "--target-fps", "400000"]) == 0
     log = capsys.readouterr().out
     assert "[fold] re-run: changed board, target_fps" in log and "[synth] done" in log

@@ -95,6 +95,11 @@ def _fold(cfg: BuildConfig, work: Path) -> dict:
     serialize.save(graph, work / A.FOLDED_JSON)
     fold.save_folding(graph, work / A.FOLDING_JSON)
     report = fold.report(graph, _clock(cfg), board=cfg.board)
+    from qloom.verify import ties  # thresholds a float reference may round to the other side
+
+    report["reference_ties"] = ties.find_ties(work / A.FRONTEND_ONNX, graph)
+    if report["reference_ties"]:
+        print(ties.summary(report["reference_ties"]))
     A.write_json(work / A.REPORT_JSON, report)
     return {"cycles_per_frame": report["cycles_per_frame"], "fps": report["fps"]}
 
@@ -183,7 +188,7 @@ OUTPUTS = {
 INPUTS = {  # what a stage reads (synth also updates report.json, which is fold's: not an input)
     "frontend": [],
     "streamline": [A.FRONTEND_ONNX],
-    "fold": [A.IR_JSON],
+    "fold": [A.IR_JSON, A.FRONTEND_ONNX],  # the reference's float path, for its ties
     "rtl": [A.FOLDED_JSON],
     "synth": [A.RTL_DIR],
     "deploy": [A.RTL_DIR, A.FOLDED_JSON],

@@ -19,6 +19,7 @@ class Reference:
     def __init__(self, model: str | Path | ModelWrapper):
         self.model = model if isinstance(model, ModelWrapper) else frontend.load(model)
         self._by_batch: dict[int, ModelWrapper] = {}
+        self._graphs = None
 
     def _model_for(self, n: int) -> ModelWrapper:
         if n not in self._by_batch:
@@ -43,3 +44,19 @@ class Reference:
     @property
     def output_name(self) -> str:
         return self.model.graph.output[0].name
+
+    @property
+    def graphs(self):
+        """The model's structure and constant tensors (weights after their quantizers), for
+        the float32 error bounds of `qloom.verify.rounding`."""
+        if self._graphs is None:
+            from qloom.verify.rounding import Graphs
+
+            m = self._model_for(1)
+            in_name = m.graph.input[0].name
+            shape = m.get_tensor_shape(in_name)
+            ctx = execute_onnx(m, {in_name: np.zeros(shape, dtype=np.float32)}, return_full_exec_context=True)
+            g = Graphs(self.model, {})
+            g.constants = {k: np.asarray(v) for k, v in ctx.items() if k not in g.dynamic and isinstance(v, np.ndarray)}
+            self._graphs = g
+        return self._graphs
