@@ -15,6 +15,8 @@ SUBCOMMANDS = {
     "verify": "verify",
     "demo": "demo",
     "boards": "boards",
+    "quantize": "quantize",
+    "analyze": "analyze",
 }
 
 
