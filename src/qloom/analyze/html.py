@@ -1,0 +1,74 @@
+"""The self-contained analysis page: inline CSS, figures as data URIs, no scripts, no network."""
+
+from __future__ import annotations
+
+import html
+
+from qloom.analyze.metrics import __doc__ as FORMULAS
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}.fig{display:inline-block;margin:6px;vertical-align:top}
+.fig img{max-width:100%;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;font-size:12px;overflow-x:auto}
+.best{font-weight:bold;color:#2a7a2a}"""
+
+
+def _e(v) -> str:
+    return html.escape(str(v))
+
+
+def _db(v) -> str:
+    return "exact" if v is None else f"{v:.1f}"
+
+
+def _layer_table(layers: list[dict]) -> str:
+    head = ("<tr><th class=l>quantizer</th><th class=l>where</th><th>bits</th><th>scale</th><th>values</th>"
+            "<th>clipped %</th><th>SQNR model (dB)</th><th>symmetric</th><th>asymmetric</th></tr>")
+    rows = []
+    for l in layers:
+        sc = l["scale"]
+        scale = f"{sc['min']:.3g}..{sc['max']:.3g} (per channel)" if isinstance(sc, dict) else f"{sc:.4g}"
+        sym, asym = l["symmetric"]["sqnr_db"], l["asymmetric"]["sqnr_db"]
+        inf = float("inf")
+        better = "asymmetric" if (inf if asym is None else asym) > (inf if sym is None else sym) else "symmetric"
+        cells = {"symmetric": _db(sym), "asymmetric": _db(asym)}
+        cells[better] = f"<span class=best>{cells[better]}</span>"
+        rows.append(f"<tr><td class=l>{_e(l['name'])}</td><td class=l>{_e(l['where'])}</td><td>{l['bits']}</td>"
+                    f"<td>{scale}</td><td>{l['n_values']}</td><td>{100 * l['clip_fraction']:.2f}</td>"
+                    f"<td>{_db(l['sqnr_db'])}</td><td>{cells['symmetric']}</td><td>{cells['asymmetric']}</td></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _sweep_table(sweep: dict) -> str:
+    rows = "".join(
+        f"<tr><td class=l>{_e(r['model'])}</td><td>{_e(r.get('weight_bits') or 'float')}</td>"
+        f"<td>{_e(r.get('act_bits') or 'float')}</td><td>{100 * r['test_accuracy']:.2f}</td>"
+        f"<td>{100 * r['val_accuracy']:.2f}</td><td>{r['train_seconds']:.0f}</td></tr>"
+        for r in sweep["rows"])
+    return ("<table><tr><th class=l>model</th><th>weight bits</th><th>act bits</th><th>test acc %</th>"
+            f"<th>val acc %</th><th>train s</th></tr>{rows}</table>")
+
+
+def render_page(result: dict, figures: list[tuple[str, str]]) -> str:
+    """analysis.html for `result` (the analysis.json dict) and its `analysis_figures`."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>qloom analysis</title><style>{CSS}</style></head><body>",
+             "<h1>qloom quantization analysis</h1>"]
+    if result.get("layers"):
+        acc = result.get("accuracy")
+        parts.append(f"<p>Model <b>{_e(result.get('model') or result.get('source'))}</b> on {result['frames']} "
+                     f"{_e(result['dataset'])} test images; QONNX reference accuracy on them: "
+                     f"{100 * acc:.2f}%.</p>" if acc is not None else "")
+        parts.append("<h2>Per-quantizer error</h2><p>SQNR of the model's own quantizer on real data, and of a "
+                     "symmetric and an asymmetric grid of the same bit width on the same tensor (the better "
+                     "of the two in bold).</p>")
+        parts.append(_layer_table(result["layers"]))
+    if result.get("sweep"):
+        parts.append("<h2>Accuracy against bit width</h2>" + _sweep_table(result["sweep"]))
+    parts.append("<h2>Figures</h2>")
+    for title, uri in figures:
+        parts.append(f"<div class=fig><img alt='{_e(title)}' title='{_e(title)}' src='{uri}'></div>")
+    parts.append(f"<h2>Definitions</h2><pre>{_e(FORMULAS.strip())}</pre>")
+    if result.get("command"):
+        parts.append(f"<p><small>made by <code>{_e(result['command'])}</code></small></p>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
