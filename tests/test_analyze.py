@@ -188,3 +188,16 @@ def test_user_mistakes_are_one_line_errors(qat_run, tmp_path, capsys):
     assert main(["train", "--model", "tfc", "--float", "--dataset", "digits", "--epochs", "1", "--out", str(flt),
                  "--quiet"]) == 0
     assert "qloom quantize" in _one_line_error(capsys, ["analyze", str(flt), *out])
+
+
+def test_rescaled_sqnr_ignores_the_overall_scale():
+    from qloom.analyze.metrics import sqnr_rescaled_db
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.1, 5000)
+    binary = np.where(x >= 0, 1.0, -1.0)  # bipolar weights of scale 1 on latent weights of std 0.1
+    assert sqnr_db(x, binary) < -10  # the raw SQNR is dominated by the scale mismatch
+    # best a = mean|x|: 1-bit SQNR of a Gaussian = 10 log10(1 / (1 - 2/pi)) = 4.4 dB
+    assert sqnr_rescaled_db(x, binary) == pytest.approx(10 * np.log10(1 / (1 - 2 / np.pi)), abs=0.1)
+    lossless = sqnr_rescaled_db(x, 3 * x)  # a pure rescaling loses nothing (up to float64 rounding)
+    assert lossless is None or lossless > 250

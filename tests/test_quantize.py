@@ -92,6 +92,13 @@ def test_ptq_float_scales_build_and_keep_accuracy_in_ir(float_run, tmp_path):
     main(["verify", str(build), "--level", "ir", "--dataset", "digits", "--frames", "360"])
     ir = json.loads((build / "verify.json").read_text())["levels"]["ir"]
     assert ir["ir_accuracy"] == ir["reference_accuracy"] == pytest.approx(m["test_accuracy"])
+    # the PTQ folder is analyzable; per-channel weight histograms are in units of their channel's step
+    from qloom.analyze import analyze
+
+    a = analyze(out, tmp_path / "analysis", frames=50)
+    assert a["model"] == "tfc-ptq-w4a4" and a["dataset"] == "digits"
+    w = [l for l in a["layers"] if l["role"] == "weights"]
+    assert w and all(l["per_channel"] and l["grid"]["unit"] == "step" and l["grid"]["n_levels"] == 15 for l in w)
 
 
 @pytest.mark.parametrize("calib", ["percentile", "mse", "minmax"])

@@ -290,6 +290,13 @@ def _check_input(model: nn.Module, dataset: str) -> tuple[int, int, int]:
     return shape
 
 
+def _family(described: str) -> str:
+    """'sfc-float' -> 'sfc-' (model names like sfc-ptq-w8a8); a user's module -> ''."""
+    from qloom.models import is_float_name
+
+    return described[: -len("float")] if is_float_name(described) else ""
+
+
 def ptq(source: str, dataset: str, out, cfg: PTQConfig, *, state_dict=None, limit_eval: int | None = None,
         limit_train: int | None = None, threads: int | None = None, progress: bool = True,
         command: str | None = None) -> dict:
@@ -335,7 +342,7 @@ def ptq(source: str, dataset: str, out, cfg: PTQConfig, *, state_dict=None, limi
     import brevitas
 
     metrics = dict(
-        model=f"ptq-w{cfg.weight_bits}a{cfg.act_bits}", source=described, dataset=dataset,
+        model=f"{_family(described)}ptq-w{cfg.weight_bits}a{cfg.act_bits}", source=described, dataset=dataset,
         weight_bits=cfg.weight_bits, act_bits=cfg.act_bits,
         float_accuracy=float_acc, ptq_accuracy=ptq_acc, test_accuracy=test_acc,
         calibration=dict(act_calib=cfg.act_calib, percentile=cfg.percentile if cfg.act_calib == "percentile" else None,

@@ -14,7 +14,8 @@ analysis.json (keys are only ever added):
     bits, signed, narrow, bipolar, per_channel, scale (float, or {min, max} per channel),
     zero_point, grid {scale, zero_point, qmin, qmax, n_levels, bipolar, unit: value | step},
     stats {min, max, mean, std}, clip_fraction (beyond the outer levels by > half a step),
-    sqnr_db (the model's own quantizer; null when exact), exact,
+    sqnr_db (the model's own quantizer; null when exact), exact, sqnr_rescaled_db (after the best
+    overall rescaling of x_hat, see `metrics`),
     symmetric / asymmetric {scale, zero_point, qmin, qmax, sqnr_db} (at the same bits),
     histogram {edges, counts, unit} (per-channel tensors: in units of their channel's step)
 The page and the build report draw their figures from this dict (`analysis_figures`).
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from qloom.analyze.collect import QuantTensor, collect
-from qloom.analyze.metrics import BipolarGrid, Grid, compare_grids, sqnr_db
+from qloom.analyze.metrics import BipolarGrid, Grid, compare_grids, sqnr_db, sqnr_rescaled_db
 from qloom.analyze.plots import analysis_figures
 from qloom.errors import QloomError
 
@@ -63,7 +64,7 @@ def layer_record(t: QuantTensor, bins: int = HIST_BINS) -> dict:
                  "bipolar": t.bipolar, "unit": unit},
         "stats": {"min": float(x.min()), "max": float(x.max()), "mean": float(x.mean()), "std": float(x.std())},
         "clip_fraction": grid.clip_fraction(values),
-        "sqnr_db": own, "exact": own is None,
+        "sqnr_db": own, "exact": own is None, "sqnr_rescaled_db": sqnr_rescaled_db(x, xh),
         **compare_grids(x, t.bits),
         "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts], "unit": unit},
     }

@@ -23,7 +23,7 @@ def _db(v) -> str:
 
 def _layer_table(layers: list[dict]) -> str:
     head = ("<tr><th class=l>quantizer</th><th class=l>where</th><th>bits</th><th>scale</th><th>values</th>"
-            "<th>clipped %</th><th>SQNR model (dB)</th><th>symmetric</th><th>asymmetric</th></tr>")
+            "<th>clipped %</th><th>SQNR model (dB)</th><th>rescaled</th><th>symmetric</th><th>asymmetric</th></tr>")
     rows = []
     for l in layers:
         sc = l["scale"]
@@ -35,7 +35,7 @@ def _layer_table(layers: list[dict]) -> str:
         cells[better] = f"<span class=best>{cells[better]}</span>"
         rows.append(f"<tr><td class=l>{_e(l['name'])}</td><td class=l>{_e(l['where'])}</td><td>{l['bits']}</td>"
                     f"<td>{scale}</td><td>{l['n_values']}</td><td>{100 * l['clip_fraction']:.2f}</td>"
-                    f"<td>{_db(l['sqnr_db'])}</td><td>{cells['symmetric']}</td><td>{cells['asymmetric']}</td></tr>")
+                    f"<td>{_db(l['sqnr_db'])}</td><td>{_db(l.get('sqnr_rescaled_db'))}</td><td>{cells['symmetric']}</td><td>{cells['asymmetric']}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -58,7 +58,8 @@ def render_page(result: dict, figures: list[tuple[str, str]]) -> str:
         parts.append(f"<p>Model <b>{_e(result.get('model') or result.get('source'))}</b> on {result['frames']} "
                      f"{_e(result['dataset'])} test images; QONNX reference accuracy on them: "
                      f"{100 * acc:.2f}%.</p>" if acc is not None else "")
-        parts.append("<h2>Per-quantizer error</h2><p>SQNR of the model's own quantizer on real data, and of a "
+        parts.append("<h2>Per-quantizer error</h2><p>SQNR of the model's own quantizer on real data (also after "
+                     "the best overall rescaling, which a following BatchNorm does for free), and of a "
                      "symmetric and an asymmetric grid of the same bit width on the same tensor (the better "
                      "of the two in bold).</p>")
         parts.append(_layer_table(result["layers"]))

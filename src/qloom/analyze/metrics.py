@@ -6,6 +6,9 @@ The course's equations, spelled out once (b bits, x a float tensor):
   asymmetric: s = (max - min) / (2^b - 1), z = round(-min / s), q = clamp(round(x / s) + z, 0, 2^b - 1),
               x_hat = s * (q - z)
   SQNR (dB) = 10 log10( sum x^2 / sum (x - x_hat)^2 )   (None when x_hat == x: no error)
+  rescaled SQNR: the SQNR of a * x_hat with the best a = <x, x_hat> / <x_hat, x_hat>; where a
+              BatchNorm or scale follows (every zoo layer), the grid's overall scale is free and
+              only this one measures the loss (e.g. bipolar weights of scale 1 on latent weights)
 """
 
 from __future__ import annotations
@@ -23,6 +26,15 @@ def sqnr_db(x: np.ndarray, x_hat: np.ndarray) -> float | None:
         return None
     signal = float(np.sum(x**2))
     return float(10.0 * np.log10(signal / err)) if signal > 0 else float("-inf")
+
+
+def sqnr_rescaled_db(x: np.ndarray, x_hat: np.ndarray) -> float | None:
+    """SQNR of x_hat after the least-squares rescaling a * x_hat (see the module docstring)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    xh = np.asarray(x_hat, dtype=np.float64).reshape(-1)
+    energy = float(np.dot(xh, xh))
+    a = float(np.dot(x, xh)) / energy if energy > 0 else 0.0
+    return sqnr_db(x, a * xh)
 
 
 @dataclass(frozen=True)
