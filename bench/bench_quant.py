@@ -59,7 +59,9 @@ def main(argv=None) -> int:
     sweep = json.loads((out / "analysis.json").read_text())["sweep"]
     print_table(f"Accuracy against bit width: {args.family} on {args.dataset}, {args.epochs} epochs",
                 [dict(model=r["model"], weight_bits=r["weight_bits"] or "float", act_bits=r["act_bits"] or "float",
-                      test_acc=f"{r['test_accuracy']:.4f}", val_acc=f"{r['val_accuracy']:.4f}",
+                      test_acc=f"{r['test_accuracy']:.4f}",
+                      ptq_of_float=f"{r['ptq_accuracy']:.4f}" if r.get("ptq_accuracy") is not None else "",
+                      val_acc=f"{r['val_accuracy']:.4f}",
                       train_s=f"{r['train_seconds']:.0f}") for r in sweep["rows"]])
     layers = json.loads((out / "analysis-lowest-bits" / "analysis.json").read_text())["layers"]
 

@@ -160,6 +160,8 @@ def test_tiny_bit_width_sweep(tmp_path):
     assert [r["model"] for r in rows] == ["tfc-w1a1", "tfc-w2a2", "tfc-float"]
     assert all(0.0 <= r["test_accuracy"] <= 1.0 for r in rows)
     assert rows[-1]["weight_bits"] is None
+    assert rows[0]["ptq_accuracy"] is None and 0.0 <= rows[1]["ptq_accuracy"] <= 1.0  # no 1-bit PTQ
+    assert (tmp_path / "sweep" / "tfc-ptq-w2a2" / "model.onnx").is_file()
     result = analyze(None, tmp_path / "page", sweep=sweep)
     page = (tmp_path / "page" / "analysis.html").read_text()
     assert "Accuracy against bit width" in page and page.count("data:image/png;base64,") == 1

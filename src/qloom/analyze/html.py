@@ -39,14 +39,18 @@ def _layer_table(layers: list[dict]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _pct(v) -> str:
+    return "" if v is None else f"{100 * v:.2f}"
+
+
 def _sweep_table(sweep: dict) -> str:
     rows = "".join(
         f"<tr><td class=l>{_e(r['model'])}</td><td>{_e(r.get('weight_bits') or 'float')}</td>"
-        f"<td>{_e(r.get('act_bits') or 'float')}</td><td>{100 * r['test_accuracy']:.2f}</td>"
-        f"<td>{100 * r['val_accuracy']:.2f}</td><td>{r['train_seconds']:.0f}</td></tr>"
+        f"<td>{_e(r.get('act_bits') or 'float')}</td><td>{_pct(r['test_accuracy'])}</td>"
+        f"<td>{_pct(r.get('ptq_accuracy'))}</td><td>{_pct(r['val_accuracy'])}</td><td>{r['train_seconds']:.0f}</td></tr>"
         for r in sweep["rows"])
-    return ("<table><tr><th class=l>model</th><th>weight bits</th><th>act bits</th><th>test acc %</th>"
-            f"<th>val acc %</th><th>train s</th></tr>{rows}</table>")
+    return ("<table><tr><th class=l>model</th><th>weight bits</th><th>act bits</th><th>test acc % (QAT)</th>"
+            f"<th>PTQ of float %</th><th>val acc %</th><th>train s</th></tr>{rows}</table>")
 
 
 def render_page(result: dict, figures: list[tuple[str, str]]) -> str:

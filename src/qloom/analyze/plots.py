@@ -86,20 +86,30 @@ def sqnr_figure(layers: list[dict]) -> str:
 
 
 def sweep_figure(sweep: dict) -> str:
-    """Test accuracy against weight bits, one line per activation bit width (float: dashed)."""
+    """Test accuracy against bits: QAT (solid) and PTQ of the float twin (dotted), float dashed.
+
+    Diagonal sweeps (w = a) draw one line over the bit widths; a grid sweep one line per
+    activation bit width, against weight bits."""
     fig = _figure(5.2, 3.2)
     ax = fig.add_subplot()
     rows = [r for r in sweep["rows"] if r.get("weight_bits") is not None]
-    for a in sorted({r["act_bits"] for r in rows}):
-        pts = sorted((r["weight_bits"], r["test_accuracy"]) for r in rows if r["act_bits"] == a)
-        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=f"a{a}" if len({r['act_bits'] for r in rows}) > 1 else "w = a")
+    groups = sorted({r["act_bits"] for r in rows}) if sweep.get("grid") else [None]
+    for a in groups:
+        sel = [r for r in rows if a is None or r["act_bits"] == a]
+        tag = "" if a is None else f", a{a}"
+        qat = sorted((r["weight_bits"], r["test_accuracy"]) for r in sel)
+        line = ax.plot([p[0] for p in qat], [100 * p[1] for p in qat], marker="o", label=f"QAT{tag}")
+        ptq = sorted((r["weight_bits"], r["ptq_accuracy"]) for r in sel if r.get("ptq_accuracy") is not None)
+        if ptq:
+            ax.plot([p[0] for p in ptq], [100 * p[1] for p in ptq], marker="s", ls=":", color=line[0].get_color(),
+                    label=f"PTQ of the float model{tag}")
     for r in sweep["rows"]:
         if r.get("weight_bits") is None:
             ax.axhline(100 * r["test_accuracy"], ls="--", color="grey", label=f"float {100 * r['test_accuracy']:.2f}%")
     bits = sorted({r["weight_bits"] for r in rows})
     ax.set_xscale("log", base=2)
     ax.set_xticks(bits, [str(b) for b in bits])
-    ax.set_xlabel("weight bits" if len({r['act_bits'] for r in rows}) > 1 else "bits (weights = activations)")
+    ax.set_xlabel("weight bits" if sweep.get("grid") else "bits (weights = activations)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{sweep['family']} on {sweep['dataset']}, {sweep['epochs']} epochs", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
