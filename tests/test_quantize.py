@@ -199,3 +199,14 @@ def test_a_qat_checkpoint_is_refused(tmp_path, capsys):
     assert main(["train", "--model", "tfc-w2a2", "--dataset", "digits", "--epochs", "1", "--out", str(qat), "--quiet"]) == 0
     err = _one_line_error(capsys, ["quantize", str(qat), "--dataset", "digits", "--out", str(tmp_path / "o")])
     assert "not a float model" in err and "--float" in err
+
+
+@pytest.mark.slow
+def test_ptq_8bit_sfc_mnist_reaches_97_percent(tmp_path):
+    """The issue's target: 8-bit PTQ of a float SFC-sized MLP >= 97% on the 10k MNIST test set."""
+    flt = tmp_path / "sfc-float"
+    assert main(["train", "--model", "sfc", "--float", "--dataset", "mnist", "--epochs", "3", "--out", str(flt),
+                 "--quiet"]) == 0
+    m = ptq(str(flt), "mnist", tmp_path / "ptq", PTQConfig(weight_bits=8, act_bits=8), progress=False)
+    assert m["float_accuracy"] >= 0.97
+    assert m["test_accuracy"] >= 0.97
