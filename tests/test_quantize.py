@@ -159,6 +159,19 @@ def test_user_module_class_with_state_dict(tmp_path):
     assert m["source"].endswith("usernet.py:TinyNet")
 
 
+def test_quantizing_leaves_the_float_model_untouched(float_run):
+    """fx graphs share modules with their source; BN merging must not edit the float model."""
+    from qloom.quantize import load_float_model, quantize_model
+    from qloom.train import accuracy
+
+    model, name = load_float_model(str(float_run))
+    assert name == "tfc-float"
+    x, y = data.load_dataset("digits", "test")
+    before = accuracy(model, x, y)
+    quantize_model(model, PTQConfig())
+    assert accuracy(model, x, y) == before
+
+
 def test_parse_bits():
     assert parse_bits("8/8") == (8, 8) and parse_bits("4/8") == (4, 8) and parse_bits("4") == (4, 4)
     for bad in ("x", "8/8/8", "", "4/a"):

@@ -14,6 +14,7 @@ requantized (logits = accumulator * scale + bias).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib
 import importlib.util
@@ -134,7 +135,7 @@ def quantize_model(model: nn.Module, cfg: PTQConfig) -> nn.Module:
 
     from qloom.models.quant import PixelQuant
 
-    model = model.eval()
+    model = copy.deepcopy(model).eval()  # fx shares modules with its source, and BN merging edits weights
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -159,7 +160,10 @@ def quantize_model(model: nn.Module, cfg: PTQConfig) -> nn.Module:
         qmodel = quantize(graph, quant_identity_map=identity_map, compute_layer_map=layer_map,
                           quant_act_map=act_map, requantize_layer_handler_output=False)
     # Brevitas put a signed quantizer on the input placeholder; qloom's input is the pixel byte
-    setattr(qmodel, inputs[0].name + "_quant", qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=True))
+    name = inputs[0].name + "_quant"  # brevitas.graph.quantize_impl.inp_placeholder_handler's naming
+    if not isinstance(getattr(qmodel, name, None), qnn.QuantIdentity):
+        raise RuntimeError(f"Brevitas' input quantizer {name!r} not found: its naming changed")
+    setattr(qmodel, name, qnn.QuantIdentity(act_quant=PixelQuant, return_quant_tensor=True))
     return qmodel
 
 
