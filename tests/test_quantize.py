@@ -109,6 +109,13 @@ def test_calibration_observers_reach_float_accuracy_at_8_bits(float_run, tmp_pat
     assert m["test_accuracy"] >= m["float_accuracy"] - 0.03
 
 
+def test_mse_weight_scales_beat_max_scales_at_2_bits(float_run, tmp_path):
+    """max |w| leaves 3 levels where most weights round to 0; Brevitas' MSE observer clips."""
+    acc = {c: ptq(str(float_run), "digits", tmp_path / c, PTQConfig(weight_bits=2, act_bits=2, weight_calib=c),
+                  progress=False)["ptq_accuracy"] for c in ("max", "mse")}
+    assert acc["mse"] > acc["max"] + 0.1
+
+
 def test_low_bit_ptq_loses_accuracy_and_finetuning_recovers_it(float_run, tmp_path):
     m = ptq(str(float_run), "digits", tmp_path, PTQConfig(weight_bits=2, act_bits=2, finetune_epochs=6,
                                                           finetune_lr=3e-3), progress=False)

@@ -34,6 +34,7 @@ from qloom import data
 from qloom.errors import QloomError
 
 ACT_CALIBRATIONS = ("percentile", "mse", "minmax")
+WEIGHT_CALIBRATIONS = ("max", "mse")
 PTQ_BITS = range(2, 9)  # 1-bit (bipolar) networks need QAT: a PTQ sign() of float weights fails
 
 
@@ -46,6 +47,7 @@ class PTQConfig:
     per_channel: bool = False  # one weight scale per output channel (else per tensor)
     pot_scales: bool = False  # power-of-two scales (Brevitas fixed point, as FINN): exact float32 reference
     act_calib: str = "percentile"  # activation range observer: percentile | mse | minmax
+    weight_calib: str = "max"  # weight scale: max |w| (Brevitas' default) | mse (MSE-optimal clipping)
     percentile: float = 99.999  # high percentile of the 'percentile' observer (Brevitas' default)
     bias_correction: bool = False
     calib_frames: int = 1000  # calibration images, drawn (seeded) from the training split
@@ -61,6 +63,8 @@ class PTQConfig:
                                  "(1-bit networks: train them with QAT, `qloom train --model FAMILY-w1a1`)")
         if self.act_calib not in ACT_CALIBRATIONS:
             raise QloomError(f"unknown activation calibration {self.act_calib!r}; valid: {', '.join(ACT_CALIBRATIONS)}")
+        if self.weight_calib not in WEIGHT_CALIBRATIONS:
+            raise QloomError(f"unknown weight calibration {self.weight_calib!r}; valid: {', '.join(WEIGHT_CALIBRATIONS)}")
         if not 0 < self.percentile <= 100:
             raise QloomError(f"percentile must be in (0, 100], got {self.percentile}")
         if self.calib_frames < 1 or self.finetune_epochs < 0:
@@ -94,7 +98,10 @@ def _quantizers(cfg: PTQConfig):
     from brevitas.core.stats import StatsOp
     from brevitas.quant import scaled_int as q
 
-    weight = q.Int8WeightPerChannelFloat if cfg.per_channel else q.Int8WeightPerTensorFloat
+    if cfg.weight_calib == "mse":
+        weight = q.Int8WeightPerChannelFloatMSE if cfg.per_channel else q.Int8WeightPerTensorFloatMSE
+    else:
+        weight = q.Int8WeightPerChannelFloat if cfg.per_channel else q.Int8WeightPerTensorFloat
     unsigned, signed = q.Uint8ActPerTensorFloat, q.Int8ActPerTensorFloat
     act_attrs: dict = {}
     if cfg.act_calib == "mse":
@@ -350,7 +357,7 @@ def ptq(source: str, dataset: str, out, cfg: PTQConfig, *, state_dict=None, limi
         weight_bits=cfg.weight_bits, act_bits=cfg.act_bits,
         float_accuracy=float_acc, ptq_accuracy=ptq_acc, test_accuracy=test_acc,
         calibration=dict(act_calib=cfg.act_calib, percentile=cfg.percentile if cfg.act_calib == "percentile" else None,
-                         per_channel=cfg.per_channel, pot_scales=cfg.pot_scales, bias_correction=cfg.bias_correction,
+                         weight_calib=cfg.weight_calib, per_channel=cfg.per_channel, pot_scales=cfg.pot_scales, bias_correction=cfg.bias_correction,
                          frames=int(len(calib_x)), seed=cfg.seed, split="train",
                          seconds=round(calib_seconds, 2)),
         finetune=finetune, finetune_epochs=cfg.finetune_epochs,

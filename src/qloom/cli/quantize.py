@@ -27,6 +27,8 @@ def add_parser(subparsers) -> None:
                    help="power-of-two scales (fixed point, as FINN): the float32 reference is exact")
     p.add_argument("--act-calib", default="percentile", choices=["percentile", "mse", "minmax"],
                    help="activation range observer (default percentile, 99.999th)")
+    p.add_argument("--weight-calib", default="max", choices=["max", "mse"],
+                   help="weight scale from max |w| (default) or the MSE-optimal clipping")
     p.add_argument("--percentile", type=float, default=99.999, help="high percentile of --act-calib percentile")
     p.add_argument("--bias-correction", action="store_true", help="correct each layer's mean output shift")
     p.add_argument("--calib-frames", type=int, default=1000, help="calibration images from the training split")
@@ -51,7 +53,8 @@ def run(args) -> int:
     if args.finetune_epochs < 0 or not args.finetune_lr > 0:
         raise QloomError("--finetune-epochs must be >= 0 and --finetune-lr > 0")
     w, a = parse_bits(args.bits)
-    cfg = PTQConfig(weight_bits=w, act_bits=a, per_channel=args.per_channel, pot_scales=args.pot_scales, act_calib=args.act_calib,
+    cfg = PTQConfig(weight_bits=w, act_bits=a, per_channel=args.per_channel, pot_scales=args.pot_scales,
+                    act_calib=args.act_calib, weight_calib=args.weight_calib,
                     percentile=args.percentile, bias_correction=args.bias_correction,
                     calib_frames=args.calib_frames, finetune_epochs=args.finetune_epochs,
                     finetune_lr=args.finetune_lr, seed=args.seed)
