@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     p.add_argument("--finetune-epochs", type=int, default=2)
     p.add_argument("--limit-train", type=int)
     p.add_argument("--ptq-options", default="", help="extra `qloom quantize` flags, e.g. '--per-channel --act-calib mse'")
+    p.add_argument("--reuse", action="store_true",
+                   help="reuse finished float/QAT runs in --out-dir (compare PTQ options without retraining)")
     p.add_argument("--no-verify", action="store_true", help="skip building and verifying the PTQ exports")
     p.add_argument("--out-dir", default=str(Path(tempfile.gettempdir()) / "qloom-bench-ptq"))
     args = p.parse_args(argv)
@@ -53,8 +55,14 @@ def main(argv=None) -> int:
     limit = ["--limit-train", str(args.limit_train)] if args.limit_train else []
     common = ["--dataset", args.dataset, "--quiet"]
 
+    def train(folder: Path, *cmd: str) -> None:
+        if args.reuse and (folder / "metrics.json").is_file():
+            print(f"reusing {folder}", file=sys.stderr)
+            return
+        qloom("train", *cmd, "--out", str(folder), *limit, *common)
+
     fdir = out / f"{args.family}-float"
-    qloom("train", "--model", args.family, "--float", "--epochs", str(args.float_epochs), "--out", str(fdir), *limit, *common)
+    train(fdir, "--model", args.family, "--float", "--epochs", str(args.float_epochs))
     fm = json.loads((fdir / "metrics.json").read_text())
     rows = [dict(bits="float", float_acc=f"{fm['test_accuracy']:.4f}", ptq_acc="", ptq_s="", ir_mismatches="",
                  ptq_ft_acc="", ptq_ft_s="", qat_acc="", qat_s=f"{fm['train_seconds']:.0f} (float train)")]
@@ -72,11 +80,10 @@ def main(argv=None) -> int:
             ir = json.loads((bdir / "verify.json").read_text())["levels"]["ir"]
             per_layer = sum(v["mismatching_elements"] for v in ir["layers"].values())
             mismatches = f"{ir['mismatches']} frames ({per_layer} hidden elems)"
-        t_ft = qloom("quantize", str(fdir), "--bits", f"{b}/{b}", "--out", str(ftdir), "--finetune-epochs",
+        qloom("quantize", str(fdir), "--bits", f"{b}/{b}", "--out", str(ftdir), "--finetune-epochs",
                      str(args.finetune_epochs), *extra, *limit, *common)
         ftm = json.loads((ftdir / "metrics.json").read_text())
-        t_qat = qloom("train", "--model", f"{args.family}-w{b}a{b}", "--epochs", str(args.qat_epochs), "--out", str(qdir),
-                      *limit, *common)
+        train(qdir, "--model", f"{args.family}-w{b}a{b}", "--epochs", str(args.qat_epochs))
         qm = json.loads((qdir / "metrics.json").read_text())
         rows.append(dict(bits=f"w{b}a{b}", float_acc=f"{pm['float_accuracy']:.4f}", ptq_acc=f"{pm['test_accuracy']:.4f}",
                          ptq_s=f"{pm['seconds']:.1f} ({t_ptq:.0f} wall)", ir_mismatches=mismatches,
