@@ -10,7 +10,9 @@ analysis.json (keys are only ever added):
   command, sweep (null or `sweep.bit_width_sweep`'s dict: family, dataset, epochs, rows
   [{model, weight_bits, act_bits, test_accuracy, val_accuracy, train_seconds}]),
   layers: one per quantizer, in graph order:
-    name (Quant node), role (input | weights | activation), where (text), shape, n_values,
+    name (Quant node), role (input | weights | activation), where (text), shape (weights: the
+    tensor's; activations: one frame's), n_values (values analyzed: activations are subsampled
+    to at most 1e6 over all frames),
     bits, signed, narrow, bipolar, per_channel, scale (float, or {min, max} per channel),
     zero_point, grid {scale, zero_point, qmin, qmax, n_levels, bipolar, unit: value | step},
     stats {min, max, mean, std}, clip_fraction (beyond the outer levels by > half a step),
@@ -57,7 +59,7 @@ def layer_record(t: QuantTensor, bins: int = HIST_BINS) -> dict:
     scale = ({"min": float(t.scale.min()), "max": float(t.scale.max())} if per_channel
              else float(t.scale.reshape(-1)[0]))
     return {
-        "name": t.name, "role": t.role, "where": t.where, "shape": list(t.x.shape), "n_values": int(x.size),
+        "name": t.name, "role": t.role, "where": t.where, "shape": list(t.shape), "n_values": int(x.size),
         "bits": t.bits, "signed": t.signed, "narrow": t.narrow, "bipolar": t.bipolar, "per_channel": per_channel,
         "scale": scale, "zero_point": zp,
         "grid": {"scale": s, "zero_point": grid.zero_point, "qmin": qmin, "qmax": qmax, "n_levels": int(len(levels)),
