@@ -118,6 +118,11 @@ def test_figures_come_from_the_json_alone(analysis):
     figs = analysis_figures(result)
     assert len(figs) == 1 + len(result["layers"])
     assert all(isinstance(t, str) and u.startswith("data:image/png;base64,") for t, u in figs)
+    from qloom.analyze.html import section_html
+
+    fragment = section_html(result, figs, level=3)
+    assert "<html" not in fragment and "<h3>Per-quantizer error</h3>" in fragment
+    assert fragment.count("<img ") == len(figs)
 
 
 def test_sqnr_matches_the_brevitas_model(qat_run, analysis):

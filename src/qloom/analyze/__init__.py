@@ -20,7 +20,9 @@ analysis.json (keys are only ever added):
     overall rescaling of x_hat, see `metrics`),
     symmetric / asymmetric {scale, zero_point, qmin, qmax, sqnr_db} (at the same bits),
     histogram {edges, counts, unit} (per-channel tensors: in units of their channel's step)
-The page and the build report draw their figures from this dict (`analysis_figures`).
+The page and the build report draw their figures from this dict: `analysis_figures(result)`
+-> [(title, PNG data URI)], `analysis.html.section_html(result)` -> an HTML fragment (classes
+styled by `analysis.html.CSS`).
 """
 
 from __future__ import annotations

@@ -53,26 +53,37 @@ def _sweep_table(sweep: dict) -> str:
             f"<th>PTQ of float %</th><th>val acc %</th><th>train s</th></tr>{rows}</table>")
 
 
-def render_page(result: dict, figures: list[tuple[str, str]]) -> str:
-    """analysis.html for `result` (the analysis.json dict) and its `analysis_figures`."""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>qloom analysis</title><style>{CSS}</style></head><body>",
-             "<h1>qloom quantization analysis</h1>"]
+def section_html(result: dict, figures: list[tuple[str, str]] | None = None, level: int = 2) -> str:
+    """The analysis as an HTML fragment (tables, figures, definitions) with headings of `level`:
+    the body of analysis.html, and what a build report embeds as its quantization section."""
+    from qloom.analyze.plots import analysis_figures
+
+    figures = analysis_figures(result) if figures is None else figures
+    h = f"h{level}"
+    parts = []
     if result.get("layers"):
         acc = result.get("accuracy")
-        parts.append(f"<p>Model <b>{_e(result.get('model') or result.get('source'))}</b> on {result['frames']} "
-                     f"{_e(result['dataset'])} test images; QONNX reference accuracy on them: "
-                     f"{100 * acc:.2f}%.</p>" if acc is not None else "")
-        parts.append("<h2>Per-quantizer error</h2><p>SQNR of the model's own quantizer on real data (also after "
-                     "the best overall rescaling, which a following BatchNorm does for free), and of a "
+        if acc is not None:
+            parts.append(f"<p>Model <b>{_e(result.get('model') or result.get('source'))}</b> on {result['frames']} "
+                         f"{_e(result['dataset'])} test images; QONNX reference accuracy on them: {100 * acc:.2f}%.</p>")
+        parts.append(f"<{h}>Per-quantizer error</{h}><p>SQNR of the model's own quantizer on real data (also "
+                     "after the best overall rescaling, which a following BatchNorm does for free), and of a "
                      "symmetric and an asymmetric grid of the same bit width on the same tensor (the better "
                      "of the two in bold).</p>")
         parts.append(_layer_table(result["layers"]))
     if result.get("sweep"):
-        parts.append("<h2>Accuracy against bit width</h2>" + _sweep_table(result["sweep"]))
-    parts.append("<h2>Figures</h2>")
+        parts.append(f"<{h}>Accuracy against bit width</{h}>" + _sweep_table(result["sweep"]))
+    parts.append(f"<{h}>Figures</{h}>")
     for title, uri in figures:
         parts.append(f"<div class=fig><img alt='{_e(title)}' title='{_e(title)}' src='{uri}'></div>")
-    parts.append(f"<h2>Definitions</h2><pre>{_e(FORMULAS.strip())}</pre>")
+    parts.append(f"<{h}>Definitions</{h}><pre>{_e(FORMULAS.strip())}</pre>")
+    return "\n".join(parts)
+
+
+def render_page(result: dict, figures: list[tuple[str, str]] | None = None) -> str:
+    """analysis.html for `result` (the analysis.json dict); CSS is `CSS` (the fragment's classes)."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>qloom analysis</title><style>{CSS}</style>"
+             "</head><body>", "<h1>qloom quantization analysis</h1>", section_html(result, figures)]
     if result.get("command"):
         parts.append(f"<p><small>made by <code>{_e(result['command'])}</code></small></p>")
     parts.append("</body></html>\n")
