@@ -35,7 +35,8 @@ def _layer_table(layers: list[dict]) -> str:
         cells[better] = f"<span class=best>{cells[better]}</span>"
         rows.append(f"<tr><td class=l>{_e(l['name'])}</td><td class=l>{_e(l['where'])}</td><td>{l['bits']}</td>"
                     f"<td>{scale}</td><td>{l['n_values']}</td><td>{100 * l['clip_fraction']:.2f}</td>"
-                    f"<td>{_db(l['sqnr_db'])}</td><td>{_db(l.get('sqnr_rescaled_db'))}</td><td>{cells['symmetric']}</td><td>{cells['asymmetric']}</td></tr>")
+                    f"<td>{_db(l['sqnr_db'])}</td><td>{_db(l.get('sqnr_rescaled_db'))}</td>"
+                    f"<td>{cells['symmetric']}</td><td>{cells['asymmetric']}</td></tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
