@@ -230,3 +230,29 @@ def test_ptq_8bit_sfc_mnist_reaches_97_percent(tmp_path):
     m = ptq(str(flt), "mnist", tmp_path / "ptq", PTQConfig(weight_bits=8, act_bits=8), progress=False)
     assert m["float_accuracy"] >= 0.97
     assert m["test_accuracy"] >= 0.97
+
+
+def test_float_zoo_twins_have_no_quantizers():
+    from brevitas.nn.quant_layer import QuantNonLinearActLayer, QuantWeightBiasInputOutputLayer
+
+    from qloom.models import build_model
+
+    for name in ("tfc-float", "cnv-float"):
+        model = build_model(name)
+        assert model.qloom_name == name
+        assert not any(isinstance(m, (QuantWeightBiasInputOutputLayer, QuantNonLinearActLayer)) for m in model.modules())
+        assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_ptq_of_a_float_cnv_builds_and_verifies(tmp_path):
+    """Conv + max-pool through Brevitas' graph quantization, PoT scales: bit-exact IR."""
+    flt, out, build = tmp_path / "cnv-float", tmp_path / "ptq", tmp_path / "build"
+    assert main(["train", "--model", "cnv", "--float", "--dataset", "mnist", "--epochs", "1", "--limit-train", "600",
+                 "--limit-eval", "100", "--out", str(flt), "--quiet"]) == 0
+    assert main(["quantize", str(flt), "--bits", "4/4", "--pot-scales", "--calib-frames", "100", "--limit-eval", "100",
+                 "--out", str(out), "--quiet"]) == 0
+    _, quants = _quant_nodes(out / "model.onnx")
+    assert len(quants) == 1 + 6 + 5  # input; weights of 4 convs, the hidden FC and the last FC; 5 ReLUs
+    assert main(["build", str(out / "model.onnx"), "--out", str(build), "--stop-after", "rtl"]) == 0
+    assert main(["verify", str(build), "--level", "ir", "--frames", "50"]) == 0
+    assert json.loads((build / "verify.json").read_text())["levels"]["ir"]["mismatches"] == 0
