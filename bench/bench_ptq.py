@@ -2,6 +2,7 @@
 
     python bench/bench_ptq.py                                  # sfc on MNIST: float 10 epochs, QAT 5 epochs
     python bench/bench_ptq.py --family tfc --qat-epochs 2 --limit-train 5000    # smoke run
+    python bench/bench_ptq.py --reuse --ptq-options='--per-channel --weight-calib mse'   # other PTQ options
 
 One float model (`qloom train --float`) is quantized by `qloom quantize` at each bit width
 (w = a), once as plain PTQ and once with a short QAT fine-tuning from the PTQ result; the zoo's
