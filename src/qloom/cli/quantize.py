@@ -12,12 +12,13 @@ def add_parser(subparsers) -> None:
         help="post-training quantization (PTQ) of a float model, exported to QONNX",
         description="Quantize a float PyTorch model with Brevitas PTQ (calibration on training images, "
         "optional bias correction and QAT fine-tuning) and export it to QONNX for `qloom build`. "
-        "SOURCE is a `qloom train --float` folder (or its checkpoint.pt), or module:Class / "
+        "The model is a `qloom train --float` folder (or its checkpoint.pt), or module:Class / "
         "path/to/file.py:Class (built without arguments, input pixel/256 of shape (N, 1, H, W)) "
         "with --state-dict. Writes OUT/model.onnx, OUT/metrics.json (float_accuracy, ptq_accuracy, "
         "test_accuracy, calibration) and OUT/checkpoint.pt.",
     )
-    p.add_argument("source", metavar="FLOAT_CHECKPOINT_OR_MODULE_CLASS")
+    p.add_argument("source", metavar="FLOAT_CHECKPOINT_OR_MODULE_CLASS",
+                   help="a `qloom train --float` folder or its checkpoint.pt, or module:Class / file.py:Class")
     p.add_argument("--state-dict", help="weights of a module:Class model (torch.save'd state_dict)")
     p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, digits or idx:/path/to/dir")
     p.add_argument("--bits", default="8/8", help="weight/activation bits, 2..8 each (default 8/8)")
