@@ -1,6 +1,6 @@
 """Post-training quantization (PTQ) of a float PyTorch model with Brevitas' own machinery.
 
-float nn.Module -> `preprocess_for_quantize` (fx trace, BatchNorm merged into the weights)
+float nn.Module -> `preprocess_for_quantize` (fx trace; BatchNorm kept, or merged into the weights)
 -> `quantize` (Linear/Conv -> QuantLinear/QuantConv2d, ReLU -> QuantReLU, requantizers where a
 weight layer's input is not quantized) -> `calibration_mode` (activation ranges from real data,
 by Brevitas' percentile / MSE / max observers) -> optional `bias_correction_mode` -> optional
@@ -50,6 +50,11 @@ class PTQConfig:
     weight_calib: str = "max"  # weight scale: max |w| (Brevitas' default) | mse (MSE-optimal clipping)
     percentile: float = 99.999  # high percentile of the 'percentile' observer (Brevitas' default)
     bias_correction: bool = False
+    # False (default): BatchNorm stays a float op after the bias-free weights, as in the QAT zoo;
+    # the compiler folds it into the thresholds at no hardware cost, and no float bias enters the
+    # float32 matmul of the QONNX reference (onnxruntime's Gemm adds it inside the accumulation,
+    # which rounds). True: Brevitas' usual PTQ form, BN folded into weights and biases.
+    merge_bn: bool = False
     calib_frames: int = 1000  # calibration images, drawn (seeded) from the training split
     finetune_epochs: int = 0  # QAT epochs starting from the PTQ result
     finetune_lr: float = 1e-3
@@ -146,7 +151,7 @@ def quantize_model(model: nn.Module, cfg: PTQConfig) -> nn.Module:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            graph = preprocess_for_quantize(model)
+            graph = preprocess_for_quantize(model, merge_bn=cfg.merge_bn)
     except Exception as exc:  # fx cannot trace data-dependent Python control flow
         raise QloomError(f"cannot trace the float model for PTQ ({exc.__class__.__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}); it must be fx-traceable "
@@ -359,7 +364,7 @@ def ptq(source: str, dataset: str, out, cfg: PTQConfig, *, state_dict=None, limi
         float_accuracy=float_acc, ptq_accuracy=ptq_acc, test_accuracy=test_acc,
         calibration=dict(act_calib=cfg.act_calib, percentile=cfg.percentile if cfg.act_calib == "percentile" else None,
                          weight_calib=cfg.weight_calib, per_channel=cfg.per_channel, pot_scales=cfg.pot_scales,
-                         bias_correction=cfg.bias_correction,
+                         bias_correction=cfg.bias_correction, merge_bn=cfg.merge_bn,
                          frames=int(len(calib_x)), seed=cfg.seed, split="train",
                          seconds=round(calib_seconds, 2)),
         finetune=finetune, finetune_epochs=cfg.finetune_epochs,

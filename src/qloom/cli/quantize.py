@@ -31,6 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--weight-calib", default="max", choices=["max", "mse"],
                    help="weight scale from max |w| (default) or the MSE-optimal clipping")
     p.add_argument("--percentile", type=float, default=99.999, help="high percentile of --act-calib percentile")
+    p.add_argument("--merge-bn", action="store_true",
+                   help="fold BatchNorm into the weights (default: keep it; the hardware folds it into thresholds)")
     p.add_argument("--bias-correction", action="store_true", help="correct each layer's mean output shift")
     p.add_argument("--calib-frames", type=int, default=1000, help="calibration images from the training split")
     p.add_argument("--finetune-epochs", type=int, default=0, help="QAT epochs starting from the PTQ result")
@@ -56,7 +58,7 @@ def run(args) -> int:
     w, a = parse_bits(args.bits)
     cfg = PTQConfig(weight_bits=w, act_bits=a, per_channel=args.per_channel, pot_scales=args.pot_scales,
                     act_calib=args.act_calib, weight_calib=args.weight_calib,
-                    percentile=args.percentile, bias_correction=args.bias_correction,
+                    percentile=args.percentile, bias_correction=args.bias_correction, merge_bn=args.merge_bn,
                     calib_frames=args.calib_frames, finetune_epochs=args.finetune_epochs,
                     finetune_lr=args.finetune_lr, seed=args.seed)
     m = ptq(args.source, args.dataset, args.out, cfg, state_dict=args.state_dict, limit_eval=args.limit_eval,
