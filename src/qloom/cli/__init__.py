@@ -17,6 +17,8 @@ SUBCOMMANDS = {
     "demo": "demo",
     "boards": "boards",
     "deploy": "deploy",
+    "quantize": "quantize",
+    "analyze": "analyze",
 }
 
 

@@ -29,6 +29,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit-eval", type=int, help="score on the first N val/test images only (tests)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default 1: reproducible, best on a shared CPU)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--float", action="store_true", help="train the family's topology in float, no quantizers "
+                   "(then `qloom quantize OUT` for post-training quantization)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run)
 
@@ -42,6 +44,8 @@ def _command(args) -> str:
             words += [f"--{flag.replace('_', '-')}", str(value)]
     if args.resume:
         words.append("--resume")
+    if args.float:
+        words.append("--float")
     return shlex.join(words)
 
 
@@ -62,7 +66,7 @@ def run(args) -> int:
         args.model, args.dataset, args.out, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_bits=args.weight_bits, act_bits=args.act_bits, seed=args.seed,
         limit_train=args.limit_train, limit_eval=args.limit_eval, resume=args.resume,
-        threads=args.threads, progress=not args.quiet, command=command,
+        threads=args.threads, progress=not args.quiet, command=command, float_model=args.float,
     )
     print(
         f"{metrics['model']} on {metrics['dataset']}: test accuracy {metrics['test_accuracy']:.4f} "

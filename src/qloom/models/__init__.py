@@ -19,6 +19,7 @@ from .quant import VALID_BITS
 
 FAMILIES = {"tfc": "784-64-64-64-10 MLP", "sfc": "3x256 MLP", "lfc": "3x1024 MLP", "cnv": "small CNN"}
 _NAME = re.compile(r"^(?P<family>[a-z]+)(?:-w(?P<w>\d+)a(?P<a>\d+))?$")
+FLOAT_SUFFIX = "-float"  # `sfc-float`: the family's topology without quantizers (`qloom train --float`)
 
 
 def model_names() -> list[str]:
@@ -48,15 +49,37 @@ def parse_model_name(name: str, weight_bits: int | None = None, act_bits: int | 
     return m["family"], _check_bits("weight", w), _check_bits("activation", a)
 
 
+def float_name(name: str) -> str:
+    """'sfc', 'sfc-w2a2' or 'sfc-float' -> 'sfc-float' (the float twin of the family)."""
+    base = name.strip().lower() if isinstance(name, str) else name
+    if isinstance(base, str) and base.endswith(FLOAT_SUFFIX):
+        base = base[: -len(FLOAT_SUFFIX)]
+    m = _NAME.match(base) if isinstance(base, str) else None
+    if m is None or m["family"] not in FAMILIES:
+        raise QloomError(f"unknown model {name!r}; valid with --float: {', '.join(FAMILIES)} (e.g. sfc)")
+    return m["family"] + FLOAT_SUFFIX
+
+
+def is_float_name(name) -> bool:
+    return isinstance(name, str) and name.strip().lower().endswith(FLOAT_SUFFIX)
+
+
 def canonical_name(name: str, weight_bits: int | None = None, act_bits: int | None = None) -> str:
     family, w, a = parse_model_name(name, weight_bits, act_bits)
     return f"{family}-w{w}a{a}"
 
 
 def build_model(name: str, weight_bits: int | None = None, act_bits: int | None = None, **overrides) -> nn.Module:
-    """Build zoo model `name`; overrides: input_shape, num_classes, dropout, hidden, ..."""
-    family, w, a = parse_model_name(name, weight_bits, act_bits)
-    full = f"{family}-w{w}a{a}"
+    """Build zoo model `name`; overrides: input_shape, num_classes, dropout, hidden, ...
+
+    A `FAMILY-float` name builds the same topology in float (nn.Linear/Conv2d, ReLU, no quantizers).
+    """
+    if is_float_name(name):
+        full = float_name(name)
+        family, w, a = full[: -len(FLOAT_SUFFIX)], None, None
+    else:
+        family, w, a = parse_model_name(name, weight_bits, act_bits)
+        full = f"{family}-w{w}a{a}"
     try:
         if family == "cnv":
             return build_cnv(full, w, a, **overrides)
@@ -66,4 +89,5 @@ def build_model(name: str, weight_bits: int | None = None, act_bits: int | None 
         raise QloomError(f"bad option for model {full}: {exc}") from None
 
 
-__all__ = ["FAMILIES", "VALID_BITS", "build_model", "canonical_name", "model_names", "parse_model_name"]
+__all__ = ["FAMILIES", "VALID_BITS", "build_model", "canonical_name", "float_name", "is_float_name", "model_names",
+           "parse_model_name"]

@@ -39,6 +39,15 @@ def qlinear(n_in: int, n_out: int, bits: int, init_range: float | None = None) -
     return layer
 
 
+def linear(n_in: int, n_out: int, bits: int | None, init_range: float | None = None) -> nn.Module:
+    """A bias-free weight layer: quantized at `bits`, or plain float (`bits=None`, `qloom train --float`)."""
+    return nn.Linear(n_in, n_out, bias=False) if bits is None else qlinear(n_in, n_out, bits, init_range)
+
+
+def conv(c_in: int, c_out: int, bits: int | None, init_range: float | None = None) -> nn.Module:
+    return nn.Conv2d(c_in, c_out, 3, bias=False) if bits is None else qconv(c_in, c_out, bits, init_range)
+
+
 def qconv(c_in: int, c_out: int, bits: int, init_range: float | None = None) -> QuantConv2d:
     layer = QuantConv2d(
         c_in, c_out, 3, stride=1, padding=0, bias=False,

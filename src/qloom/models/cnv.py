@@ -6,7 +6,7 @@ from torch import nn
 
 from qloom.errors import QloomError
 
-from .base import QuantNet, qconv, qlinear
+from .base import QuantNet, conv, linear
 from .quant import activation, input_quant
 
 CONV_CHANNELS = ((32, 32), (64, 64))  # two blocks of two convs, each block ends in a 2x2 max-pool
@@ -15,8 +15,8 @@ FC_HIDDEN = (128,)
 
 def build_cnv(
     name: str,
-    weight_bits: int,
-    act_bits: int,
+    weight_bits: int | None,
+    act_bits: int | None,
     input_shape=(1, 28, 28),
     num_classes: int = 10,
     conv_channels=CONV_CHANNELS,
@@ -27,10 +27,10 @@ def build_cnv(
 ) -> QuantNet:
     """28 -> conv32 -> conv32 -> pool -> conv64 -> conv64 -> pool (4x4x64) -> FC128 -> FC10."""
     c, h, w = input_shape
-    layers: list[nn.Module] = [input_quant()]
+    layers: list[nn.Module] = [input_quant(weight_bits is None)]
     for block in conv_channels:
         for c_out in block:
-            layers += [qconv(c, c_out, weight_bits, init_range), nn.BatchNorm2d(c_out), activation(act_bits, signed_acts)]
+            layers += [conv(c, c_out, weight_bits, init_range), nn.BatchNorm2d(c_out), activation(act_bits, signed_acts)]
             c, h, w = c_out, h - 2, w - 2
         layers.append(nn.MaxPool2d(2))
         h, w = h // 2, w // 2
@@ -39,9 +39,9 @@ def build_cnv(
     layers.append(nn.Flatten())
     n_in = c * h * w
     for n_out in hidden:
-        layers += [qlinear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits, signed_acts)]
+        layers += [linear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits, signed_acts)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         n_in = n_out
-    layers.append(qlinear(n_in, num_classes, weight_bits, init_range))
+    layers.append(linear(n_in, num_classes, weight_bits, init_range))
     return QuantNet(*layers, name=name, input_shape=input_shape)

@@ -6,7 +6,7 @@ from math import prod
 
 from torch import nn
 
-from .base import QuantNet, qlinear
+from .base import QuantNet, linear
 from .quant import activation, input_quant
 
 HIDDEN = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)}
@@ -14,8 +14,8 @@ HIDDEN = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)
 
 def build_fc(
     name: str,
-    weight_bits: int,
-    act_bits: int,
+    weight_bits: int | None,
+    act_bits: int | None,
     input_shape=(1, 28, 28),
     num_classes: int = 10,
     hidden=(64, 64, 64),
@@ -25,14 +25,14 @@ def build_fc(
     in_dropout: float = 0.0,
 ) -> QuantNet:
     """input quant -> flatten -> [QuantLinear -> BN -> act (-> dropout)]* -> QuantLinear."""
-    layers: list[nn.Module] = [input_quant(), nn.Flatten()]
+    layers: list[nn.Module] = [input_quant(weight_bits is None), nn.Flatten()]
     if in_dropout:
         layers.append(nn.Dropout(in_dropout))
     n_in = prod(input_shape)
     for n_out in hidden:
-        layers += [qlinear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits, signed_acts)]
+        layers += [linear(n_in, n_out, weight_bits, init_range), nn.BatchNorm1d(n_out), activation(act_bits, signed_acts)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         n_in = n_out
-    layers.append(qlinear(n_in, num_classes, weight_bits, init_range))
+    layers.append(linear(n_in, num_classes, weight_bits, init_range))
     return QuantNet(*layers, name=name, input_shape=input_shape)

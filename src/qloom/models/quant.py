@@ -11,6 +11,8 @@ is exact), so that its integer output is the pixel byte of the input pixel/256.
 
 from __future__ import annotations
 
+from torch import nn
+
 from brevitas.core.bit_width import BitWidthImplType
 from brevitas.core.quant import QuantType
 from brevitas.core.restrict_val import FloatToIntImplType, RestrictValueType
@@ -96,12 +98,18 @@ class PoTSignedActQuant(_ConstPoT, ActQuantSolver):
     max_val = 1.0
 
 
-def input_quant() -> QuantIdentity:
-    return QuantIdentity(act_quant=PixelQuant)
+def input_quant(float_model: bool = False):
+    """The pixel quantizer; an identity in a float model (whose PTQ puts PixelQuant back)."""
+    return nn.Identity() if float_model else QuantIdentity(act_quant=PixelQuant)
 
 
-def activation(bits: int, signed: bool = False):
-    """Quantized activation after BN: bipolar for 1 bit, else unsigned ReLU (or signed)."""
+def activation(bits: int | None, signed: bool = False):
+    """Quantized activation after BN: bipolar for 1 bit, else unsigned ReLU (or signed).
+
+    `bits=None` (a float model): ReLU, or Hardtanh for the signed variant's [-1, 1) range.
+    """
+    if bits is None:
+        return nn.Hardtanh() if signed else nn.ReLU()
     if bits == 1:
         return QuantIdentity(act_quant=BipolarActQuant, bit_width=1)
     if signed:
