@@ -1,5 +1,7 @@
 """`qloom deploy DIR --board B | --part P`: Vivado/Vitis scripts and drivers in DIR/deploy/.
 
+--out-kind labels|logits re-runs the build's rtl stage (`qloom build --resume --out-kind`) when the
+design outputs the other kind, so the IP, the drivers and their expected outputs agree.
 With --import-reports, reads Vivado's utilization and timing reports (default DIR/deploy/reports)
 back into DIR/report.json under `vivado`, beside the estimates and the Yosys figures.
 """
@@ -18,6 +20,8 @@ def add_parser(sub) -> None:
     target.add_argument("--board", help="board (see `qloom boards`), e.g. zybo-z7-20, pynq-z2, zcu104, kv260, arty-a7-100")
     target.add_argument("--part", help="any Zynq-7000, Zynq UltraScale+ or 7-series/UltraScale part, e.g. xc7z020clg400-1")
     p.add_argument("--out", type=Path, help="deploy folder (default DIR/deploy)")
+    p.add_argument("--out-kind", choices=("labels", "logits"),
+                   help="what the IP outputs: class indices or logits (default: as built); a change rebuilds the RTL")
     p.add_argument("--frames", type=int, default=100, help="test frames embedded in the drivers (default 100)")
     p.add_argument("--dataset", default="mnist",
                    help="where the test frames come from, as for `qloom verify` (default mnist; random for any model)")
@@ -50,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
         if shutil.which("tclsh") is None:
             raise QloomError("--check runs the scripts under tclsh, which is not installed (apt-get install tcl)")
+    if args.out_kind:
+        _rebuild_for_out_kind(args.dir, args.out_kind)
     from qloom.deploy import write_deploy
 
     facts = write_deploy(args.dir, board=args.board, part=args.part, out_dir=args.out, frames=args.frames,
@@ -69,3 +75,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"stub check: {'ok, every script ran and the block design is complete' if not problems else 'FAILED'}")
         return 1 if problems else 0
     return 0
+
+
+def _rebuild_for_out_kind(build_dir: Path, kind: str) -> None:
+    """Re-run the build's rtl stage with another out_kind (the stages before it are reused)."""
+    from qloom import artifacts as A
+    from qloom.errors import QloomError
+    from qloom.pipeline import BuildConfig, build
+
+    design = A.read_json(build_dir / A.RTL_DIR / "design.json")
+    if design.get("dma", {}).get("out", {}).get("kind") == kind:
+        return
+    state = A.read_json(build_dir / A.BUILD_JSON)
+    config = dict(state.get("config") or {})
+    if not config.get("model") or not Path(config["model"]).is_file():
+        raise QloomError(f"--out-kind {kind}: the design outputs {design['dma']['out']['kind']} and the model it was "
+                         f"built from ({config.get('model')}) is gone; rebuild with `qloom build MODEL --out "
+                         f"{build_dir} --out-kind {kind}`")
+    fields = {f for f in BuildConfig.__dataclass_fields__}
+    cfg = {k: v for k, v in config.items() if k in fields}
+    for k in ("model", "folding"):
+        if cfg.get(k):
+            cfg[k] = Path(cfg[k])
+    print(f"the design outputs {design['dma']['out']['kind']}: rebuilding its RTL for {kind}")
+    build(BuildConfig(**{**cfg, "out": build_dir, "out_kind": kind, "resume": True, "stop_after": "rtl"}))
