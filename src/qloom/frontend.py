@@ -2,6 +2,9 @@
 
 `load(path)` returns a cleaned `ModelWrapper` (qonnx cleanup: shape inference, constant
 folding that keeps the Quant nodes, unique readable names) after `check_supported`.
+Ops whose inputs are all constants (a `Constant` node, TensorNorm's `Pow`/`Sqrt` of its
+running variance, shape arithmetic) are not checked: cleanup folds them into initializers,
+so only the ops that read activations must be supported.
 """
 
 from __future__ import annotations
@@ -76,8 +79,8 @@ def _read(path: Path) -> onnx.ModelProto:
         raise QloomError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc})") from None
 
 
-def check_supported(model: ModelWrapper) -> None:
-    """Every node is one we can build; the model has one input and one output."""
+def check_supported(model: ModelWrapper, skip: frozenset = frozenset()) -> None:
+    """Every node (but those named in `skip`) is one we can build; one input, one output."""
     g = model.graph
     inits = {i.name for i in g.initializer}
     inputs = [i for i in g.input if i.name not in inits]  # some exporters list weights as inputs
@@ -87,10 +90,11 @@ def check_supported(model: ModelWrapper) -> None:
             "single-input single-output models"
         )
     for node in g.node:
-        if node.op_type not in SUPPORTED_OPS:
+        if node.op_type not in SUPPORTED_OPS and node.name not in skip:
             listing = ", ".join(sorted(SUPPORTED_OPS))
             raise QloomError(
-                f"unsupported {describe_node(node)}. Supported ops: {listing}"
+                f"unsupported {describe_node(node)} (it reads activations, not only constants). "
+                f"Supported ops: {listing}"
             )
     quantizers = [n for n in g.node if n.op_type in ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold")]
     if not quantizers and not _input_is_integer(model):
@@ -104,6 +108,17 @@ def check_supported(model: ModelWrapper) -> None:
 def _input_is_integer(model: ModelWrapper) -> bool:
     dt = model.get_tensor_datatype(model.graph.input[0].name)
     return dt is not None and dt.is_integer()
+
+
+def _foldable(model: ModelWrapper) -> frozenset:
+    """Names of the nodes that compute only from constants (cleanup's FoldConstants removes them)."""
+    known = {i.name for i in model.graph.initializer}
+    names = set()
+    for node in model.graph.node:  # topological order
+        if node.op_type not in QONNX_DOMAIN_OPS and all(not i or i in known for i in node.input):
+            names.add(node.name)
+            known.update(node.output)
+    return frozenset(names)
 
 
 def load(path: str | Path) -> ModelWrapper:
@@ -120,7 +135,7 @@ def load(path: str | Path) -> ModelWrapper:
     for node in model.graph.node:
         if node.op_type in QONNX_DOMAIN_OPS and not node.domain.startswith("qonnx"):
             node.domain = "qonnx.custom_op.general"
-    check_supported(model)
+    check_supported(model, skip=_foldable(model))  # before cleanup renames the nodes
     try:
         model = cleanup_model(model)
     except Exception as exc:
