@@ -27,18 +27,16 @@ def run(model: str | Path | ModelWrapper, name: str | None = None) -> Graph:
     lw = Lowering(model)
     g = model.graph
     in_name = g.input[0].name
-    if model.get_tensor_datatype(in_name).is_integer():
-        raise QloomError("models whose input is already integer (no input Quant node) are not supported yet; "
-                         "export the model with an input quantizer")
     for node in g.node:
         if node.op_type not in HANDLERS:
             raise unsupported(node, "no lowering for this op")
         HANDLERS[node.op_type](lw, node)
-    if not lw.layers:
-        raise QloomError("the model input is not quantized: its first op must be a Quant/BipolarQuant on the input")
     out = lw.values.get(g.output[0].name)
     if not isinstance(out, Stream):
         raise QloomError(f"the model output {g.output[0].name!r} does not depend on its input")
+    if out.is_float or not lw.layers:
+        raise QloomError("the model input is never quantized: add an input quantizer (e.g. Brevitas "
+                         "QuantIdentity(bit_width=8) as the first layer) and export again")
     output = _output_spec(lw, out, g.output[0].name)
     layers = list(lw.layers)
     if lw.head is not None:

@@ -186,13 +186,21 @@ def layout(lw: Lowering, node) -> None:
         if v.chain or v.pending_matvec:
             raise unsupported(node, "flattening an activation that is not quantized yet")
         v = flatten_frame(v)
-    lw.values[node.output[0]] = v.with_(index=index)
+    if not v.chain:  # the layout's output is the tensor the next float op reads
+        lw.values[node.output[0]] = v.with_(index=index, chain_start=node.output[0])
+        return
+    v2 = v.with_(index=index)
+    if lw.eval_shape(v2) != lw.eval_shape(v) or not np.array_equal(lw.eval_order(v2), lw.eval_order(v)):
+        raise unsupported(node, "a layout change between float ops that moves channels (quantize before it)")
+    # the chain's evaluation tensor is per stream channel: the layout is an identity there
+    ident = helper.make_node("Identity", [v.chain[-1].node.output[0]], [node.output[0]], name=f"{node.name}_chain")
+    lw.values[node.output[0]] = v2.with_(chain=v.chain + (ChainStep(ident),))
 
 
 def quantizer(lw: Lowering, node) -> None:
     v = lw.values.get(node.input[0])
-    if node.input[0] == lw.model.graph.input[0].name:
-        return lw.input_quant(node)
+    if isinstance(v, Stream) and v.is_float:
+        return lw.input_quant(node, v)
     if isinstance(v, Stream):
         return lw.quantize_stream(node, v)
     if node.op_type in ("Quant", "IntQuant", "BipolarQuant"):
