@@ -220,9 +220,9 @@ def test_resnet18_float_input_is_a_one_line_error(tmp_path, capsys):
 # ---------------------------------------------------------------- hand-made corner cases
 
 
-def _save(tmp_path, nodes, inits, in_shape, out_shape, name="m.onnx", in_dtype=None):
+def _save(tmp_path, nodes, inits, in_shape, out_shape, name="m.onnx", in_dtype=None, elem=onnx.TensorProto.FLOAT):
     graph = helper.make_graph(
-        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(in_shape))],
+        nodes, "g", [helper.make_tensor_value_info("x", elem, list(in_shape))],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, list(out_shape))],
         initializer=[onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
@@ -325,6 +325,25 @@ def test_integer_input_without_quantizer_builds(tmp_path):
     x = random_inputs(g, 300)
     assert np.array_equal(x, np.round(x)) and x.min() >= 0 and x.max() <= 255 and len(np.unique(x)) > 200
     assert_equivalent(g, Reference(path), x)
+
+
+def test_integer_typed_input_builds(tmp_path):
+    """An ONNX int8 input through Cast(to=FLOAT) is read as a documented INT8 input."""
+    w = np.sign(np.random.default_rng(2).standard_normal((6, 4))).astype(np.float32)
+    nodes = [helper.make_node("Cast", ["x"], ["xf"], to=onnx.TensorProto.FLOAT),
+             helper.make_node("BipolarQuant", ["w", "one"], ["wq"], domain="qonnx.custom_op.general"),
+             helper.make_node("MatMul", ["xf", "wq"], ["y"])]
+    inits = {"w": w, "one": np.float32(1.0)}
+    path = _save(tmp_path, nodes, inits, (1, 6), (1, 4), elem=onnx.TensorProto.INT8)
+    g = streamline.run(path)
+    assert g.input_quant.input_convention == "integer" and str(g.input_quant.in_dtype) == "INT8"
+    x = random_inputs(g, 200)
+    assert x.min() >= -128 and x.max() <= 127 and np.array_equal(x, np.round(x))
+    assert_equivalent(g, Reference(path), x)
+    direct = _save(tmp_path, nodes[1:2] + [helper.make_node("MatMul", ["x", "wq"], ["y"], name="fc")], inits,
+                   (1, 6), (1, 4), name="direct.onnx", elem=onnx.TensorProto.INT8)
+    with pytest.raises(QloomError, match=r'INT8 input .x. feeds MatMul node "fc"; .*Cast\(to=FLOAT\)'):
+        frontend.load(direct)
 
 
 def test_finn_style_uint8_input_with_totensor_builds(exported, tmp_path):

@@ -121,6 +121,38 @@ def _foldable(model: ModelWrapper) -> frozenset:
     return frozenset(names)
 
 
+# ONNX integer element types of a model input -> the qonnx datatype that documents it
+_INT_INPUTS = {onnx.TensorProto.UINT8: "UINT8", onnx.TensorProto.INT8: "INT8", onnx.TensorProto.UINT16: "UINT16",
+               onnx.TensorProto.INT16: "INT16", onnx.TensorProto.INT32: "INT32"}
+
+
+def _integer_typed_input(model: ModelWrapper) -> None:
+    """An integer-typed input (`x: uint8 -> Cast(to=float)`) becomes a float input documented
+    as that integer type, its Casts removed: the same values (|x| < 2^24 is exact in float32),
+    and the form FINN uses (a float32 input annotated UINT8) that the float reference can feed."""
+    inp = model.graph.input[0]
+    elem = inp.type.tensor_type.elem_type
+    if elem not in _INT_INPUTS:
+        return
+    users = [n for n in model.graph.node if inp.name in n.input]
+    for node in users:
+        if node.op_type != "Cast" or attr_value(node, "to") != onnx.TensorProto.FLOAT:
+            raise QloomError(f"the model's {_INT_INPUTS[elem]} input {inp.name!r} feeds {describe_node(node)}; "
+                             "qloom takes an integer-typed input through Cast(to=FLOAT)")
+    for node in users:
+        for other in model.graph.node:
+            other.input[:] = [inp.name if i == node.output[0] else i for i in other.input]
+        model.graph.node.remove(node)
+    inp.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    from qonnx.core.datatype import DataType
+
+    model.set_tensor_datatype(inp.name, DataType[_INT_INPUTS[elem]])
+
+
+def attr_value(node: onnx.NodeProto, name: str):
+    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
+
+
 def load(path: str | Path) -> ModelWrapper:
     """Read, clean and check a QONNX model file."""
     path = Path(path)
@@ -135,6 +167,7 @@ def load(path: str | Path) -> ModelWrapper:
     for node in model.graph.node:
         if node.op_type in QONNX_DOMAIN_OPS and not node.domain.startswith("qonnx"):
             node.domain = "qonnx.custom_op.general"
+    _integer_typed_input(model)
     check_supported(model, skip=_foldable(model))  # before cleanup renames the nodes
     try:
         model = cleanup_model(model)

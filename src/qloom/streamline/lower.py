@@ -224,7 +224,8 @@ class Lowering:
             if np.all(thresholds == thresholds[:1]):
                 thresholds = thresholds[:1]
             dtype = level_type(term.base, term.n, term.level_step)
-            layer = InputQuant(name="input", in_shape=s.frame, in_dtype=dtype, scale=scale, zero_point=np.zeros(1),
+            layer = InputQuant(name="input", in_shape=s.frame, in_dtype=dtype, zero_point=np.zeros(1),
+                               scale=scale[:1] if np.unique(scale).size == 1 else scale,
                                out_type=dtype, thresholds=np.ascontiguousarray(thresholds), out_base=term.base,
                                out_step=term.level_step, input_convention="pixel/255")
         ref = TensorRef(tensor=node.output[0], index=s.index, scale=scale[s.index % c])
