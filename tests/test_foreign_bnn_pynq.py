@@ -24,7 +24,7 @@ from onnx import helper
 from qloom import frontend, sim, streamline
 from qloom.cli import main
 from qloom.errors import QloomError
-from qloom.ir import InputQuant, MatVec, Threshold
+from qloom.ir import InputQuant, LabelSelect, MatVec, Threshold
 from qloom.verify.inputs import dataset_inputs, random_inputs
 from qloom.verify.ir import compare
 from qloom.verify.reference import Reference
@@ -199,6 +199,33 @@ def test_arbitrary_tensornorm_differs_only_by_float32_rounding(tmp_path):
     assert np.array_equal(np.argmax(got, axis=1), np.argmax(want, axis=1))
     bound = np.spacing(np.float32(np.abs(want).max() + np.abs(g.output.bias).max()))
     assert np.abs(got - want).max() <= 2 * bound
+
+
+@pytest.mark.parametrize("tn_weight,hardware", [(0.75, True), (-0.5, False)])
+def test_topk_after_tensornorm(tn_weight, hardware, tmp_path):
+    """FINN's notebooks add a TopK: after a rising TensorNorm (even non-dyadic) the label
+    select is hardware and the labels exact; a falling one reverses the order: host top-k."""
+    from qonnx.transformation.insert_topk import InsertTopK
+
+    model, path = export_bnn_pynq("TFC_1W1A", "torchscript", tmp_path / "m.onnx", seed=5, exact_norm=False)
+    with torch.no_grad():
+        model.features[-1].weight.fill_(tn_weight)
+    from brevitas.export import export_qonnx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(model, torch.rand(1, 1, 28, 28), str(path), dynamo=False)
+    frontend.load(path).transform(InsertTopK(k=1)).save(str(tmp_path / "topk.onnx"))
+    g = streamline.run(tmp_path / "topk.onnx")
+    assert isinstance(g.layers[-1], LabelSelect) == hardware
+    ref = Reference(tmp_path / "topk.onnx")
+    x = random_inputs(g, 300)
+    assert_equivalent(g, ref, x)
+    mv = g.layers[-2 if hardware else -1]
+    w = mv.weights.copy()
+    w[:, 0] *= -1  # a real error: the labels change and are caught
+    with pytest.raises(AssertionError, match="frames differ"):
+        assert_equivalent(g.replace_layer(mv.name, weights=w), ref, x)
 
 
 def test_resnet18_float_input_is_a_one_line_error(tmp_path, capsys):
