@@ -97,22 +97,21 @@ def exported(tmp_path_factory):
     return make
 
 
-def boundary_inputs(graph, frames: int = 16, seed: int = 0) -> np.ndarray:
-    """Inputs at every input threshold t and at the float32 just below it.
+def boundary_inputs(graph) -> np.ndarray:
+    """Inputs at every input threshold t and at the float32 just below it, in every channel.
 
-    Few boundary values: one frame per value (every element at it). Many (CNV: 255 levels
-    per channel): `frames` frames of values drawn among them, and every channel sees each.
+    The boundary values cycle over each channel's positions, as few frames as that takes
+    (CNV, 510 values over 32x32 positions: one frame; TFC: one frame per value).
     """
     iq = graph.input_quant
     t = np.unique(iq.thresholds[np.isfinite(iq.thresholds)])
     values = np.concatenate([t, np.nextafter(t, np.float32(-np.inf))]).astype(np.float32)
     shape = tuple(graph.onnx_input_shape[1:])
-    if len(values) <= 64:
-        return np.broadcast_to(values.reshape((-1,) + (1,) * len(shape)), (len(values),) + shape).copy()
-    x = np.random.default_rng(seed).choice(values, size=(frames,) + shape)
-    per_channel = np.moveaxis(x, 1, -1).reshape(-1, shape[0]) if len(shape) == 3 else x.reshape(-1, 1)
-    assert all(np.isin(values, per_channel[:, c]).all() for c in range(per_channel.shape[1]))
-    return x
+    c, positions = (shape[0], shape[1] * shape[2]) if len(shape) == 3 else (shape[0], 1)
+    n = -(-len(values) // positions)
+    frames = values[(np.arange(n)[:, None] * positions + np.arange(positions)[None, :]) % len(values)]
+    x = np.repeat(frames[:, None, :], c, axis=1)  # (n, C, positions): every channel sees every value
+    return x.reshape((n,) + shape)
 
 
 def _check_exact(graph, path, frames: int, seed: int = 0) -> dict:
@@ -298,6 +297,38 @@ def test_constant_and_pow_on_constants_fold(tmp_path):
     assert g.input_quant.thresholds.tolist() == [[0.75]]  # (2x - 1.5) / 1.5 >= 0
     assert_equivalent(g, Reference(path), random_inputs(g, 200))
     assert_equivalent(g, Reference(path), boundary_inputs(g))
+
+
+def test_per_channel_normalization_before_the_input_quantizer(tmp_path):
+    """(x - mean_c) / std_c -> 4-bit Quant -> Conv: one row of float32 thresholds per channel."""
+    rng = np.random.default_rng(4)
+    q = dict(domain="qonnx.custom_op.general", signed=1, narrow=0, rounding_mode="ROUND")
+    nodes = [
+        helper.make_node("Sub", ["x", "mean"], ["xc"]),
+        helper.make_node("Div", ["xc", "std"], ["xn"]),
+        helper.make_node("Quant", ["xn", "s_in", "zero", "four"], ["xq"], **q),
+        helper.make_node("Quant", ["w", "s_w", "zero", "two"], ["wq"], **q),
+        helper.make_node("Conv", ["xq", "wq"], ["acc"], kernel_shape=[3, 3]),
+        helper.make_node("Quant", ["acc", "s_a", "zero", "four"], ["aq"], **q),
+        helper.make_node("Flatten", ["aq"], ["flat"]),
+        helper.make_node("Quant", ["w2", "s_w", "zero", "two"], ["w2q"], **q),
+        helper.make_node("MatMul", ["flat", "w2q"], ["y"]),
+    ]
+    inits = {"mean": np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1),
+             "std": np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1),
+             "s_in": np.float32(0.25), "s_w": np.float32(0.5), "zero": np.float32(0), "four": np.float32(4),
+             "two": np.float32(2), "w": rng.standard_normal((5, 3, 3, 3)).astype(np.float32),
+             "s_a": np.float32(0.5), "w2": rng.standard_normal((80, 7)).astype(np.float32)}
+    path = _save(tmp_path, nodes, inits, (1, 3, 6, 6), (1, 7))
+    g = streamline.run(path)
+    iq = g.input_quant
+    assert iq.thresholds.shape == (3, 15) and len({tuple(r) for r in iq.thresholds}) == 3
+    ref = Reference(path)
+    assert_equivalent(g, ref, random_inputs(g, 300))
+    assert_equivalent(g, ref, boundary_inputs(g))
+    bad = iq.thresholds.copy()
+    bad[2, 7] = np.nextafter(bad[2, 7], np.float32(np.inf))  # one channel's threshold one float up
+    assert compare(g.replace_layer(iq.name, thresholds=bad), ref, boundary_inputs(g))["mismatches"] > 0
 
 
 def test_pow_on_activations_is_refused_with_its_name(tmp_path):
