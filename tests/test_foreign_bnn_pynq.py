@@ -183,6 +183,15 @@ def test_build_to_rtl_and_verify(name, exported, tmp_path, capsys):
     assert "0 mismatches" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_tfc_rtl_takes_the_input_thresholds_output(exported, tmp_path, capsys):
+    """The RTL of TFC_1W1A (input = the host thresholds' bipolar bits) equals the IR."""
+    out = tmp_path / "build"
+    assert main(["build", str(exported("TFC_1W1A", "torchscript")), "--out", str(out), "--stop-after", "rtl"]) == 0
+    assert main(["verify", str(out), "--dataset", "mnist", "--frames", "20", "--level", "ir", "--level", "rtl"]) == 0
+    assert capsys.readouterr().out.count(" 0 mismatches") == 2
+
+
 def test_arbitrary_tensornorm_differs_only_by_float32_rounding(tmp_path):
     """Non-dyadic TensorNorm: every integer layer stays exact, the logits differ from the
     reference's float32 by less than one float32 step of the largest intermediate (the
@@ -428,6 +437,33 @@ def test_finn_style_uint8_input_with_totensor_builds(exported, tmp_path):
     x = np.arange(256, dtype=np.float32)[np.random.default_rng(0).integers(0, 256, (300, 1, 28, 28))]
     assert_equivalent(g, Reference(path), x)
     assert_equivalent(g, Reference(path), random_inputs(g, 300))
+
+
+@pytest.mark.parametrize("scale,convention,divisor", [(1 / 256, "pixel/256", 256), (1 / 255, "pixel/255", 255)])
+def test_direct_uint8_input_quantizer_keeps_its_convention(scale, convention, divisor, tmp_path, mnist_test_batch):
+    """A quantizer right on the input stays the scale/zero-point InputQuant (the zoo's pixel/256);
+    an unsigned 8-bit one with scale 1/255 is read as pixel/255. Real images recover the pixels."""
+    rng = np.random.default_rng(0)
+    q = dict(domain="qonnx.custom_op.general", signed=0, narrow=0, rounding_mode="ROUND")
+    nodes = [helper.make_node("Quant", ["x", "s", "zero", "eight"], ["xq"], **q),
+             helper.make_node("Flatten", ["xq"], ["flat"]),
+             helper.make_node("BipolarQuant", ["w", "one"], ["wq"], domain="qonnx.custom_op.general"),
+             helper.make_node("MatMul", ["flat", "wq"], ["y"])]
+    inits = {"s": np.float32(scale), "zero": np.float32(0), "eight": np.float32(8), "one": np.float32(1),
+             "w": rng.standard_normal((784, 10)).astype(np.float32)}
+    path = _save(tmp_path, nodes, inits, (1, 1, 28, 28), (1, 10))
+    g = streamline.run(path)
+    iq = g.input_quant
+    assert iq.thresholds is None and iq.input_convention == convention
+    x, _ = dataset_inputs(g, "mnist", 64)
+    images, _ = mnist_test_batch(64)
+    assert np.array_equal(x.reshape(64, 28, 28) * np.float32(divisor), images.astype(np.float32))
+    trace = sim.execute(g, x, trace=True)[1]
+    assert np.array_equal(trace["input"].reshape(64, 28, 28), images)  # the quantizer recovers the pixel
+    result = compare(g, Reference(path), x)
+    assert result["layers"]["input"]["mismatching_elements"] == 0
+    if divisor == 256:  # 1/255 makes the float logits after it inexact in the reference (float-scale case)
+        assert result["mismatches"] == 0
 
 
 def test_input_convention_is_serialized_and_checked():

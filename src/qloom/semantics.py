@@ -97,7 +97,9 @@ def multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 
 def float_multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """`multithreshold` on float32 values and thresholds: the input quantizer in threshold form."""
+    """`multithreshold` on float32 values and thresholds: the input quantizer in threshold form.
+
+    Exact for finite x (a NaN input has no defined level)."""
     return _count_reached(np.asarray(x, dtype=np.float32), np.asarray(thresholds, dtype=np.float32))
 
 
