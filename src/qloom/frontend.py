@@ -136,7 +136,7 @@ def _integer_typed_input(model: ModelWrapper) -> None:
         return
     users = [n for n in model.graph.node if inp.name in n.input]
     for node in users:
-        if node.op_type != "Cast" or attr_value(node, "to") != onnx.TensorProto.FLOAT:
+        if node.op_type != "Cast" or _attr(node, "to") != onnx.TensorProto.FLOAT:
             raise QloomError(f"the model's {_INT_INPUTS[elem]} input {inp.name!r} feeds {describe_node(node)}; "
                              "qloom takes an integer-typed input through Cast(to=FLOAT)")
     for node in users:
@@ -149,7 +149,7 @@ def _integer_typed_input(model: ModelWrapper) -> None:
     model.set_tensor_datatype(inp.name, DataType[_INT_INPUTS[elem]])
 
 
-def attr_value(node: onnx.NodeProto, name: str):
+def _attr(node: onnx.NodeProto, name: str):
     return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
 
 

@@ -2,11 +2,11 @@
 
 A `Stream` is the output of the IR pipeline built so far, seen through the float ops that
 are still pending: the ONNX tensor equals `chain(int_stream * scale)`; with no chain it is
-simply `int_stream * scale` per stream channel. Before the model's first quantizer the
-stream is the float model input itself (`dtype is None`): only elementwise and layout ops may
-read it, and the quantizer closing its chain becomes the host-side `InputQuant`. `index` maps every ONNX element (batch axis
+simply `int_stream * scale` per stream channel. `index` maps every ONNX element (batch axis
 dropped) to its position in the flattened channels-last frame, so Reshape/Flatten/Transpose
-are bookkeeping, never hardware.
+are bookkeeping, never hardware. Before the model's first quantizer the stream is the float
+model input itself (`dtype is None`): only elementwise and layout ops may read it, and the
+quantizer closing its chain becomes the host-side `InputQuant`.
 """
 
 from __future__ import annotations
