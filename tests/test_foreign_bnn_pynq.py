@@ -255,13 +255,14 @@ def test_resnet18_float_input_is_a_one_line_error(tmp_path, capsys):
 # ---------------------------------------------------------------- hand-made corner cases
 
 
-def _save(tmp_path, nodes, inits, in_shape, out_shape, name="m.onnx", in_dtype=None, elem=onnx.TensorProto.FLOAT):
+def _save(tmp_path, nodes, inits, in_shape, out_shape, name="m.onnx", in_dtype=None, elem=onnx.TensorProto.FLOAT,
+          qonnx_first=False):
     graph = helper.make_graph(
         nodes, "g", [helper.make_tensor_value_info("x", elem, list(in_shape))],
         [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, list(out_shape))],
         initializer=[onnx.numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
-                                                    helper.make_opsetid("qonnx.custom_op.general", 1)])
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("qonnx.custom_op.general", 1)]
+    model = helper.make_model(graph, opset_imports=opsets[::-1] if qonnx_first else opsets)
     if in_dtype is not None:  # qonnx's datatype annotation (FINN marks an integer input this way)
         from qonnx.core.datatype import DataType
         from qonnx.core.modelwrapper import ModelWrapper
@@ -285,8 +286,10 @@ def _bipolar_dense(rng, k: int, m: int, src: str, out: str = "y"):
     return nodes, {"w": w, "one": np.float32(1.0)}
 
 
-def test_constant_and_pow_on_constants_fold(tmp_path):
-    """A Constant node and Pow/Sqrt over constants (TensorNorm's shape) fold before the check."""
+@pytest.mark.parametrize("qonnx_first", [False, True])
+def test_constant_and_pow_on_constants_fold(qonnx_first, tmp_path):
+    """A Constant node and Pow/Sqrt over constants (TensorNorm's shape) fold before the check,
+    whichever domain the model's opset list names first."""
     rng = np.random.default_rng(0)
     dense, inits = _bipolar_dense(rng, 6, 5, "pre")
     nodes = [
@@ -299,7 +302,7 @@ def test_constant_and_pow_on_constants_fold(tmp_path):
         *dense,
     ]
     inits.update(var=np.float32(2.25), half=np.float32(0.5))
-    path = _save(tmp_path, nodes, inits, (1, 6), (1, 5))
+    path = _save(tmp_path, nodes, inits, (1, 6), (1, 5), qonnx_first=qonnx_first)
     model = frontend.load(path)
     assert {n.op_type for n in model.graph.node} == {"Mul", "Sub", "Div", "BipolarQuant", "MatMul"}
     g = streamline.run(path)

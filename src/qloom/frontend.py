@@ -121,6 +121,14 @@ def _foldable(model: ModelWrapper) -> frozenset:
     return frozenset(names)
 
 
+def _default_opset_first(proto: onnx.ModelProto) -> None:
+    """qonnx's FoldConstants runs nodes at `opset_import[0]`: put the standard domain there
+    (an exporter listing the qonnx domain first would fold a Pow at opset 1 and fail)."""
+    imports = sorted(proto.opset_import, key=lambda o: o.domain not in ("", "ai.onnx"))
+    del proto.opset_import[:]
+    proto.opset_import.extend(imports)
+
+
 # ONNX integer element types of a model input -> the qonnx datatype that documents it
 _INT_INPUTS = {onnx.TensorProto.UINT8: "UINT8", onnx.TensorProto.INT8: "INT8", onnx.TensorProto.UINT16: "UINT16",
                onnx.TensorProto.INT16: "INT16", onnx.TensorProto.INT32: "INT32"}
@@ -167,6 +175,7 @@ def load(path: str | Path) -> ModelWrapper:
     for node in model.graph.node:
         if node.op_type in QONNX_DOMAIN_OPS and not node.domain.startswith("qonnx"):
             node.domain = "qonnx.custom_op.general"
+    _default_opset_first(model.model)
     _integer_typed_input(model)
     check_supported(model, skip=_foldable(model))  # before cleanup renames the nodes
     try:
