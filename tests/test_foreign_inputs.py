@@ -81,11 +81,31 @@ def test_per_channel_normalization_before_the_input_quantizer(tmp_path):
     iq = g.input_quant
     assert iq.thresholds.shape == (3, 15) and len({tuple(r) for r in iq.thresholds}) == 3
     ref = Reference(path)
-    assert_equivalent(g, ref, random_inputs(g, 300))
+    x = random_inputs(g, 300)  # [0, 1], widened where a channel's levels lie beyond it
+    levels = sim.execute(g, x, trace=True)[1]["input"]
+    assert all(set(np.unique(levels[..., c])) == set(range(-8, 8)) for c in range(3))
+    assert_equivalent(g, ref, x)
     assert_equivalent(g, ref, boundary_inputs(g))
     bad = iq.thresholds.copy()
     bad[2, 7] = np.nextafter(bad[2, 7], np.float32(np.inf))  # one channel's threshold one float up
     assert compare(g.replace_layer(iq.name, thresholds=bad), ref, boundary_inputs(g))["mismatches"] > 0
+
+
+def test_random_inputs_reach_thresholds_beyond_the_pixel_range(tmp_path):
+    """Preprocessing whose levels lie outside [0, 1] (x / 8): random inputs widen to reach them all."""
+    rng = np.random.default_rng(0)
+    q = dict(domain="qonnx.custom_op.general", signed=1, narrow=0, rounding_mode="ROUND")
+    dense, inits = _bipolar_dense(rng, 5, 3, "pre")
+    nodes = [helper.make_node("Div", ["x", "eight"], ["xs"]),
+             helper.make_node("Quant", ["xs", "s", "zero", "three"], ["xq0"], **q),
+             helper.make_node("Relu", ["xq0"], ["pre"]), *dense]
+    inits.update(eight=np.float32(8), s=np.float32(0.25), zero=np.float32(0), three=np.float32(3))
+    path = save_model(tmp_path, nodes, inits, (1, 5), (1, 3))
+    g = streamline.run(path)
+    x = random_inputs(g, 400)
+    assert x.min() < -8 and x.max() > 6  # thresholds at x = 2k - 1 for levels k = -3..3: -7 .. 5
+    assert set(np.unique(sim.execute(g, x, trace=True)[1]["input"])) == set(range(-4, 4))
+    assert_equivalent(g, Reference(path), x)
 
 
 def test_pow_on_activations_is_refused_with_its_name(tmp_path):

@@ -28,8 +28,14 @@ def random_inputs(graph: Graph, frames: int, seed: int = 0) -> np.ndarray:
         if iq.in_dtype.bipolar:
             return (2 * rng.integers(0, 2, size=(frames,) + shape) - 1).astype(np.float32)
         return rng.integers(iq.in_dtype.min, iq.in_dtype.max + 1, size=(frames,) + shape).astype(np.float32)
-    if iq.thresholds is not None:  # float ops before the quantizer: floats over the images' range
-        return (rng.random((frames,) + shape) * (255.0 / iq.pixel_divisor)).astype(np.float32)
+    if iq.thresholds is not None:  # float ops before the quantizer: the images' range, widened to every level
+        lo, hi = 0.0, 255.0 / iq.pixel_divisor
+        t = iq.thresholds[np.abs(iq.thresholds) < np.finfo(np.float32).max].astype(np.float64)
+        if t.size:
+            gap = (t.max() - t.min()) / max(iq.thresholds.shape[1] - 1, 1)
+            lo = t.min() - gap if t.min() < lo else lo
+            hi = t.max() + gap if t.max() > hi else hi
+        return (lo + rng.random((frames,) + shape) * (hi - lo)).astype(np.float32)
     scale = np.asarray(iq.scale, dtype=np.float64)
     if scale.size > 1:  # per channel, channel axis first
         scale = scale.reshape((-1,) + (1,) * (len(shape) - 1))
