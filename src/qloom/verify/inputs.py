@@ -18,7 +18,8 @@ def _shape(graph: Graph) -> tuple[int, ...]:
 
 
 def random_inputs(graph: Graph, frames: int, seed: int = 0) -> np.ndarray:
-    """Floats drawn uniformly over what the input quantizer maps onto its integer range."""
+    """Inputs drawn uniformly over what the input quantizer maps onto its integer range
+    (integers of the input type for an "integer" input)."""
     iq = graph.input_quant
     if iq is None:
         raise QloomError("the graph has no input quantizer to derive an input range from")
