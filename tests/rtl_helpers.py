@@ -17,7 +17,7 @@ from pathlib import Path
 
 from qloom.backends.rtl import layers
 from qloom.backends.rtl.emit import LIB_DIR, instance, stream_ports
-from qloom.backends.rtl.stream import hex_lines
+from qloom.packing import hex_lines
 
 
 def verilator_root() -> Path:
@@ -179,7 +179,7 @@ def check_layer(layer, workdir: Path, *, frames: int = 2, seed: int = 0, p_valid
     import numpy as np
 
     from qloom import sim
-    from qloom.backends.rtl.stream import pack, unpack
+    from qloom.packing import pack_words as pack, unpack_words as unpack
 
     rng = np.random.default_rng(seed)
     if x is None:
@@ -286,7 +286,22 @@ def graph_conv_pool(seed=2, labels=True):
     return _graph("conv_pool", layers_)
 
 
+def graph_tfc_like(seed=3):
+    """TFC's first layer shape: 784 UINT8 pixels, SIMD 49 (a 392-bit word: the DMA side packs
+    8 pixels per 64-bit word, an 8 -> 49 element converter), 16 neurons in 8 folds."""
+    from qloom.ir import IntType
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    u8, s2 = IntType(8, False), IntType(2, True)
+    l1 = _mv(rng, "fc1", (1, 1, 784), u8, s2, 16, 3, 0, 1, pe=2, simd=49)
+    l2 = _mv(rng, "fc2", (1, 1, 16), l1.out_dtype, s2, 10, None, pe=5, simd=4)
+    return _graph("tfc_like", [l1, l2])
+
+
 GRAPHS = {
+    "tfc_like": lambda: graph_tfc_like(),
     "dense_binary": lambda: graph_dense_binary(),
     "dense_binary_labels": lambda: graph_dense_binary(labels=True),
     "dense_quant": lambda: graph_dense_quant(),

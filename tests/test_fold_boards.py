@@ -84,3 +84,19 @@ def test_boards_subcommand_json(capsys):
     z2 = next(r for r in rows if r["name"] == "PYNQ-Z2")
     assert z2 == {"name": "PYNQ-Z2", "part": "xc7z020clg400-1", "family": "xc7", "LUT": 53200, "FF": 106400,
                   "BRAM18": 280, "DSP": 220, "clock_mhz": 100.0, "zynq_ps": True}
+
+
+@pytest.mark.parametrize("bad", ["xc7z020-GARBAGE", "xc7z020clg400", "xc7z020clg400-9", "xc7z020 clg400-1",
+                                 "xczu3eg-sbva484-1", "xc7z020clg400-1-e", "xc7a35tXYZ"])
+def test_a_part_must_be_a_real_part_number(bad):
+    with pytest.raises(QloomError) as err:
+        get_board(bad)
+    assert repr(bad) in str(err.value) and "qloom boards" in str(err.value)
+
+
+def test_every_preset_part_passes_the_part_check():
+    from qloom.fold.boards import _BOARDS, DEVICES
+
+    for part in [p for p, _ in _BOARDS.values()] + [d.default_part for d in DEVICES.values()]:
+        assert get_board(part).part == part
+    assert get_board("xc7a35ticsg324-1L").LUT == 20_800 and get_board("XC7Z020").part == "xc7z020clg400-1"

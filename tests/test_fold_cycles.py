@@ -7,6 +7,7 @@ from fold_graphs import dense, tiny_cnn, zoo
 
 from qloom.fold import layer_cycles, latency_cycles, performance, set_folding
 from qloom.fold.coeffs import DEFAULT
+from qloom.fold.cycles import DMA_CONVERTER_DEPTH, dma_geometry
 from qloom.ir import Graph, OutputSpec
 
 
@@ -55,9 +56,14 @@ def test_single_dense_latency_by_hand():
     # MW=8, SIMD=2 -> SF=4 input words at t=0..3; MH=4, PE=2 -> NF=2 folds.
     # first fold ends with the last input word (t=3); the second runs SF more cycles -> last
     # result at t = 3 + (NF-1)*SF + 1 = 8, then the register depth, and +1 to count cycles.
+    # The 4-bit word is no DMA width: 2 DMA bytes per frame pass a converter and its FIFO,
+    # whose registers delay the first layer word by DMA_CONVERTER_DEPTH.
     layer = dense(mw=8, mh=4, pe=2, simd=2)
     depth = DEFAULT.mvau_depth + DEFAULT.adder_tree_depth_per_level * 1
-    assert latency_cycles(_one(layer)) == 8 + depth + 1
+    assert dma_geometry(_one(layer))[0].converter
+    assert latency_cycles(_one(layer)) == 8 + depth + 1 + DMA_CONVERTER_DEPTH
+    byte_wide = dense(mw=8, mh=4, pe=2, simd=4)  # 8-bit words: the DMA takes them as they are
+    assert latency_cycles(_one(byte_wide)) == 1 + 2 + 1 + depth + 1  # SF = 2 words, NF = 2
 
 
 def test_latency_bounds_on_zoo_graphs():
@@ -89,7 +95,7 @@ def test_sliding_window_latency_by_hand():
     # qloom_swg double-buffers frames: 8*8*4 = 256 input words at t=0..255, then all
     # 6*6*36 = 1296 window words after the last one, plus its 2 register stages
     swg = tiny_cnn().layer("swg")
-    assert latency_cycles(_one(swg)) == 255 + 1296 + DEFAULT.stream_depth + 1
+    assert latency_cycles(_one(swg)) == 255 + 1296 + DEFAULT.stream_depth + 1 + DMA_CONVERTER_DEPTH
 
 
 def test_pool_cycles_with_padding_follow_the_rtl():

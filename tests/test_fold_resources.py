@@ -158,6 +158,7 @@ def test_resources_grow_with_parallelism_and_totals_add_up():
         assert set(r["streams"]) == {"fc1", "fc2", "fc3", "top1"}  # a FIFO before each but the first
         for k in ("LUT", "FF", "BRAM18", "DSP"):
             assert r["totals"][k] == sum(v[k] for v in r["layers"].values()) + sum(v[k] for v in r["streams"].values())
+            assert r["totals_with_dma"][k] == r["totals"][k] + r["dma"][k]
     assert small["layers"]["input"] == {"LUT": 0, "FF": 0, "BRAM18": 0, "DSP": 0}
 
 
@@ -231,3 +232,18 @@ def test_report_layout_and_board_utilization():
     assert b["name"] == "PYNQ-Z2" and b["part"] == "xc7z020clg400-1" and b["capacity"]["LUT"] == 53200
     assert b["utilization"]["LUT"] == pytest.approx(rep["totals"]["LUT"] / 53200)
     assert report(g, 100.0)["board"] is None
+
+
+def test_dma_side_resources_follow_the_converter():
+    """A 392-bit first layer needs the 8 -> 49 gearbox on its DMA side; a byte-wide one none."""
+    from qloom.fold.cycles import dma_geometry
+    from qloom.fold.resources import dma_resources, dwc_resources
+
+    g = zoo("tfc_w1a1")
+    wide = set_folding(g, "fc0", pe=16, simd=49)  # BIPOLAR x 49: not a DMA width
+    byte = set_folding(g, "fc0", pe=16, simd=8)   # 8 bits: the DMA word as it is
+    assert dma_geometry(wide)[0].converter and not dma_geometry(byte)[0].converter
+    assert dma_resources(wide)["LUT"] > dma_resources(byte)["LUT"] > 0  # TLAST costs a little always
+    # the gearbox (a DMA-side frame) is cheaper than the barrel-shifted general form
+    assert dwc_resources(8, 49, 8, frame=784)["LUT"] < dwc_resources(8, 49, 8)["LUT"]
+    assert dwc_resources(8, 16, 8, frame=784) == dwc_resources(8, 16, 8)  # whole words: plain widening

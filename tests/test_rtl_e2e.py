@@ -13,7 +13,7 @@ import pytest
 
 from qloom import sim
 from qloom.backends.rtl import generate
-from qloom.backends.rtl.stream import pack, unpack
+from qloom import packing
 
 from rtl_helpers import GRAPHS, MAKE_FLAGS, random_values, verilator_cmd, verilator_env
 
@@ -148,7 +148,7 @@ def stream(binary: Path, design_dir: Path, words: list[int], width: int, n_out: 
     return outs, cycles
 
 
-E2E = {"dense_binary_labels": 24, "dense_quant": 24, "conv_pool_labels": 8}  # graph: frames
+E2E = {"dense_binary_labels": 24, "dense_quant": 24, "conv_pool_labels": 8, "tfc_like": 12}  # graph: frames
 
 
 @pytest.mark.hw
@@ -158,17 +158,19 @@ def test_generated_top_matches_sim_and_cycle_model(name, tmp_path):
     design = generate(graph, tmp_path)
     binary = build(tmp_path, design)
     first = graph.layers.index(graph.hardware_layers[0])
-    din, dout = design["in"], design["out"]
+    din, dout = design["dma"]["in"], design["dma"]["out"]  # the top's ports, packed by qloom.packing
     frames = E2E[name]
     rng = np.random.default_rng(7)
     x = random_values(rng, graph.hardware_layers[0].in_dtype, (frames, *din["shape"]))
     expect = sim.execute(graph, x, start=first)
-    words = pack(x, graph.hardware_layers[0].in_dtype, din["par"])
-    out_dtype = graph.hardware_layers[-1].out_dtype
+    nbytes = din["width"] // 8
+    data = packing.pack_frames(din, x)
+    words = [int.from_bytes(data[i:i + nbytes], "little") for i in range(0, len(data), nbytes)]
     n_out = frames * dout["words_per_frame"]
     for seed, pv, pr in ((1, 0.7, 0.6), (2, 1.0, 1.0)):
         outs, cycles = stream(binary, tmp_path, words, din["width"], n_out, seed=seed, p_valid=pv, p_ready=pr)
-        got = unpack(outs, out_dtype, dout["par"]).reshape(expect.shape)
+        raw = b"".join(w.to_bytes(dout["width"] // 8, "little") for w in outs)
+        got = packing.unpack_frames(dout, raw, frames).reshape(expect.shape)
         np.testing.assert_array_equal(got, expect)
     # full rate: frames leave every II clocks once the pipeline is full
     ends = np.array(cycles)[dout["words_per_frame"] - 1 :: dout["words_per_frame"]]

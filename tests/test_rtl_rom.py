@@ -13,7 +13,7 @@ import pytest
 
 from qloom.backends.rtl.emit import LIB_DIR, instance
 from qloom.backends.rtl.layers import MEM_STYLE_CODE
-from qloom.backends.rtl.stream import hex_lines
+from qloom.packing import hex_lines
 from qloom.ir import MemStyle
 
 # style -> (depth, cells that must appear, cells that must not)

@@ -74,32 +74,49 @@ endmodule
 """
 
 
-def _port(width, elem_bits, par, dtype, shape):
-    return {"width": width, "elem_bits": elem_bits, "par": par, "dtype": dtype,
-            "words_per_frame": int(np.prod(shape)) // par, "shape": list(shape)}
+def _pow2(bits: int) -> int:
+    return max(8, 1 << (bits - 1).bit_length())
 
 
-def standin(out_dir: Path, *, shape=(2, 3, 4), par=2, seed=0) -> Graph:
+STANDIN_TOP = """module qloom_top (input logic ap_clk, ap_rst_n, input logic [{iw}:0] s_axis_tdata, input logic s_axis_tvalid,
+  output logic s_axis_tready, input logic s_axis_tlast, output logic [{ow}:0] m_axis_tdata,
+  output logic m_axis_tvalid, input logic m_axis_tready, output logic m_axis_tlast);
+  logic c_tvalid, c_tready, r_tvalid, r_tready;
+  qloom_tlast #(.IN_WORDS({words}), .OUT_WORDS({words}), .DEPTH({depth})) u_tlast (.clk(ap_clk), .rst_n(ap_rst_n),
+    .s_tvalid(s_axis_tvalid), .s_tlast(s_axis_tlast), .s_tready(s_axis_tready), .c_tvalid(c_tvalid),
+    .c_tready(c_tready), .r_tvalid(r_tvalid), .r_tready(r_tready), .m_tvalid(m_axis_tvalid),
+    .m_tlast(m_axis_tlast), .m_tready(m_axis_tready));
+  standin_thr {params} u_thr (.ap_clk, .ap_rst_n, .s_axis_tdata, .s_axis_tvalid(c_tvalid), .s_axis_tready(c_tready),
+    .m_axis_tdata, .m_axis_tvalid(r_tvalid), .m_axis_tready(r_tready));
+endmodule
+"""
+
+
+def standin(out_dir: Path, *, shape=(2, 3, 4), par=2, seed=0, flag_depth=4) -> Graph:
     """Write the stand-in design to `out_dir`; return the graph it implements."""
+    from qloom.backends.rtl.emit import LIB_DIR
+    from qloom.packing import dma_port
+
     rng = np.random.default_rng(seed)
     c, t, thr_bits = shape[2], 3, 10
     thresholds = np.sort(rng.integers(-20, 280, size=(c, t)), axis=1)
     layer = Threshold(name="thr", in_shape=shape, in_dtype=IntType(8, False), thresholds=thresholds, pe=par)
     out_eb = layer.out_dtype.bits
-    in_w, out_w = -(-8 * par // 8) * 8, -(-out_eb * par // 8) * 8
+    in_w, out_w = _pow2(8 * par), _pow2(out_eb * par)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = f"#(.C({c}), .PAR({par}), .T({t}), .OUT_EB({out_eb}), .THR_BITS({thr_bits}), .IN_W({in_w}), .OUT_W({out_w}))"
     (out_dir / "standin_thr.sv").write_text(STANDIN_SV)
-    (out_dir / "qloom_top.sv").write_text(
-        "module qloom_top (input logic ap_clk, ap_rst_n, input logic [%d:0] s_axis_tdata, input logic s_axis_tvalid,\n"
-        "  output logic s_axis_tready, output logic [%d:0] m_axis_tdata, output logic m_axis_tvalid,\n"
-        "  input logic m_axis_tready);\n  standin_thr %s u_thr (.*);\nendmodule\n" % (in_w - 1, out_w - 1, params))
+    for lib in ("qloom_fifo", "qloom_tlast"):
+        (out_dir / f"{lib}.sv").write_text((LIB_DIR / f"{lib}.sv").read_text())
+    words = int(np.prod(shape)) // par
+    (out_dir / "qloom_top.sv").write_text(STANDIN_TOP.format(iw=in_w - 1, ow=out_w - 1, words=words, params=params, depth=flag_depth))
     codes = IntType(thr_bits, True).encode(thresholds)
     lines = ["%0*x" % ((t * thr_bits + 3) // 4, sum(int(v) << (thr_bits * i) for i, v in enumerate(row))) for row in codes]
     (out_dir / "thr.mem").write_text("\n".join(lines) + "\n")
-    design = {"top": "qloom_top", "files": ["standin_thr.sv", "qloom_top.sv"],
-              "in": _port(in_w, 8, par, "UINT8", shape), "out": _port(out_w, out_eb, par, layer.out_dtype.name, shape),
-              "layers": [{"name": "thr", "instance": "u_thr"}], "cycles_per_frame_model": int(np.prod(shape)) // par}
+    dma = {"in": dma_port("s_axis", in_w, IntType(8, False), shape, par),
+           "out": {**dma_port("m_axis", out_w, layer.out_dtype, shape, par), "kind": "logits"}}
+    design = {"top": "qloom_top", "files": ["qloom_fifo.sv", "qloom_tlast.sv", "standin_thr.sv", "qloom_top.sv"],
+              "dma": dma, "layers": [{"name": "thr", "instance": "u_thr"}], "cycles_per_frame_model": words}
     (out_dir / "design.json").write_text(json.dumps(design, indent=1))
     inq = InputQuant(name="inq", in_shape=shape, in_dtype=IntType(8, False), scale=np.array(1 / 255),
                      zero_point=np.array(0.0), out_type=IntType(8, False))
@@ -107,34 +124,19 @@ def standin(out_dir: Path, *, shape=(2, 3, 4), par=2, seed=0) -> Graph:
     return Graph(name="standin", layers=(inq, layer), output=OutputSpec(scale=np.ones(n_out), bias=np.zeros(n_out)))
 
 
-# ---------------------------------------------------------------- packing (no tools needed)
+# ---------------------------------------------------------------- bench inputs (no tools needed)
 
 
-@pytest.mark.parametrize("dtype,elem_bits,par,width", [
-    (IntType(8, False), 8, 2, 16), (IntType(4, True), 4, 3, 16), (BIPOLAR, 1, 7, 8),
-    (IntType(9, True), 10, 12, 120), (IntType(2, False), 2, 40, 80), (IntType(33, True), 33, 2, 72),
-])
-def test_pack_unpack_roundtrip(dtype, elem_bits, par, width):
-    shape = (1, 2, 2 * par)
-    port = rtl.Port.from_json(_port(width, elem_bits, par, dtype.name, shape), "test")
-    rng = np.random.default_rng(par)
-    vals = rng.choice([-1, 1], size=(3, *shape)) if dtype.bipolar else rng.integers(dtype.min, dtype.max + 1, size=(3, *shape))
-    words = rtl.pack(port, vals)
-    assert words.shape == (3 * 2 * 2, port.chunks) and words.dtype == np.dtype("<u4")
-    assert np.array_equal(rtl.unpack(port, words), vals)
+def test_batches_start_with_a_single_frame_and_cover_all():
+    sizes = rtl.batch_lengths(40, seed=3)
+    assert sizes[0] == 1 and sum(sizes) == 40 and max(sizes) > 1 and min(sizes) >= 1
 
 
-def test_pack_layout_element0_in_lsbs():
-    port = rtl.Port.from_json(_port(16, 4, 3, "INT4", (1, 1, 3)), "test")
-    words = rtl.pack(port, np.array([[[[1, -1, 2]]]]))
-    assert words.tolist() == [[0x2F1]]  # 1 | 0xF << 4 | 2 << 8, bits 12..15 zero padding
-
-
-def test_port_rejects_inconsistent_description():
-    with pytest.raises(QloomError, match="do not fit"):
-        rtl.Port.from_json(_port(8, 4, 3, "INT4", (1, 1, 3)), "x")
-    with pytest.raises(QloomError, match="frame shape"):
-        rtl.Port.from_json({**_port(16, 4, 3, "INT4", (1, 1, 3)), "words_per_frame": 2}, "x")
+def test_design_without_dma_entry_is_a_clear_error(tmp_path):
+    (tmp_path / "a.sv").write_text("module a; endmodule\n")
+    (tmp_path / "design.json").write_text(json.dumps({"top": "a", "files": ["a.sv"]}))
+    with pytest.raises(QloomError, match="regenerate"):
+        rtl.load_design(tmp_path)
 
 
 def test_steady_ii_uses_second_half():
@@ -212,9 +214,41 @@ def test_wide_ports_and_deadlock_report(tmp_path):
     assert entry["passed"] and entry["cycles_per_frame"] == 2
     # a design that never answers: verify reports the hang instead of raising
     top = (d / "qloom_top.sv").read_text()
-    (d / "qloom_top.sv").write_text(top.replace("u_thr (.*);", "u_thr (.*, .m_axis_tvalid());\n  assign m_axis_tvalid = 1'b0;"))
+    (d / "qloom_top.sv").write_text(top.replace(".m_axis_tvalid(r_tvalid),", ".m_axis_tvalid(),")
+                                    .replace("endmodule", "  assign r_tvalid = 1'b0;\nendmodule"))
     entry = rtl.verify_rtl(graph, d, x)
     assert not entry["passed"] and "no stream transfer" in entry["error"]
+
+
+@pytest.mark.hw
+def test_missing_tlast_is_a_protocol_error(standin_dir, tmp_path):
+    """An IP that never raises TLAST: same data, but every batch end is a protocol error."""
+    src, graph = standin_dir
+    d = tmp_path / "notlast"
+    d.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            (d / f.name).write_bytes(f.read_bytes())
+    top = (d / "qloom_top.sv").read_text()
+    (d / "qloom_top.sv").write_text(top.replace(".m_tlast(m_axis_tlast)", ".m_tlast()")
+                                    .replace("endmodule", "  assign m_axis_tlast = 1'b0;\nendmodule"))
+    x = np.random.default_rng(1).random((20, 4, 2, 3)).astype(np.float32)
+    entry = rtl.verify_rtl(graph, d, x, seed=3)
+    assert entry["mismatches"] == 0  # the data are right
+    assert entry["tlast_errors"] >= entry["tlast_batches"] > 1  # every batch end is missed
+    assert entry["protocol_errors"] >= entry["tlast_errors"] and not entry["passed"]
+
+
+@pytest.mark.hw
+def test_full_flag_queue_stalls_the_input_and_loses_nothing(tmp_path):
+    """One word per frame and a 1-flag queue: frames in flight outnumber the queue, so the
+    input waits at each frame's last word; data and TLAST stay exact (only the II grows)."""
+    graph = standin(tmp_path, shape=(1, 1, 2), par=2, seed=9, flag_depth=1)
+    x = np.random.default_rng(5).random((30, 2, 1, 1)).astype(np.float32)
+    entry = rtl.verify_rtl(graph, tmp_path, x, seed=4, stall_prob=0.4)
+    assert entry["error"] is None and entry["mismatches"] == entry["steady_mismatches"] == 0
+    assert entry["protocol_errors"] == entry["tlast_errors"] == 0 and entry["extra_words"] == 0
+    assert entry["cycles_per_frame"] > entry["cycles_per_frame_model"] == 1  # the queue throttles
 
 
 # ---------------------------------------------------------------- generated designs
@@ -308,3 +342,41 @@ def test_generated_design_with_corrupted_weights_fails(generated):
     finally:
         (d / weights).write_text("\n".join(lines) + "\n")
     assert entry["build_cached"] and entry["mismatches"] > 0 and not entry["passed"]
+
+
+@pytest.mark.hw
+def test_labels_design_from_a_logits_graph_is_verified_as_labels(tmp_path):
+    """out_kind="labels" on a logits IR: the top emits top-1 indices and verify compares them
+    with the IR run the same way (design.json dma.out.kind), TLAST included."""
+    from qloom.backends.rtl import generate
+
+    graph = _small_cnn()
+    design = generate(graph, tmp_path, out_kind="labels")
+    assert design["dma"]["out"]["kind"] == "labels" and not graph.ends_in_labels
+    entry = rtl.verify_rtl(graph, tmp_path, _inputs(graph, 16, 3), seed=2)
+    assert entry["passed"], entry
+    assert entry["tlast_errors"] == 0 and entry["tlast_batches"] > 1
+
+
+@pytest.mark.hw
+def test_ports_wider_than_the_dma_are_converted_and_bound_the_ii(tmp_path):
+    """1024 channels x 2 bits per word on both sides: the DMA's 1024 bits carry half a word,
+    so converters sit at both ends and the DMA side is the bottleneck (II 2, not 1)."""
+    from qloom.backends.rtl import generate
+
+    rng = np.random.default_rng(8)
+    u2 = IntType(2, False)
+    thr = Threshold(name="thr", in_shape=(1, 1, 1024), in_dtype=u2, thresholds=np.sort(rng.integers(0, 4, (1024, 3)), 1),
+                    pe=1024)
+    inq = InputQuant(name="inq", in_shape=(1, 1, 1024), in_dtype=u2, scale=np.array(1 / 3), zero_point=np.array(0.0),
+                     out_type=u2)
+    graph = Graph(name="wide", layers=(inq, thr), output=OutputSpec(scale=np.ones(1024), bias=np.zeros(1024)))
+    design = generate(graph, tmp_path)
+    din, dout = design["dma"]["in"], design["dma"]["out"]
+    assert (din["width"], din["elems_per_word"], din["converter"]) == (1024, 512, {"in": 512, "out": 1024})
+    assert (dout["width"], dout["elems_per_word"], dout["converter"]) == (1024, 512, {"in": 1024, "out": 512})
+    assert design["cycles_per_frame_model"] == 2 and rtl.lint(tmp_path) == []
+    entry = rtl.verify_rtl(graph, tmp_path, np.random.default_rng(1).random((12, 1024, 1, 1)).astype(np.float32),
+                           seed=5, stall_prob=0.3)
+    assert entry["passed"], entry
+    assert entry["cycles_per_frame"] == 2.0

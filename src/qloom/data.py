@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
+import math
 import os
 import pickle
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -66,32 +68,54 @@ def _load_mnist(path: Path):
     return _frozen(train_x, train_y, u8(x2), np.asarray(y2, np.int64))
 
 
-def _open_maybe_gz(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+IDX_MAX_BYTES = 1 << 33  # 8 GiB: a header announcing more is corrupt (MNIST's train images are 47 MB)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name says)."""
+    if path.is_dir():
+        raise QloomError(f"{path} is a folder, not an IDX file")
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+            raise QloomError(f"{path} is a damaged gzip file ({exc})") from None
+    if path.suffix == ".gz":
+        raise QloomError(f"{path} is named .gz but is not gzip-compressed (no gzip header)")
+    return data
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (uint8 payload, optionally gzipped) into an array."""
-    with _open_maybe_gz(path) as f:
-        data = f.read()
+    path = Path(path)
+    data = _read_bytes(path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise QloomError(f"{path} is not an uint8 IDX file")
+        raise QloomError(f"{path} is not an uint8 IDX file (bad magic number {data[:4].hex() or 'none'})")
     ndim = data[3]
+    if ndim < 1 or len(data) < 4 + 4 * ndim:
+        raise QloomError(f"{path}: bad IDX header ({ndim} dimensions, {len(data)} bytes)")
     dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    size = math.prod(dims)  # Python ints: a corrupt header must not overflow
+    if size > IDX_MAX_BYTES or size == 0:
+        raise QloomError(f"{path}: bad IDX header (dimensions {dims})")
     arr = np.frombuffer(data, np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise QloomError(f"{path}: truncated IDX file (expected {dims})")
+    if arr.size != size:
+        raise QloomError(f"{path}: IDX file of {arr.size} data bytes, its header says {dims} ({size} bytes)")
     return arr.reshape(dims)
 
 
 def _idx_file(directory: Path, stem: str, hint: str) -> Path:
     for name in (stem, stem + ".gz"):
-        if (directory / name).is_file():
+        if (directory / name).exists():
             return directory / name
     raise QloomError(f"missing {stem}[.gz] in {directory}: {hint}")
 
 
 def _load_idx_dir(directory: Path, hint: str):
+    if directory.is_file():
+        raise QloomError(f"dataset directory {directory} is a file, not a folder: {hint}")
     if not directory.is_dir():
         raise QloomError(f"dataset directory {directory} does not exist: {hint}")
     return _load_idx_files(directory.resolve(), hint)

@@ -23,6 +23,7 @@ def export_qonnx_model(model: nn.Module, path, input_shape, cleanup: bool = True
         warnings.simplefilter("ignore")
         from brevitas.export import export_qonnx
 
+    check_finite(model)
     path = Path(path)
     shape = tuple(int(s) for s in input_shape)
     if len(shape) == 3:
@@ -44,4 +45,32 @@ def export_qonnx_model(model: nn.Module, path, input_shape, cleanup: bool = True
         from qonnx.util.cleanup import cleanup_model
 
         cleanup_model(ModelWrapper(str(path))).save(str(path))
+    try:
+        check_finite_onnx(path)
+    except QloomError:
+        path.unlink(missing_ok=True)  # we wrote it: a file with NaN scales must not look like a model
+        raise
     return path
+
+
+def check_finite(model: nn.Module) -> None:
+    """Refuse a model with a NaN or infinite parameter or buffer (a diverged training):
+    exported, it would build hardware whose thresholds and scales are meaningless."""
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise QloomError(f"cannot export: {name} has {bad} non-finite value(s) (NaN/inf), "
+                             "as after a diverged training; retrain with a lower learning rate")
+
+
+def check_finite_onnx(path: Path) -> None:
+    """The same check on the exported file: scales derived from finite weights can still overflow."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    for init in onnx.load(str(path)).graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise QloomError(f"cannot export: the exported tensor {init.name} has non-finite values (NaN/inf); "
+                             "retrain with a lower learning rate")

@@ -1,17 +1,25 @@
-"""The build, stage by stage. Each stage reads the previous stage's artifact from the build
-folder and writes its own (see `artifacts`), so a build can stop, resume and be inspected.
+"""The build, stage by stage. Each stage reads the previous stage's artifact and writes its own
+(see `artifacts`), so a build can stop, resume and be inspected.
 
     frontend   MODEL.onnx        -> frontend.onnx          (cleaned QONNX, the reference)
     streamline frontend.onnx     -> ir.json, ir.onnx        (integer IR; ir.onnx opens in Netron)
     fold       ir.json           -> ir_folded.json, folding.json, report.json (estimates)
     rtl        ir_folded.json    -> rtl/ (Verilog, memories, design.json; lint-clean)
     synth      rtl/              -> synth.json, report.json gains Yosys counts
+
+A build never destroys a previous build it cannot replace (`build`):
+- every input is checked before the folder is touched (`check_config`);
+- the folder must be new, empty or a qloom build folder (else `--force`), and is locked;
+- the stages run in `DIR/.qloom-staging`; only when all requested stages succeeded do their
+  artifacts replace the old ones, while build.json says `complete: false`;
+- build.json records per stage its options, and the sha256 of its inputs and outputs; `--resume`
+  reuses a stage only if all of them are unchanged (and every stage before it was reused).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +28,7 @@ from qloom import artifacts as A
 from qloom.errors import QloomError
 
 STAGES = ("frontend", "streamline", "fold", "rtl", "synth")
+STATE_VERSION = 1  # build.json "qloom_build": the format of the per-stage records below
 
 
 @dataclass(frozen=True)
@@ -32,24 +41,27 @@ class BuildConfig:
     board: str | None = None
     clock_mhz: float | None = None
     resume: bool = False
+    force: bool = False  # build into a non-empty folder that is not a qloom build folder
 
 
-def _frontend(cfg: BuildConfig) -> dict:
+# Every runner reads its inputs from and writes its artifacts to `work` (the staging folder, which
+# holds copies of the reused stages' artifacts); `cfg.out` is where the artifacts will land.
+def _frontend(cfg: BuildConfig, work: Path) -> dict:
     from qloom import frontend
 
     model = frontend.load(cfg.model)
-    model.save(str(cfg.out / (A.FRONTEND_ONNX + ".tmp")))
-    (cfg.out / (A.FRONTEND_ONNX + ".tmp")).replace(cfg.out / A.FRONTEND_ONNX)
+    model.save(str(work / (A.FRONTEND_ONNX + ".tmp")))
+    (work / (A.FRONTEND_ONNX + ".tmp")).replace(work / A.FRONTEND_ONNX)
     return {"nodes": len(model.graph.node)}
 
 
-def _streamline(cfg: BuildConfig) -> dict:
+def _streamline(cfg: BuildConfig, work: Path) -> dict:
     from qloom import streamline
     from qloom.ir import netron, serialize
 
-    graph = streamline.run(cfg.out / A.FRONTEND_ONNX, name=cfg.model.stem)
-    serialize.save(graph, cfg.out / A.IR_JSON)
-    netron.save(graph, cfg.out / A.IR_ONNX)
+    graph = streamline.run(work / A.FRONTEND_ONNX, name=cfg.model.stem)
+    serialize.save(graph, work / A.IR_JSON)
+    netron.save(graph, work / A.IR_ONNX)
     return {"layers": [f"{l.name}:{l.kind}" for l in graph.layers]}
 
 
@@ -61,47 +73,49 @@ def _clock(cfg: BuildConfig) -> float:
     return get_board(cfg.board).clock_mhz if cfg.board else 100.0
 
 
-def _fold(cfg: BuildConfig) -> dict:
+def _fold(cfg: BuildConfig, work: Path) -> dict:
     from qloom import fold
     from qloom.ir import serialize
 
-    graph = serialize.load(cfg.out / A.IR_JSON)
+    graph = serialize.load(work / A.IR_JSON)
     if cfg.folding:
         graph = fold.apply_folding_file(graph, cfg.folding)
     elif cfg.target_fps or cfg.board:
         graph = fold.auto_fold(graph, target_fps=cfg.target_fps, board=cfg.board, clock_mhz=cfg.clock_mhz)
-    serialize.save(graph, cfg.out / A.FOLDED_JSON)
-    fold.save_folding(graph, cfg.out / A.FOLDING_JSON)
+    serialize.save(graph, work / A.FOLDED_JSON)
+    fold.save_folding(graph, work / A.FOLDING_JSON)
     report = fold.report(graph, _clock(cfg), board=cfg.board)
-    A.write_json(cfg.out / A.REPORT_JSON, report)
+    A.write_json(work / A.REPORT_JSON, report)
     return {"cycles_per_frame": report["cycles_per_frame"], "fps": report["fps"]}
 
 
-def _rtl(cfg: BuildConfig) -> dict:
+def _rtl(cfg: BuildConfig, work: Path) -> dict:
     from qloom.backends.rtl import generate
     from qloom.ir import serialize
     from qloom.verify.rtl import lint
 
-    graph = serialize.load(cfg.out / A.FOLDED_JSON)
-    tmp = cfg.out / (A.RTL_DIR + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    design = generate(graph, tmp)
+    graph = serialize.load(work / A.FOLDED_JSON)
+    tmp = work / (A.RTL_DIR + ".tmp")
+    A.remove(tmp)
+    design = generate(graph, tmp, clock_mhz=_clock(cfg))  # design.json clock_mhz: the folding's clock
     warnings = lint(tmp)
     A.write_json(tmp / "lint.json", {"tool": "verilator --lint-only -Wall", "warnings": warnings})
-    A.replace_dir(tmp, cfg.out / A.RTL_DIR)
+    A.replace_dir(tmp, work / A.RTL_DIR)
     return {"top": design.get("top"), "lint_warnings": len(warnings)}
 
 
-def _synth(cfg: BuildConfig) -> dict:
+def _synth(cfg: BuildConfig, work: Path) -> dict:
     from qloom import synth
     from qloom.fold import get_board
     from qloom.fold.calibration import yosys_layers
     from qloom.fold.resources import KEYS
 
     family = get_board(cfg.board).family if cfg.board else "xc7"
-    result = synth.synthesize(cfg.out / A.RTL_DIR, family=family)
-    A.write_json(cfg.out / A.SYNTH_JSON, result)
-    report = A.read_json(cfg.out / A.REPORT_JSON)
+    result = synth.synthesize(work / A.RTL_DIR, family=family)
+    if isinstance(result.get("log"), str):  # name the log where it will be, not in the staging folder
+        result["log"] = result["log"].replace(str(work.resolve()), str(cfg.out.resolve()), 1)
+    A.write_json(work / A.SYNTH_JSON, result)
+    report = A.read_json(work / A.REPORT_JSON)
     report["yosys"] = {"note": result.get("note"), "tool": result.get("tool"), "family": family,
                        "seconds": result.get("seconds"), "total": result.get("total"),
                        "lut_note": "slice_LUT = logic LUTs + LUTs used as LUTRAM/SRL (Vivado's 'Slice LUTs'); "
@@ -123,10 +137,12 @@ def _synth(cfg: BuildConfig) -> dict:
         report["yosys"]["utilization"] = {k: got[k] / cap for k, cap in board["capacity"].items() if k in got and cap}
     zero = dict.fromkeys(KEYS, 0)
     report["streams_yosys"] = {name: counts(("fifo", "dwc"), name) or zero for name in report.get("streams", {})}
-    A.write_json(cfg.out / A.REPORT_JSON, report)
+    A.write_json(work / A.REPORT_JSON, report)
     return {"total": result.get("total")}
 
 
+# One row per stage: its runner, the artifacts it reads and writes, the BuildConfig fields its
+# result depends on (a file-valued field counts by its path and content).
 RUNNERS = {"frontend": _frontend, "streamline": _streamline, "fold": _fold, "rtl": _rtl, "synth": _synth}
 OUTPUTS = {
     "frontend": [A.FRONTEND_ONNX],
@@ -135,56 +151,226 @@ OUTPUTS = {
     "rtl": [A.RTL_DIR],
     "synth": [A.SYNTH_JSON],
 }
+INPUTS = {  # what a stage reads (synth also updates report.json, which is fold's: not an input)
+    "frontend": [],
+    "streamline": [A.FRONTEND_ONNX],
+    "fold": [A.IR_JSON],
+    "rtl": [A.FOLDED_JSON],
+    "synth": [A.RTL_DIR],
+}
+OPTIONS = {
+    "frontend": ("model",),
+    "streamline": ("model",),
+    "fold": ("folding", "target_fps", "board", "clock_mhz"),
+    "rtl": ("board", "clock_mhz"),  # design.json records the clock
+    "synth": ("board",),
+}
+KEEPS_VERIFY = ("synth",)  # re-running these leaves verify.json valid: verify reads none of their artifacts
 
 
-def _clear_from(out: Path, stage: str) -> None:
-    """Remove the artifacts of `stage` and every later stage: they would be stale."""
-    for s in STAGES[STAGES.index(stage):]:
-        for name in OUTPUTS[s]:
-            p = out / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    (out / A.VERIFY_JSON).unlink(missing_ok=True)
+def check_config(cfg: BuildConfig) -> None:
+    """Every input of the build, checked before the build folder is touched."""
+    from qloom.fold import get_board
+    from qloom.fold.folding_file import read_folding_file
+
+    if cfg.stop_after not in STAGES:
+        raise QloomError(f"unknown stage {cfg.stop_after!r}; stages: {', '.join(STAGES)}")
+    if cfg.model.is_dir():
+        raise QloomError(f"model {cfg.model} is a folder, not a model file; give the .onnx file in it "
+                         f"(e.g. {cfg.model / 'model.onnx'})")
+    if not cfg.model.is_file():
+        raise QloomError(f"model file {cfg.model} does not exist")
+    try:
+        with cfg.model.open("rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise QloomError(f"cannot read model file {cfg.model}: {exc.strerror or exc}") from None
+    if cfg.folding is not None:
+        if cfg.target_fps is not None:
+            raise QloomError("--folding and --target-fps both choose the folding: give one of them")
+        read_folding_file(cfg.folding)
+    for flag, value in (("--target-fps", cfg.target_fps), ("--clock-mhz", cfg.clock_mhz)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise QloomError(f"{flag} must be a positive finite number, got {value!r}")
+    if cfg.board is not None:
+        get_board(cfg.board)
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise QloomError(f"output folder {cfg.out} is a file; give a folder for --out")
+
+
+def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
+    """(build.json of the qloom build in cfg.out or None, whether the folder is new or empty)."""
+    out = cfg.out
+    try:
+        entries = sorted(p.name for p in out.iterdir() if p.name not in A.BOOKKEEPING) if out.is_dir() else []
+    except OSError as exc:
+        raise QloomError(f"cannot read output folder {out}: {exc.strerror or exc}") from None
+    if not entries:
+        return None, True
+    if (out / A.BUILD_JSON).exists():
+        fix = (f"rebuild with --force (replaces qloom's artifacts in {out}, leaves other files) "
+               "or build into a new folder")
+        try:
+            state = A.read_json(out / A.BUILD_JSON, fix=fix)
+            stages = state.get("stages")
+            if not isinstance(stages, dict) or not all(isinstance(v, dict) for v in stages.values()):
+                raise QloomError(f"{out / A.BUILD_JSON} is damaged (no \"stages\" record); {fix}")
+        except QloomError:
+            if cfg.force:
+                return None, False
+            raise
+        return state, False
+    if cfg.force:
+        return None, False
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise QloomError(f"{out} is not empty ({shown}) and not a qloom build folder (no {A.BUILD_JSON}); build "
+                     "into a new or empty folder, or add --force to write qloom's artifacts into it")
+
+
+def _external_data(model: Path) -> dict:
+    """sha256 of each external-data file an ONNX model refers to (dynamo exports keep weights in
+    MODEL.onnx.data: new weights of the same sizes leave MODEL.onnx byte-identical)."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+    except Exception:  # not readable as ONNX: the frontend stage reports it
+        return {}
+    tensors = list(proto.graph.initializer)
+    tensors += [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
+    places = {e.value for t in tensors if uses_external_data(t) for e in t.external_data if e.key == "location"}
+    return {p: A.digest(model.parent / p) for p in sorted(places)}
+
+
+def _file_value(path: Path) -> dict:
+    """A file-valued option as build.json records it: where it is and what it holds."""
+    value = {"path": str(path.resolve()), "sha256": A.digest(path)}
+    if path.suffix == ".onnx" and (extra := _external_data(path)):
+        value["external_data"] = extra
+    return value
+
+
+def _option_values(cfg: BuildConfig) -> dict[str, dict]:
+    """stage -> {option: value} for every stage (`OPTIONS`)."""
+    files = {name: _file_value(v) for name in {n for row in OPTIONS.values() for n in row}
+             if isinstance(v := getattr(cfg, name), Path)}
+    return {stage: {name: files.get(name, getattr(cfg, name)) for name in row} for stage, row in OPTIONS.items()}
+
+
+def _why_rerun(stage: str, rec: dict | None, options: dict, out: Path) -> str | None:
+    """None if the recorded stage can be reused as it is, else the reason it must run again."""
+    if rec is None:
+        return "not built before"
+    if "options" not in rec:
+        return "recorded without input hashes (an older qloom)"
+    if not isinstance(rec["options"], dict):
+        return f"its record in {A.BUILD_JSON} is damaged"
+    changed = sorted(k for k in set(options) | set(rec["options"]) if rec["options"].get(k) != options.get(k))
+    if changed:
+        return f"changed {', '.join(changed)}"
+    if rec.get("inputs") != {n: A.digest(out / n) for n in INPUTS[stage]}:
+        return f"its input ({', '.join(INPUTS[stage])}) changed"
+    if rec.get("outputs") != {n: A.digest(out / n) for n in OUTPUTS[stage]}:
+        return f"its artifacts ({', '.join(OUTPUTS[stage])}) are missing or changed"
+    return None
 
 
 def build(cfg: BuildConfig, log=print) -> dict:
     """Run the stages up to `cfg.stop_after`; returns build.json's content."""
-    if cfg.stop_after not in STAGES:
-        raise QloomError(f"unknown stage {cfg.stop_after!r}; stages: {', '.join(STAGES)}")
+    check_config(cfg)
+    _previous_build(cfg)  # refuse a foreign folder before creating anything in it
     try:
         cfg.out.mkdir(parents=True, exist_ok=True)
-        probe = cfg.out / ".write_test"
-        probe.write_text("")
-        probe.unlink()
     except OSError as exc:
         raise QloomError(f"cannot write to output folder {cfg.out}: {exc.strerror or exc}") from None
-    state_path = cfg.out / A.BUILD_JSON
-    state = A.read_json(state_path) if (cfg.resume and state_path.exists()) else {}
-    same_model = state.get("model") == str(cfg.model.resolve())
-    done = state.get("stages", {}) if same_model else {}
-    state = {"model": str(cfg.model.resolve()), "config": _config_dict(cfg), "stages": {}, "complete": False}
+    with A.locked(cfg.out):
+        previous, fresh = _previous_build(cfg)  # again, now that no other build can change it
+        return _build_locked(cfg, previous, fresh, log)
+
+
+def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> dict:
+    out, work = cfg.out, cfg.out / A.STAGING
     wanted = STAGES[: STAGES.index(cfg.stop_after) + 1]
-    resuming = cfg.resume and same_model
-    for stage in wanted:
-        if resuming and stage in done and all((cfg.out / n).exists() for n in OUTPUTS[stage]):
-            state["stages"][stage] = {**done[stage], "reused": True}
-            log(f"[{stage}] reused from a previous build")
-            continue
-        resuming = False  # everything after a re-run stage is re-run too
-        _clear_from(cfg.out, stage)
-        A.write_json(state_path, state)
-        t0 = time.perf_counter()
-        info = RUNNERS[stage](cfg)
-        seconds = round(time.perf_counter() - t0, 3)
-        state["stages"][stage] = {"seconds": seconds, **info}
-        A.write_json(state_path, state)
-        log(f"[{stage}] done in {seconds:.2f} s")
-    state["complete"] = True
-    state["stopped_after"] = cfg.stop_after
-    A.write_json(state_path, state)
-    return state
+    options = _option_values(cfg)
+    old = (previous or {}).get("stages", {}) if cfg.resume else {}
+    records: dict[str, dict] = {}
+    why = None
+    for stage in STAGES:  # the reusable prefix (past stop_after too: valid later stages stay recorded)
+        why = _why_rerun(stage, old.get(stage), options[stage], out) if cfg.resume else "no --resume"
+        if why:
+            break
+        records[stage] = {**old[stage], "reused": True}
+        if stage in wanted:
+            log(f"[{stage}] reused from the previous build")
+    to_run = [s for s in wanted if s not in records]  # a re-run stage and every wanted stage after it
+    if to_run and cfg.resume:
+        log(f"[{to_run[0]}] re-run: {why}")
+    state = {"qloom_build": STATE_VERSION, "model": str(cfg.model.resolve()), "config": _config_dict(cfg),
+             "stages": records, "complete": False}
+    failed = None  # the stage being run, for the message if it fails
+    step = f"creating {work}"
+    try:
+        A.remove(work)  # a crashed build's leftovers: the lock says no build is using them
+        work.mkdir()
+        step = "copying the reused artifacts"
+        if to_run:  # the re-run stages read (and synth updates) copies, never the old build
+            for s in records:
+                for name in OUTPUTS[s]:
+                    A.copy(out / name, work / name)
+        for failed in to_run:
+            step = f"stage '{failed}'"
+            inputs = {n: A.digest(work / n) for n in INPUTS[failed]}
+            t0 = time.perf_counter()
+            info = RUNNERS[failed](cfg, work)
+            seconds = round(time.perf_counter() - t0, 3)
+            records[failed] = {"seconds": seconds, **info, "options": options[failed], "inputs": inputs}
+            log(f"[{failed}] done in {seconds:.2f} s")
+        failed, step = None, "moving the artifacts into place"
+        state.update(complete=True, stopped_after=cfg.stop_after)
+        _install(cfg, previous, state, to_run)
+        return state
+    except BaseException as exc:
+        if failed is not None and fresh:  # nothing to preserve: keep the finished stages for --resume
+            records.pop(failed, None)
+            try:
+                _install(cfg, previous, state, list(records))
+                log(f"build failed in {step}; the finished stages are kept in {out} (build.json: complete false)")
+            except OSError:
+                pass  # the folder was new: nothing of value is lost; the first error is the one to report
+        elif failed is not None:
+            log(f"build failed in {step}; the previous build in {out} is unchanged")
+        if isinstance(exc, OSError):
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise QloomError(f"build failed in {step}: {exc.strerror or exc}{where}") from None
+        raise
+    finally:
+        A.remove(work)
+
+
+def _install(cfg: BuildConfig, previous: dict | None, state: dict, ran: list[str]) -> None:
+    """Move the staged artifacts of `state`'s stages into the build folder, then write `state` as build.json.
+
+    Until that last write, build.json says `complete: false`: the folder may hold old and new artifacts.
+    """
+    out, work = cfg.out, cfg.out / A.STAGING
+    A.write_json(out / A.BUILD_JSON, {k: v for k, v in state.items() if k != "stopped_after"} | {"complete": False})
+    if ran:
+        for s in state["stages"]:
+            for name in OUTPUTS[s]:
+                if (work / name).exists():
+                    A.move(work / name, out / name)
+        # stale: the artifacts the old build recorded for stages this build did not produce
+        old = (previous or {}).get("stages", {})
+        for s in STAGES:
+            if s in old and s not in state["stages"]:
+                for name in OUTPUTS[s]:
+                    A.remove(out / name)
+        if previous is not None and any(s not in KEEPS_VERIFY for s in ran) and (out / A.VERIFY_JSON).exists():
+            (out / A.VERIFY_JSON).replace(out / A.VERIFY_STALE_JSON)
+        for s, rec in state["stages"].items():
+            rec["outputs"] = {n: A.digest(out / n) for n in OUTPUTS[s]}
+    A.write_json(out / A.BUILD_JSON, state)
 
 
 def _config_dict(cfg: BuildConfig) -> dict:

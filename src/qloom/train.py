@@ -44,6 +44,20 @@ class Recipe:
     pct_start: float = 0.15  # one-cycle warm-up fraction
     eval_batch_size: int = 1000
 
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise QloomError(f"training option {name} must be an integer >= 1, got {value!r}")
+        for name in ("lr", "bn_lr"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise QloomError(f"training option {name} must be a finite number > 0, got {value!r}")
+        for name in ("weight_decay", "label_smoothing", "rotate", "scale", "dropout", "pct_start"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise QloomError(f"training option {name} must be a finite number >= 0, got {value!r}")
+
 
 # Default recipes, merged in order: family, bit widths ("w1a1"), full name. Measured on MNIST
 # (bench/bench_train.py): the small MLPs overfit with 2-bit weights but are capacity-bound
@@ -151,18 +165,59 @@ def _param_groups(model: nn.Module, weight_decay: float):
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
 
 
-def load_checkpoint(path) -> dict:
-    """Read a qloom checkpoint (plain tensors and containers only: weights_only loading)."""
+# What each use of a checkpoint reads: continuing a run needs the whole training state;
+# rebuilding the model needs its name, constructor arguments and weights.
+RESUME_KEYS = ("model", "optimizer", "scheduler", "log_temp", "gen_state", "torch_rng", "epoch", "best_acc",
+               "best_epoch", "best_state", "history", "train_seconds", "recipe", "seed", "limit_train",
+               "limit_eval", "model_name", "dataset")
+MODEL_KEYS = ("model_name", "model_kwargs", "model", "best_state")
+
+
+def load_checkpoint(path, keys: tuple[str, ...] = ()) -> dict:
+    """Read a qloom checkpoint (plain tensors and containers only: weights_only loading) and
+    check that it has `keys`."""
+    path = Path(path)
+    if path.is_dir():
+        raise QloomError(f"checkpoint {path} is a folder, not a file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated or foreign file
-        raise QloomError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from None
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise QloomError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {first}") from None
+    if not isinstance(state, dict):
+        raise QloomError(f"{path} is not a qloom checkpoint (holds a {type(state).__name__}, not a dict)")
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise QloomError(f"checkpoint {path} lacks {', '.join(missing)}: it was not written by this "
+                         "version of `qloom train`; start a fresh run (without --resume) in another folder")
+    return state
+
+
+def _bad_checkpoint(path, exc: Exception) -> QloomError:
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return QloomError(f"checkpoint {path} does not fit this model/run ({type(exc).__name__}: {first}); "
+                      "start a fresh run (without --resume) in another folder")
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write through a temporary name; a failed write (full disk) leaves neither file behind
+    and names the path (a failed write() itself carries no file name)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(exc.filename or path)) from None
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    import io
+
+    buf = io.BytesIO()  # torch.save on a full disk fails with an opaque RuntimeError: write ourselves
+    torch.save(obj, buf)
+    _write_bytes(path, buf.getvalue())
 
 
 def train_model(
@@ -217,16 +272,19 @@ def train_model(
     ckpt_path = Path(checkpoint) if checkpoint else None
     resumed = resume and ckpt_path is not None and ckpt_path.is_file()
     if resumed:
-        state = load_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        with torch.no_grad():
-            log_temp.copy_(state["log_temp"])
-        gen.set_state(state["gen_state"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, best_acc, best_epoch = state["epoch"], state["best_acc"], state["best_epoch"]
-        best_state, history, seconds = state["best_state"], state["history"], state["train_seconds"]
+        state = load_checkpoint(ckpt_path, RESUME_KEYS)
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            with torch.no_grad():
+                log_temp.copy_(state["log_temp"])
+            gen.set_state(state["gen_state"])
+            torch.set_rng_state(state["torch_rng"])
+            start_epoch, best_acc, best_epoch = int(state["epoch"]), float(state["best_acc"]), int(state["best_epoch"])
+            best_state, history, seconds = state["best_state"], list(state["history"]), float(state["train_seconds"])
+        except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise _bad_checkpoint(ckpt_path, exc) from None
     else:
         with torch.no_grad():  # init temperature so that initial logits have unit spread
             model.train()
@@ -247,6 +305,9 @@ def train_model(
             xb = shift_images(warp_images(train_x_t[idx], recipe.rotate, recipe.scale, gen), recipe.shift, gen)
             logits = model(data.to_model_input(xb))
             loss = criterion(logits / log_temp.exp(), train_y_t[idx])
+            if not torch.isfinite(loss):  # diverged: every later step and the export would be NaN
+                raise QloomError(f"training diverged: the loss is {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                                 f"(lr {recipe.lr}); lower --lr and start again")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -293,6 +354,8 @@ def train_model(
 
 
 def _check_writable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise QloomError(f"output folder {out} is a file, not a folder: give another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".qloom-write-test"
@@ -331,29 +394,37 @@ def train_zoo_model(
 
     family, w, a = parse_model_name(model_name, weight_bits, act_bits)
     name = f"{family}-w{w}a{a}"
+    if not isinstance(seed, int) or seed < 0:
+        raise QloomError(f"the seed must be an integer >= 0, got {seed!r}")
     shape = data.input_shape(dataset)  # also validates the dataset name
     data.load_dataset(dataset, "test")  # fail early (missing dataset) before touching OUT
+    recipe = default_recipe(name, dataset, epochs=epochs, batch_size=batch_size, lr=lr, **recipe_overrides)
     out = Path(out)
     _check_writable(out)
     ckpt = out / "checkpoint.pt"
     metrics_path = out / "metrics.json"
-    recipe = default_recipe(name, dataset, epochs=epochs, batch_size=batch_size, lr=lr, **recipe_overrides)
     if resume:
-        if not ckpt.is_file():
+        if not ckpt.exists():
             raise QloomError(f"--resume: no checkpoint at {ckpt}")
-        saved = load_checkpoint(ckpt)
+        saved = load_checkpoint(ckpt, RESUME_KEYS)
         if saved.get("model_name") != name or saved.get("dataset") != dataset:
             raise QloomError(
                 f"--resume: {ckpt} is for {saved.get('model_name')} on {saved.get('dataset')}, "
                 f"not {name} on {dataset}"
             )
-        recipe = Recipe(**saved["recipe"])
+        try:
+            recipe = Recipe(**saved["recipe"])
+        except TypeError as exc:
+            raise _bad_checkpoint(ckpt, exc) from None
         if epochs is not None and epochs != recipe.epochs:
             raise QloomError(
                 f"--resume: {ckpt} was made for --epochs {recipe.epochs} (its LR schedule depends "
                 "on it); resume without --epochs or start a fresh run"
             )
         seed, limit_train, limit_eval = saved["seed"], saved["limit_train"], saved["limit_eval"]
+    for path in (ckpt, metrics_path):
+        if path.is_dir():
+            raise QloomError(f"{path} is a folder, not a file: move it away or give another --out")
     if metrics_path.exists():
         metrics_path.unlink()  # the folder must not look finished while this run is in progress
     n_threads = set_threads(threads)
@@ -372,8 +443,13 @@ def train_zoo_model(
     test_acc = accuracy(model, test_x, test_y, recipe.eval_batch_size)
 
     onnx_tmp = out / "model.onnx.tmp"
-    export_qonnx_model(model, onnx_tmp, shape)
-    os.replace(onnx_tmp, out / "model.onnx")
+    try:
+        export_qonnx_model(model, onnx_tmp, shape)
+        os.replace(onnx_tmp, out / "model.onnx")
+    except OSError as exc:  # onnx's writer gives no file name: name the file it was writing
+        raise OSError(exc.errno, exc.strerror or str(exc), str(exc.filename or onnx_tmp)) from None
+    finally:
+        onnx_tmp.unlink(missing_ok=True)  # an export that failed (full disk, NaN weights) leaves nothing
     import brevitas
 
     metrics = dict(
@@ -386,9 +462,7 @@ def train_zoo_model(
         recipe=dataclasses.asdict(recipe), history=result.history,
         versions=dict(torch=torch.__version__, brevitas=brevitas.__version__),
     )
-    tmp = metrics_path.with_name("metrics.json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2) + "\n")
-    os.replace(tmp, metrics_path)
+    _write_bytes(metrics_path, (json.dumps(metrics, indent=2) + "\n").encode())
     return metrics
 
 
@@ -397,10 +471,13 @@ def load_trained(out) -> nn.Module:
     from qloom.models import build_model
 
     path = Path(out) / "checkpoint.pt"
-    if not path.is_file():
+    if not path.exists():
         raise QloomError(f"no checkpoint at {path}: run `qloom train --out {out}` first")
-    state = load_checkpoint(path)
-    model = build_model(state["model_name"], **state["model_kwargs"])
-    model.load_state_dict(state["best_state"] or state["model"])
+    state = load_checkpoint(path, MODEL_KEYS)
+    try:
+        model = build_model(state["model_name"], **state["model_kwargs"])
+        model.load_state_dict(state["best_state"] or state["model"])
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise _bad_checkpoint(path, exc) from None
     model.eval()
     return model

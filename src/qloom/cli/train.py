@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import shlex
+
+from qloom.cli.verify import MAX_SEED  # one seed range for every command
 
 
 def add_parser(subparsers) -> None:
@@ -50,8 +53,10 @@ def run(args) -> int:
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise QloomError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
-    if args.lr is not None and not args.lr > 0:
-        raise QloomError(f"--lr must be > 0, got {args.lr}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise QloomError(f"--lr must be a finite number > 0, got {args.lr}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise QloomError(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
     command = _command(args)
     metrics = train_zoo_model(
         args.model, args.dataset, args.out, epochs=args.epochs, batch_size=args.batch_size,

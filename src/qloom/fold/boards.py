@@ -7,7 +7,9 @@ Default clocks are conservative fabric clocks for FINN-style dataflow designs: 1
 7-series (FINN's PYNQ default), 200 MHz on UltraScale+.
 
 `get_board` accepts a board name in any spelling ("Zybo Z7-20", "zybo-z7-20", "zyboz720"),
-a bare device ("xc7z020") or a full part ("xc7z020clg400-1").
+a bare device ("xc7z020") or a full part ("xc7z020clg400-1"). A full part must be a known
+device followed by a Vivado package and speed grade (`PART_SUFFIX`): "xc7z020-GARBAGE" is
+refused rather than silently taken for an xc7z020.
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ _BOARDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# What follows the device in a Vivado part name, per family (lower case):
+#   7-series:      [i]<package letters><pins>-<speed>[l|q|lv]   xc7z020clg400-1, xc7a35ticsg324-1L
+#   UltraScale+:   -<package><pins>-<speed>[l|lv]-<temperature>  xczu3eg-sbva484-1-e, xck26-sfvc784-2LV-c
+PART_SUFFIX = {
+    "xc7": re.compile(r"i?[a-z]{2,4}[0-9]{3,4}-[1-3](l|q|lv)?"),
+    "xcup": re.compile(r"-[a-z]{4}[0-9]{3,4}-[1-3](l|lv)?-[eic]"),
+}
+
+
 def _key(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
@@ -112,12 +123,18 @@ def get_board(name_or_part: str | Board) -> Board:
     for name, (part, aliases) in _BOARDS.items():
         if key == _key(name) or key in aliases:
             return _make(name, part)
-    dev = _device_of(str(name_or_part).strip())
+    text = str(name_or_part).strip()
+    dev = _device_of(text)
     if dev is not None:
         d = DEVICES[dev]
-        text = str(name_or_part).strip()
-        part = d.default_part if _key(text) == _key(dev) else text
-        return replace(_make(dev, part), name=text)
+        if text.lower() == dev:
+            return replace(_make(dev, d.default_part), name=text)
+        if PART_SUFFIX[d.family].fullmatch(text.lower()[len(dev):]):
+            return replace(_make(dev, text), name=text)
+        raise QloomError(
+            f"{text!r} is not a part number of the {dev}: give the device alone ({dev}) or a full Vivado "
+            f"part such as {d.default_part} (device, package, pins, speed grade); see `qloom boards`"
+        )
     names = ", ".join(_BOARDS)
     raise QloomError(
         f"unknown board or part {name_or_part!r}; boards: {names}; parts: {', '.join(DEVICES)} "

@@ -77,6 +77,8 @@ class Coefficients:
     dwc_narrow_lut: float = 10.0
     dwc_lut_per_bit: float = 0.7  # narrowing: the 2K:1 output multiplexer, per input word bit
     dwc_shift_lut: float = 0.6  # other ratios: barrel shifter per buffered bit and stage (+-40%)
+    dwc_gear_lut: float = 0.9  # DMA-side gearbox: per output bit and shift stage (Yosys synth_xilinx:
+    # 8->49 x 8 bits 1016 LUT (model 1064), 32->49 x 8: 1864, 16->49 x 1: 161 (model 182))
     # --- latency: register stages a layer adds beyond its stream arithmetic (the RTL's LAT)
     mvau_depth: int = 3  # qloom_mvtu: issue (ROM read), add tree + accumulate, threshold
     adder_tree_depth_per_level: int = 0  # qloom_mvtu reduces SIMD terms in one stage

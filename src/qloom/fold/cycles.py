@@ -10,15 +10,18 @@
 (*) qloom_pool walks virtual columns/rows for windows that end in right/bottom padding:
 max(H*XCOLS, YROWS*OW)*C/PE, which is H*W*C/PE without padding.
 
-The pipeline's initiation interval (cycles per frame) is the largest of these; fps is
-clock / II. Latency is modelled in `latency_cycles` (see there); the RTL testbench will
+The pipeline's initiation interval (cycles per frame) is the largest of these and of the
+words per frame on the top's DMA ports (`dma_geometry`: one word per clock each side); fps
+is clock / II. Latency is modelled in `latency_cycles` (see there); the RTL testbench will
 measure the real figure.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+from qloom.errors import QloomError
 from qloom.fold.coeffs import DEFAULT, Coefficients
 from qloom.ir import Graph, InputQuant, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
 
@@ -76,6 +79,79 @@ def in_words(layer: Layer) -> int:
     return h * w * c  # LabelSelect: one element per cycle
 
 
+DMA_WIDTHS = tuple(8 << i for i in range(8))  # what the Xilinx AXI DMA takes: 8 .. 1024 bits
+DMA_CONVERTER_DEPTH = 2  # the input converter's output register and its FIFO's
+
+
+@dataclass(frozen=True)
+class DmaSide:
+    """One DMA port: `width`-bit words of `per_word` elements; `words` per frame; the layer's
+    stream carries `par` elements per word (a width converter sits between when they differ)."""
+
+    width: int
+    per_word: int
+    words: int
+    par: int
+    elems: int
+    bits: int
+
+    @property
+    def converter(self) -> bool:
+        return self.per_word != self.par
+
+
+def _layers_ii(graph: Graph) -> int:
+    return max((layer_cycles(l) for l in graph.hardware_layers), default=0)
+
+
+def dma_geometry(graph: Graph, in_width: int | None = None) -> tuple[DmaSide, DmaSide]:
+    """The top's DMA input and output ports.
+
+    Input: the first layer's natural word (SIMD/PE elements) when that is a power of two
+    from 8 to 1024 bits (no converter); otherwise, or with `in_width` forced, words of
+    floor(W / bits) elements packed densely, W the smallest power of two whose words per
+    frame do not exceed the layers' II (capped at 1024). Output: the last layer's word
+    zero-padded to a power of two, or narrowed by a divisor of its PE when wider than 1024.
+    """
+    hw = graph.hardware_layers
+    if not hw:
+        raise QloomError(f"graph {graph.name} has no hardware layers: no DMA ports")
+    first, last = hw[0], hw[-1]
+    b, par, e = first.in_dtype.bits, in_par(first), math.prod(first.in_shape)
+    ii = _layers_ii(graph)
+    if in_width is not None:
+        if in_width not in DMA_WIDTHS or in_width < b:
+            raise QloomError(f"DMA input width {in_width}: use a power of two from {max(8, b)} to 1024 bits "
+                             f"(elements of {first.name}'s input are {b} bits)")
+        w = in_width
+    elif par * b in DMA_WIDTHS:
+        w = par * b
+    else:
+        fits = [x for x in DMA_WIDTHS if x >= b and -(-e // (x // b)) <= ii]
+        w = fits[0] if fits else DMA_WIDTHS[-1]
+    k = par if w == par * b else w // b
+    din = DmaSide(w, k, -(-e // k), par, e, b)
+    b, par, e = last.out_dtype.bits, out_par(last), math.prod(last.out_shape)
+    if b > DMA_WIDTHS[-1]:
+        raise QloomError(f"{last.name}: {b}-bit output elements do not fit a 1024-bit DMA word")
+    d = max(x for x in range(1, par + 1) if par % x == 0 and x * b <= DMA_WIDTHS[-1])
+    w = next(x for x in DMA_WIDTHS if x >= d * b)
+    return din, DmaSide(w, d, e // d, par, e, b)
+
+
+def dma_ii(graph: Graph, in_width: int | None = None) -> int:
+    """The pipeline's II with its DMA ports: max(layers, DMA words per frame in, out)."""
+    din, dout = dma_geometry(graph, in_width)
+    return max(_layers_ii(graph), din.words, dout.words)
+
+
+def tlast_queue_depth(graph: Graph, in_width: int | None = None, coeffs: Coefficients = DEFAULT) -> int:
+    """Flags in qloom_tlast's queue: the frames in flight between a frame's last input word
+    and its last output word, bounded by twice the modelled latency over the II, plus 2 (a
+    queue too small would only stall the input; the RTL benches measure the II)."""
+    return 2 * math.ceil(latency_cycles(graph, coeffs) / max(1, dma_ii(graph, in_width))) + 2
+
+
 def _head_tail(layer: Layer, co: Coefficients) -> tuple[int, int, int]:
     """(input words needed before the first output, cycles from the last input to the last
     output, register depth) of one layer."""
@@ -117,7 +193,10 @@ def latency_cycles(graph: Graph, coeffs: Coefficients = DEFAULT) -> int:
     hw = graph.hardware_layers
     if not hw:
         return 0
-    first_in, last_in = 0.0, float(in_words(hw[0]) - 1)
+    din, _ = dma_geometry(graph)
+    # the DMA words arrive one per clock; a width converter passes them on at that rate
+    first_in = float(DMA_CONVERTER_DEPTH) if din.converter else 0.0
+    last_in = first_in + float(max(in_words(hw[0]), din.words) - 1)
     for layer in hw:
         need, tail, depth = _head_tail(layer, coeffs)
         n_in = in_words(layer)
@@ -134,6 +213,13 @@ def performance(graph: Graph, clock_mhz: float, coeffs: Coefficients = DEFAULT) 
     hw = [l.name for l in graph.hardware_layers]
     ii = max((cycles[n] for n in hw), default=0)
     bottleneck = next((n for n in hw if cycles[n] == ii), None)
+    dma = {}
+    if hw:
+        din, dout = dma_geometry(graph)
+        dma = {"in": din.words, "out": dout.words}
+        for side in ("in", "out"):  # the DMA side limits the II only if it is slower
+            if dma[side] > ii:
+                ii, bottleneck = dma[side], f"dma.{side}"
     latency = latency_cycles(graph, coeffs)
     hz = clock_mhz * 1e6
     return {
@@ -144,4 +230,5 @@ def performance(graph: Graph, clock_mhz: float, coeffs: Coefficients = DEFAULT) 
         "fps": hz / ii if ii else float("inf"),
         "clock_mhz": clock_mhz,
         "bottleneck": bottleneck,
+        "dma_words_per_frame": dma,
     }

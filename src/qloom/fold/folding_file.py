@@ -35,22 +35,35 @@ FORMAT_VERSION = 1
 TOP_KEYS = ("version", "graph", "layers")
 
 
-def _read(path: Path) -> dict:
+def read_folding_file(path: str | Path) -> dict:
+    """The folding file's JSON object, its top level checked (layers are checked against a graph later).
+
+    The build calls this before it touches the build folder, so an unreadable file never costs a build.
+    """
+    path = Path(path)
+    where = f"folding file {path}: "
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
-        raise QloomError(f"cannot read folding file {path}: {exc.strerror}") from None
+        raise QloomError(f"cannot read folding file {path}: {exc.strerror or exc}") from None
+    if b"\x00" in raw:  # valid UTF-8 never holds NUL in JSON text; UTF-16 and binary files do
+        raise QloomError(f"{where}contains NUL bytes (UTF-16 or binary?); save it as UTF-8 JSON")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise QloomError(f"{where}not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}; "
+                         "UTF-16 or binary?); save it as UTF-8 JSON") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise QloomError(f"folding file {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise QloomError(f"{where}invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     if not isinstance(data, dict):
-        raise QloomError(f"folding file {path}: expected a JSON object with a \"layers\" key")
+        raise QloomError(f"{where}expected a JSON object with a \"layers\" key")
+    _check_top(data, where)
     return data
 
 
-def parse_folding(data: dict, graph: Graph, where: str = "") -> Graph:
-    """Apply an already-loaded folding dict to `graph` (all checks of `apply_folding_file`)."""
+def _check_top(data: dict, where: str) -> None:
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise QloomError(f"{where}unknown top-level key(s) {unknown}; allowed: {', '.join(TOP_KEYS)}")
@@ -62,6 +75,12 @@ def parse_folding(data: dict, graph: Graph, where: str = "") -> Graph:
     for name, params in layers.items():
         if not isinstance(params, dict):
             raise QloomError(f"{where}layer {name!r}: expected an object such as {{\"pe\": 4}}, got {params!r}")
+
+
+def parse_folding(data: dict, graph: Graph, where: str = "") -> Graph:
+    """Apply an already-loaded folding dict to `graph` (all checks of `apply_folding_file`)."""
+    _check_top(data, where)
+    for name, params in data["layers"].items():
         graph = set_folding(graph, name, where=where, **params)
     return graph
 
@@ -69,7 +88,7 @@ def parse_folding(data: dict, graph: Graph, where: str = "") -> Graph:
 def apply_folding_file(graph: Graph, path: str | Path) -> Graph:
     """A new graph with the folding of the JSON file at `path` applied (format above)."""
     path = Path(path)
-    return parse_folding(_read(path), graph, where=f"folding file {path}: ")
+    return parse_folding(read_folding_file(path), graph, where=f"folding file {path}: ")
 
 
 def folding_dict(graph: Graph) -> dict:

@@ -36,6 +36,8 @@ def report(graph, clock_mhz: float, board: str | Board | None = None, coeffs: Co
         "layers": layers,
         "streams": res["streams"],  # FIFO and width converter in front of each layer
         "totals": res["totals"],  # layers + streams
+        "dma": res["dma"],  # the top's DMA side: input converter and FIFO, TLAST (fold.resources.dma_resources)
+        "totals_with_dma": res["totals_with_dma"],
         "cycles_per_frame": perf["cycles_per_frame"],
         "latency_cycles": perf["latency_cycles"],
         "fps": perf["fps"],

@@ -25,7 +25,8 @@ a ROM is logic (one LUT6 per bit up to 64 words), a RAM is LUTRAM (RAM32M/RAM64M
 RAM128X1D/RAM256X1S packing). "auto" picks LUTs while they cost at most
 `auto_luts_per_bram18` per RAMB18 saved; a MatVec's mem_style is its weight ROM's (as
 FINN's mem_style), its thresholds are placed by "auto". `stream_resources` counts the FIFO and width converter in front of
-each layer.
+each layer, `dma_resources` the top's DMA side (input converter and its FIFO, output
+converter, TLAST counters and flag queue).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 
 from qloom.fold import datapath
 from qloom.fold.coeffs import BRAM_CONFIGS, DEFAULT, Coefficients
-from qloom.fold.cycles import in_par, out_par
+from qloom.fold.cycles import dma_geometry, in_par, out_par, tlast_queue_depth
 from qloom.fold.datapath import Dot
 from qloom.ir import Graph, InputQuant, IntType, LabelSelect, Layer, MatVec, MemStyle, Pool, SlidingWindow, Threshold
 
@@ -369,26 +370,56 @@ def fifo_resources(layer: Layer, producer_block: int = 1, coeffs: Coefficients =
     return {"LUT": fifo_luts(width, depth, coeffs), "FF": ff, "BRAM18": 0, "DSP": 0}
 
 
-def dwc_resources(a: int, b: int, bits: int, coeffs: Coefficients = DEFAULT) -> dict:
-    """qloom_dwc from a to b elements per word of `bits`: narrowing by an integer factor
-    alternates two word registers behind a 2K:1 output multiplexer, widening a gathering
-    register and an output word, anything else a barrel-shifted buffer of
-    a + b - 1 + max(a, b) elements (sweep of 15 ratios)."""
+def dwc_resources(a: int, b: int, bits: int, coeffs: Coefficients = DEFAULT, frame: int = 0) -> dict:
+    """qloom_dwc from a to b elements per word of `bits` (frames of `frame` elements, 0: whole
+    words): narrowing by an integer factor alternates two word registers behind a 2K:1
+    output multiplexer, widening a gathering register and an output word; a < b otherwise
+    a gearbox (a shift register and a log2(a)-stage shifter per output bit);
+    anything else a barrel-shifted buffer of a + b - 1 + max(a, b) elements (sweep of 15
+    ratios)."""
     if a == b:
         return dict.fromkeys(KEYS, 0)
-    if a % b == 0:  # narrowing
+    whole = frame == 0 or frame % a == 0
+    words = max(1, -(-frame // a))
+    counter = math.ceil(math.log2(words)) if not whole else 0  # the frame's input word
+    if a % b == 0 and whole:  # narrowing
         return {"LUT": coeffs.dwc_narrow_lut + coeffs.dwc_lut_per_bit * a * bits,
                 "FF": 2 * a * bits + math.ceil(math.log2(a // b + 1)) + 1, "BRAM18": 0, "DSP": 0}
-    if b % a == 0:  # widening
+    if b % a == 0 and whole:  # widening
         return {"LUT": coeffs.dwc_lut, "FF": (2 * b - a) * bits + math.ceil(math.log2(b // a)) + 1,
                 "BRAM18": 0, "DSP": 0}
+    if a < b and frame:  # gearbox (the DMA side's converter)
+        return {"LUT": coeffs.dwc_lut + counter + coeffs.dwc_gear_lut * b * bits * max(1, math.ceil(math.log2(a))),
+                "FF": (2 * b - 1) * bits + math.ceil(math.log2(b)) + counter + 1, "BRAM18": 0, "DSP": 0}
     cap = a + b - 1 + max(a, b)
     # the fill level moves in steps of gcd(a, b) elements; Yosys drops the barrel shifter
     # stages below the largest power of two dividing that step (in bits)
-    step = math.gcd(a, b) * bits
+    step = math.gcd(a, b, frame % a or a) * bits
     grain = step & -step
-    return {"LUT": coeffs.dwc_narrow_lut + coeffs.dwc_shift_lut * cap * bits * math.log2(max(2, cap * bits / grain)),
-            "FF": cap * bits + math.ceil(math.log2(cap * bits + 1)), "BRAM18": 0, "DSP": 0}
+    return {"LUT": coeffs.dwc_narrow_lut + counter
+            + coeffs.dwc_shift_lut * cap * bits * math.log2(max(2, cap * bits / grain)),
+            "FF": cap * bits + math.ceil(math.log2(cap * bits + 1)) + counter, "BRAM18": 0, "DSP": 0}
+
+
+def dma_resources(graph: Graph, coeffs: Coefficients = DEFAULT) -> dict:
+    """The top's DMA side at `cycles.dma_geometry`'s widths: the input converter and its
+    FIFO (when the DMA word is not the first layer's), the output narrowing converter, and
+    qloom_tlast (two word counters and a 1-bit flag FIFO of the generator's depth)."""
+    hw = graph.hardware_layers
+    if not hw:
+        return dict.fromkeys(KEYS, 0)
+    din, dout = dma_geometry(graph)
+    total = dict.fromkeys(KEYS, 0)
+    if din.converter:
+        total = _add(total, dwc_resources(din.per_word, din.par, din.bits, coeffs, din.elems))
+        total = _add(total, fifo_resources(hw[0], 1, coeffs))
+    if dout.converter:
+        total = _add(total, dwc_resources(dout.par, dout.per_word, dout.bits, coeffs))
+    depth = tlast_queue_depth(graph, coeffs=coeffs)
+    cnt = math.ceil(math.log2(max(2, din.words))) + math.ceil(math.log2(max(2, dout.words)))
+    total = _add(total, {"LUT": fifo_luts(1, depth, coeffs) + cnt + 4,
+                         "FF": cnt + coeffs.fifo_ff + 3 * math.ceil(math.log2(depth + 1)), "BRAM18": 0, "DSP": 0})
+    return {k: int(round(v)) for k, v in total.items()}
 
 
 def stream_resources(prev: Layer, layer: Layer, coeffs: Coefficients = DEFAULT) -> dict:
@@ -400,10 +431,13 @@ def stream_resources(prev: Layer, layer: Layer, coeffs: Coefficients = DEFAULT) 
 
 
 def resources(graph: Graph, coeffs: Coefficients = DEFAULT) -> dict:
-    """Per layer resources, the stream glue in front of each layer, and totals.
+    """Per layer resources, the stream glue in front of each layer, the DMA side, and totals.
 
-    {"layers": {name: {LUT, FF, BRAM18, DSP}}, "streams": {name: {...}}, "totals": {...}};
-    "layers" are the cores alone (what per-module synthesis counts), totals add the glue.
+    {"layers": {name: {LUT, FF, BRAM18, DSP}}, "streams": {name: {...}}, "totals": {...},
+    "dma": {...}, "totals_with_dma": {...}}; "layers" are the cores alone (what per-module
+    synthesis counts), totals add the stream glue between layers (what the folding search
+    balances: the DMA side depends on the whole pipeline's II, which it does not see), and
+    totals_with_dma the top's DMA side too (converter, its FIFO, TLAST).
     """
     per = {l.name: layer_resources(l, coeffs) for l in graph.layers}
     hw = graph.hardware_layers
@@ -411,7 +445,8 @@ def resources(graph: Graph, coeffs: Coefficients = DEFAULT) -> dict:
     totals = dict.fromkeys(KEYS, 0)
     for r in list(per.values()) + list(streams.values()):
         totals = _add(totals, r)
-    return {"layers": per, "streams": streams, "totals": totals}
+    dma = dma_resources(graph, coeffs)
+    return {"layers": per, "streams": streams, "totals": totals, "dma": dma, "totals_with_dma": _add(totals, dma)}
 
 
 def reported_mem_style(layer: Layer, coeffs: Coefficients = DEFAULT) -> str | None:

@@ -1,6 +1,7 @@
 """JSON round trip of the IR: dataclasses become tagged dicts, arrays become base64 .npy bytes.
 
-`to_json(graph)` / `from_json(text)`; `save(graph, path)` / `load(path)`.
+`to_json(graph)` / `from_json(text)`; `save(graph, path)` / `load(path)`. `load` turns a
+damaged or foreign file into a one-line `QloomError` naming it; `from_json` raises ValueError.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qloom.errors import QloomError
 from qloom.ir import ops
 from qloom.ir.graph import Graph, OutputSpec
 from qloom.ir.types import IntType
@@ -75,4 +77,23 @@ def save(graph: Graph, path: str | Path) -> Path:
 
 
 def load(path: str | Path) -> Graph:
-    return from_json(Path(path).read_text())
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise QloomError(f"cannot read IR file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise QloomError(f"{path} is not a qloom IR file (not UTF-8 text); rebuild it with `qloom build`") from None
+    try:
+        graph = from_json(text)
+    except json.JSONDecodeError as exc:
+        detail = f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    except KeyError as exc:
+        detail = f"missing or unknown key {exc}"
+    except (TypeError, ValueError, AttributeError, QloomError) as exc:  # wrong fields, bad values, a failed check
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'malformed content'}"
+    else:
+        if not isinstance(graph, Graph):
+            raise QloomError(f"{path} is not a qloom IR file (no graph in it); rebuild it with `qloom build`")
+        return graph
+    raise QloomError(f"{path} is damaged ({detail}); rebuild it with `qloom build` (the --resume run re-creates it)")

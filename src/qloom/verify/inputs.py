@@ -7,6 +7,9 @@ FINN's notebooks feed it), the integers themselves for models whose input is int
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from qloom.errors import QloomError
@@ -70,9 +73,56 @@ def dataset_inputs(graph: Graph, dataset: str, frames: int) -> tuple[np.ndarray,
     return x.reshape((frames,) + shape), labels[:frames]
 
 
+# Peak bytes per element of every tensor a verification keeps for all frames at once: the
+# inputs (float64 draw, float32 copy), the IR's int64 trace of each layer, the reference's
+# float32 tensors and the comparison masks. Measured ~24 on a small CNN (7.6 KB per frame);
+# 32 leaves a margin.
+BYTES_PER_ELEMENT = 32
+
+
+def bytes_needed(graph: Graph, frames: int) -> int:
+    """Memory a verification of `frames` frames needs (see BYTES_PER_ELEMENT)."""
+    per_frame = int(np.prod(_shape(graph))) + sum(int(np.prod(l.out_shape)) for l in graph.layers)
+    return frames * per_frame * BYTES_PER_ELEMENT
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: MemAvailable, capped by a cgroup limit; None if unknown."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            avail = None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            avail = min(avail if avail is not None else int(limit), int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def check_memory(graph: Graph, frames: int) -> None:
+    """Refuse a frame count whose arrays would not fit in memory, before allocating them."""
+    need, avail = bytes_needed(graph, frames), available_memory()
+    if avail is not None and need > avail:
+        per_frame = need / frames
+        raise QloomError(f"--frames {frames} needs about {need / 2**30:.1f} GiB but {avail / 2**30:.1f} GiB "
+                         f"are available: use --frames {max(1, int(avail // per_frame))} or fewer")
+
+
 def verification_inputs(graph: Graph, dataset: str, frames: int, seed: int = 0):
     if frames < 1:
         raise QloomError(f"--frames must be at least 1, got {frames}")
+    if seed < 0:
+        raise QloomError(f"--seed must be >= 0, got {seed}")
+    check_memory(graph, frames)
     if dataset == "random":
         return random_inputs(graph, frames, seed), None
     return dataset_inputs(graph, dataset, frames)

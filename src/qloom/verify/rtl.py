@@ -11,96 +11,75 @@ inputs or new .mem contents ($readmemh runs at simulation start) does not rebuil
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from qloom import sim
+from qloom import packing, sim
+from qloom.backends.rtl.out_kind import with_out_kind
 from qloom.errors import QloomError
 from qloom.ir.graph import Graph
-from qloom.ir.types import IntType
 from qloom.verify import simbuild
 
 II_TOLERANCE = 0.02  # the issue's bar: measured steady-state II within 2% of the cycle model
 
 
-@dataclass(frozen=True)
-class Port:
-    """One AXI-Stream side of design.json: `par` elements of `elem_bits` per `width`-bit word."""
-
-    width: int
-    elem_bits: int
-    par: int
-    dtype: IntType
-    words_per_frame: int
-    shape: tuple[int, ...]
-
-    @classmethod
-    def from_json(cls, d: dict, where: str) -> "Port":
-        try:
-            port = cls(width=int(d["width"]), elem_bits=int(d["elem_bits"]), par=int(d["par"]),
-                       dtype=IntType.parse(d["dtype"]), words_per_frame=int(d["words_per_frame"]),
-                       shape=tuple(int(s) for s in d["shape"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise QloomError(f"{where}: bad stream description {d!r}: {exc}") from None
-        if port.par * port.elem_bits > port.width or port.elem_bits < port.dtype.bits:
-            raise QloomError(f"{where}: {port.par} x {port.elem_bits}-bit elements ({port.dtype}) "
-                             f"do not fit a {port.width}-bit word")
-        if port.par * port.words_per_frame != int(np.prod(port.shape)):
-            raise QloomError(f"{where}: {port.words_per_frame} words x {port.par} elements "
-                             f"!= frame shape {port.shape}")
-        return port
-
-    @property
-    def chunks(self) -> int:
-        """uint32 chunks per word in the bench's files (Verilator's VlWide layout)."""
-        return (self.width + 31) // 32
-
-
-def pack(port: Port, frames: np.ndarray) -> np.ndarray:
-    """(N, *shape) ints -> (N * words_per_frame, chunks) uint32, element 0 in the LSBs."""
-    n = frames.shape[0]
-    if tuple(frames.shape[1:]) != port.shape and frames[0].size == int(np.prod(port.shape)):
-        frames = frames.reshape((n,) + tuple(port.shape))  # a dense layer reads a whole frame as one vector
-    if tuple(frames.shape[1:]) != port.shape:
-        raise QloomError(f"frames of shape {tuple(frames.shape[1:])} do not match the design's input {port.shape}")
-    if not port.dtype.contains(frames):
-        raise QloomError(f"input values outside {port.dtype}: [{frames.min()}, {frames.max()}]")
-    codes = port.dtype.encode(frames.reshape(n * port.words_per_frame, port.par))
-    bits = (codes[..., None] >> np.arange(port.elem_bits, dtype=np.uint64)) & np.uint64(1)
-    bits = bits.reshape(len(codes), port.par * port.elem_bits).astype(np.uint8)
-    bits = np.pad(bits, ((0, 0), (0, 32 * port.chunks - bits.shape[1])))
-    return np.packbits(bits, axis=1, bitorder="little").view("<u4")
-
-
-def unpack(port: Port, words: np.ndarray) -> np.ndarray:
-    """(M, chunks) uint32 -> (M // words_per_frame, *shape) decoded ints (inverse of `pack`)."""
-    words = np.ascontiguousarray(words, dtype="<u4").reshape(-1, port.chunks)
-    bits = np.unpackbits(words.view(np.uint8), axis=1, bitorder="little")
-    bits = bits[:, :port.par * port.elem_bits].reshape(-1, port.par, port.elem_bits).astype(np.uint64)
-    codes = (bits << np.arange(port.elem_bits, dtype=np.uint64)).sum(axis=2, dtype=np.uint64)
-    codes &= np.uint64((1 << port.dtype.bits) - 1)  # elem_bits may pad the element type
-    vals = port.dtype.decode(codes)
-    return vals.reshape((-1,) + port.shape)
-
-
 def load_design(rtl_dir: str | Path) -> dict:
-    """design.json with `in`/`out` parsed into `Port`s and the source files checked."""
+    """design.json with its DMA ports checked (`in_port`/`out_port`: the "dma" entries that
+    `qloom.packing` reads) and the source files checked."""
     rtl_dir = Path(rtl_dir)
     path = rtl_dir / "design.json"
     if not path.is_file():
         raise QloomError(f"{rtl_dir} has no design.json: generate the RTL first (qloom build)")
-    design = json.loads(path.read_text())
+    from qloom.artifacts import read_json
+
+    design = read_json(path, fix="regenerate the RTL (qloom build)")
     missing = [f for f in design.get("files", []) if not (rtl_dir / f).is_file()]
     if missing or not design.get("files"):
         raise QloomError(f"{path}: source files missing: {missing or 'none listed'}")
-    design["in_port"] = Port.from_json(design["in"], f"{path} 'in'")
-    design["out_port"] = Port.from_json(design["out"], f"{path} 'out'")
+    dma = design.get("dma")
+    if not isinstance(dma, dict) or not all(isinstance(dma.get(k), dict) for k in ("in", "out")):
+        raise QloomError(f"{path} has no DMA port description ('dma'): regenerate the RTL with this qloom")
+    for side in ("in", "out"):
+        try:
+            packing.bytes_per_frame(dma[side])
+            tuple(int(x) for x in dma[side]["shape"])
+        except (QloomError, KeyError, TypeError, ValueError) as exc:
+            raise QloomError(f"{path} 'dma.{side}': {exc}") from None
+    design["in_port"], design["out_port"] = dma["in"], dma["out"]
     return design
+
+
+def _shape(port: dict) -> tuple[int, ...]:
+    return tuple(int(x) for x in port["shape"])
+
+
+def _chunks(port: dict) -> int:
+    """uint32 chunks per word in the bench's files (Verilator's VlWide layout)."""
+    return -(-int(port["width"]) // 32)
+
+
+def batch_lengths(n: int, seed: int) -> list[int]:
+    """Frames per TLAST batch for a run of n frames: a single frame first, then random
+    batches of 1 to 5 frames (the bench raises s_axis_tlast on each batch's last word)."""
+    rng = np.random.default_rng(seed + 7919)
+    sizes, left = [], n
+    while left > 0:
+        b = 1 if not sizes else int(rng.integers(1, 6))
+        sizes.append(min(b, left))
+        left -= sizes[-1]
+    return sizes
+
+
+def _batch_file(path: Path, sizes: list[int]) -> None:
+    """One 0/1 per frame: whether its last input word carries TLAST."""
+    flags = np.zeros(sum(sizes), dtype=np.uint8)
+    flags[np.cumsum(sizes) - 1] = 1
+    path.write_text("".join(f"{f}\n" for f in flags))
 
 
 def _sources(rtl_dir: Path, design: dict) -> list[Path]:
@@ -135,6 +114,47 @@ def steady_ii(timing: np.ndarray) -> float:
     return float(out_last[-1] - out_last[k0]) / (len(out_last) - 1 - k0)
 
 
+class SimulationHang(QloomError):
+    """The simulator ran but the design stopped moving words (the bench's exit code 3):
+    a failed verification of the design, unlike a simulator that cannot build or run."""
+
+
+def _check_memories(rtl_dir: Path, design: dict) -> None:
+    """Every memory image design.json names must be a file: Verilator only warns on a missing
+    one and simulates random contents."""
+    for name in design.get("mem_files", []):
+        path = rtl_dir / name
+        if path.is_dir():
+            raise QloomError(f"memory image {path} is a folder, not a file: rebuild the RTL (qloom build)")
+        if not path.is_file():
+            raise QloomError(f"memory image {path} is missing: rebuild the RTL (qloom build)")
+
+
+def _check_run(res: subprocess.CompletedProcess, rtl_dir: Path) -> None:
+    """A simulator that crashed, failed or complained (e.g. an unreadable $readmemh file) is an
+    error carrying its message; only a hang (exit 3) is the design's fault."""
+    text = "\n".join(t.strip() for t in (res.stdout, res.stderr) if t and t.strip())
+    complaints = [ln.strip() for ln in text.splitlines() if ln.startswith(("%Error", "%Warning", "%Fatal"))]
+    if res.returncode == 3:
+        raise SimulationHang(f"RTL simulation of {rtl_dir}: {text[-2000:]}")
+    if res.returncode < 0:
+        try:
+            how = f"killed by {signal.Signals(-res.returncode).name}"
+        except ValueError:
+            how = f"killed by signal {-res.returncode}"
+        raise QloomError(f"RTL simulation of {rtl_dir} {how}: {text[-500:] or 'no output'}")
+    if res.returncode != 0 or complaints:
+        why = "; ".join(complaints) or text[-500:] or "no output"
+        raise QloomError(f"RTL simulation of {rtl_dir} failed (exit {res.returncode}): {why}")
+
+
+def _check_counts(rtl_dir: Path, runs: dict) -> None:
+    """Each result holds the frames asked for: a short file must not look like fewer frames."""
+    for what, (got, want) in runs.items():
+        if len(got) != want:
+            raise QloomError(f"RTL simulation of {rtl_dir}: the {what} results hold {len(got)} frames, expected {want}")
+
+
 def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall_prob: float = 0.3,
             steady_frames: int = 16, timeout_cycles: int | None = None, cache_dir: str | Path | None = None) -> dict:
     """Run integer frames (N, H, W, C) of the first hardware layer's input through the RTL.
@@ -148,15 +168,15 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
     design = load_design(rtl_dir)
     pin, pout = design["in_port"], design["out_port"]
     frames = np.asarray(int_frames)
-    per_frame = int(np.prod(pin.shape))
+    per_frame = int(np.prod(_shape(pin)))
     # A dense first layer takes the whole channels-last frame as one vector (same element
     # order, as in qloom.sim), so (N, 28, 28, 1) feeds a (1, 1, 784) input; one frame may omit N.
     if frames.ndim >= 2 and int(np.prod(frames.shape[1:])) == per_frame:
-        frames = frames.reshape((len(frames),) + pin.shape)
+        frames = frames.reshape((len(frames),) + _shape(pin))
     elif frames.size == per_frame:
-        frames = frames.reshape((1,) + pin.shape)
+        frames = frames.reshape((1,) + _shape(pin))
     else:
-        raise QloomError(f"input frames of shape {frames.shape} do not fit the design's input {pin.shape}")
+        raise QloomError(f"input frames of shape {frames.shape} do not fit the design's input {_shape(pin)}")
     n = len(frames)
     if n < 1:
         raise QloomError("run_rtl needs at least one frame")
@@ -164,26 +184,30 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
     model_ii = int(design.get("cycles_per_frame_model") or 0)
     if timeout_cycles is None:  # generous: a stalled run still moves a word every few cycles
         timeout_cycles = max(100_000, 20 * model_ii)
+    _check_memories(rtl_dir, design)
     exe, build = build_simulator(rtl_dir, cache_dir=cache_dir)
     with tempfile.TemporaryDirectory(prefix="qloom_rtl_") as tmp:
         tmp = Path(tmp)
-        pack(pin, frames).tofile(tmp / "in.bin")
+        packing.to_chunks(pin, packing.pack_frames(pin, frames)).tofile(tmp / "in.bin")
+        sizes = batch_lengths(n, seed)
+        _batch_file(tmp / "tlast.txt", sizes)
         args = {"in": tmp / "in.bin", "out_dir": tmp, "frames": n, "steady_frames": steady_frames,
-                "in_words": pin.words_per_frame, "out_words": pout.words_per_frame, "in_chunks": pin.chunks,
-                "out_chunks": pout.chunks, "seed": seed, "stall": stall_prob, "timeout": timeout_cycles,
-                "drain": max(1000, 2 * model_ii)}
+                "in_words": pin["words_per_frame"], "out_words": pout["words_per_frame"], "in_chunks": _chunks(pin),
+                "out_chunks": _chunks(pout), "tlast": tmp / "tlast.txt", "seed": seed, "stall": stall_prob,
+                "timeout": timeout_cycles, "drain": max(1000, 2 * model_ii)}
         cmd = [str(exe), *(f"{k}={v}" for k, v in args.items()), "+verilator+rand+reset+2",
-               f"+verilator+seed+{seed + 1}"]
+               f"+verilator+seed+{seed % (2**31 - 1) + 1}"]  # a positive C int
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=rtl_dir)  # cwd: $readmemh paths
         sim_seconds = time.perf_counter() - t0
-        if res.returncode != 0:
-            raise QloomError(f"RTL simulation of {rtl_dir} failed (exit {res.returncode}): "
-                             f"{(res.stderr or res.stdout).strip()[-2000:]}")
+        _check_run(res, rtl_dir)
         stats = json.loads((tmp / "stats.json").read_text())
-        outputs = unpack(pout, np.fromfile(tmp / "out_stress.bin", dtype="<u4"))
-        steady = unpack(pout, np.fromfile(tmp / "out_steady.bin", dtype="<u4"))
+        outputs = _read_outputs(pout, tmp / "out_stress.bin")
+        steady = _read_outputs(pout, tmp / "out_steady.bin")
         timing = np.loadtxt(tmp / "timing.txt", dtype=np.int64, ndmin=2)
+
+    _check_counts(rtl_dir, {"backpressure": (outputs, n), "steady": (steady, steady_frames),
+                            "timing": (timing, steady_frames)})
     cycles = stats["stress_cycles"] + stats["steady_cycles"]
     return {
         "outputs": outputs,
@@ -194,6 +218,8 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         "cycles_per_frame_model": model_ii or None,
         "latency_cycles": int(timing[0, 3] - timing[0, 0]),
         "protocol_errors": stats["protocol_errors"],
+        "tlast_errors": stats.get("tlast_errors", 0),
+        "tlast_batches": sizes,
         "extra_words": stats["extra_words"],
         "sim_cycles": cycles,
         "build_seconds": build["build_seconds"],
@@ -202,6 +228,14 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         "frames_per_second": (n + steady_frames) / stats["sim_seconds"] if stats["sim_seconds"] > 0 else None,
         "cycles_per_second": cycles / stats["sim_seconds"] if stats["sim_seconds"] > 0 else None,
     }
+
+
+def _read_outputs(port: dict, path: Path) -> np.ndarray:
+    """The bench's uint32 chunks -> (frames, *shape) values, through the one packing module."""
+    chunks = np.fromfile(path, dtype="<u4")
+    words = len(chunks) // _chunks(port)
+    data = packing.from_chunks(port, chunks)
+    return packing.unpack_frames(port, data, words // int(port["words_per_frame"]))
 
 
 def _first_mismatch(got: np.ndarray, want: np.ndarray, frame_ids: np.ndarray, phase: str) -> dict | None:
@@ -220,8 +254,11 @@ def verify_rtl(graph: Graph, rtl_dir: str | Path, float_inputs: np.ndarray, *, s
 
     `float_inputs` are the model's inputs (N, C, H, W) when the graph starts with its host-side
     InputQuant, else integer frames (N, H, W, C) of the first hardware layer. Every output
-    frame of both runs (with random backpressure, and stall-free) must equal the IR's.
+    frame of both runs (with random backpressure, and stall-free) must equal the IR's, run
+    the way the design emits (design.json dma.out.kind: labels or logits).
     """
+    design = load_design(rtl_dir)
+    graph = with_out_kind(graph, design["out_port"].get("kind"))
     if graph.input_quant is not None:
         want, trace = sim.execute(graph, float_inputs, trace=True)
         hw_in = trace[graph.layers[0].name]
@@ -231,19 +268,19 @@ def verify_rtl(graph: Graph, rtl_dir: str | Path, float_inputs: np.ndarray, *, s
         want = sim.execute(graph, hw_in, start=0)
         start = 0
     last = graph.layers[-1]
-    design = load_design(rtl_dir)
-    if tuple(design["out_port"].shape) != tuple(last.out_shape) or design["out_port"].dtype != last.out_dtype:
-        raise QloomError(f"{rtl_dir}/design.json output {design['out_port'].shape} {design['out_port'].dtype} "
+    pin, pout = design["in_port"], design["out_port"]
+    if _shape(pout) != tuple(last.out_shape) or pout["dtype"] != last.out_dtype.name:
+        raise QloomError(f"{rtl_dir}/design.json output {_shape(pout)} {pout['dtype']} "
                          f"does not match graph {graph.name} output {last.out_shape} {last.out_dtype} ({last.name})")
     first = graph.layers[start]
-    if tuple(design["in_port"].shape) != tuple(first.in_shape) or design["in_port"].dtype != first.in_dtype:
-        raise QloomError(f"{rtl_dir}/design.json input {design['in_port'].shape} {design['in_port'].dtype} "
+    if _shape(pin) != tuple(first.in_shape) or pin["dtype"] != first.in_dtype.name:
+        raise QloomError(f"{rtl_dir}/design.json input {_shape(pin)} {pin['dtype']} "
                          f"does not match {first.name} input {first.in_shape} {first.in_dtype}")
     entry = {"frames": int(len(hw_in)), "passed": False, "error": None}
     try:
         r = run_rtl(rtl_dir, hw_in, seed=seed, stall_prob=stall_prob, steady_frames=steady_frames, cache_dir=cache_dir)
-    except QloomError as exc:  # a hang or a crash is a failed verification, reported, not raised
-        entry.update(mismatches=int(len(hw_in)), error=str(exc))
+    except SimulationHang as exc:  # the design hung: a failed verification, reported, not raised
+        entry.update(mismatches=int(len(hw_in)), error=str(exc))  # (a simulator failure raises)
         return entry
     n = len(hw_in)
     steady_ids = np.arange(r["steady_frames"]) % n
@@ -261,6 +298,8 @@ def verify_rtl(graph: Graph, rtl_dir: str | Path, float_inputs: np.ndarray, *, s
         mismatched_elements=int((r["outputs"] != want).sum()),
         first_mismatch=first_bad,
         protocol_errors=r["protocol_errors"],
+        tlast_errors=r["tlast_errors"],
+        tlast_batches=len(r["tlast_batches"]),
         extra_words=r["extra_words"],
         cycles_per_frame=r["cycles_per_frame"],
         cycles_per_frame_model=model,

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from qloom.backends.rtl.stream import pack_rows
+from qloom.packing import pack_rows
 from qloom.fold import datapath
 from qloom.fold.resources import memory_styles
 from qloom.ir import ops

@@ -1,9 +1,15 @@
 // qloom stream test bench: drives a generated top (AXI-Stream in -> AXI-Stream out) from files.
 //
 // The top is verilated with `--prefix Vtop`, so this file needs no per-design edits. Ports:
-// ap_clk, ap_rst_n (active-low, synchronous), s_axis_{tdata,tvalid,tready},
-// m_axis_{tdata,tvalid,tready}. Words are files of little-endian uint32 chunks,
-// ceil(width/32) chunks per word, element 0 in the LSBs of chunk 0.
+// ap_clk, ap_rst_n (active-low, synchronous), s_axis_{tdata,tvalid,tready,tlast},
+// m_axis_{tdata,tvalid,tready,tlast}. Words are files of little-endian uint32 chunks,
+// ceil(width/32) chunks per word, element 0 in the LSBs of chunk 0 (qloom.packing).
+//
+// TLAST: `tlast` names a file of one 0/1 per input frame (default: all 1): s_axis_tlast is
+// high on the last word of a frame whose flag is 1 (the end of a DMA batch). In the stress
+// phase it is also raised at random on other words, which the design must ignore. Every
+// output word's m_axis_tlast must be high exactly on the last word of a frame whose flag is
+// 1; anything else is a protocol error (counted also as tlast_errors).
 //
 // Two phases, each after a reset:
 //   stress: every input frame once; s_axis_tvalid is withheld and m_axis_tready dropped at
@@ -84,7 +90,8 @@ struct Bench {
     int in_chunks, out_chunks;
     uint64_t timeout, drain;
     uint64_t cycle = 0;
-    long protocol_errors = 0, extra_words = 0;
+    long protocol_errors = 0, extra_words = 0, tlast_errors = 0;
+    std::vector<uint8_t> flags;  // per file frame: its last input word carries TLAST
     std::mt19937_64 rng;
     std::uniform_real_distribution<double> uni{0.0, 1.0};
 
@@ -99,6 +106,7 @@ struct Bench {
     void reset() {
         top->ap_rst_n = 0;
         top->s_axis_tvalid = 0;
+        top->s_axis_tlast = 0;
         top->m_axis_tready = 0;
         for (int i = 0; i < 8; ++i) {
             top->eval();
@@ -114,25 +122,32 @@ struct Bench {
              std::vector<uint32_t>& out, FrameTimes* t, std::string& why) {
         const uint64_t total_in = (uint64_t)frames * in_wpf, total_out = (uint64_t)frames * out_wpf;
         uint64_t sent = 0, got = 0, last_progress = 0;
-        bool offering = false, prev_hold = false;
+        bool offering = false, prev_hold = false, tlast = false, prev_tlast = false;
         std::vector<uint32_t> word(out_chunks), prev(out_chunks);
         out.reserve(total_out * out_chunks);
         if (t) {
             for (auto* v : {&t->in_first, &t->in_last, &t->out_first, &t->out_last}) v->assign(frames, 0);
         }
         while (got < total_out) {
-            if (!offering && sent < total_in) offering = stall <= 0.0 || uni(rng) >= stall;
+            if (!offering && sent < total_in) {
+                offering = stall <= 0.0 || uni(rng) >= stall;
+                long f = (long)(sent / in_wpf) % nfile;
+                // a frame's last word carries its batch flag; other words a spurious TLAST at random
+                tlast = sent % in_wpf == (uint64_t)in_wpf - 1 ? flags[f] != 0 : stall > 0.0 && uni(rng) < 0.1;
+            }
             if (offering) {
                 long f = (long)(sent / in_wpf) % nfile, w = (long)(sent % in_wpf);
                 put(top->s_axis_tdata, &in[((size_t)f * in_wpf + w) * in_chunks]);
             }
             top->s_axis_tvalid = offering;
+            top->s_axis_tlast = offering && tlast;
             const bool ready = stall <= 0.0 || uni(rng) >= stall;
             top->m_axis_tready = ready;
             top->eval();
             const bool out_valid = top->m_axis_tvalid;
+            const bool out_tlast = top->m_axis_tlast;
             if (out_valid) get(top->m_axis_tdata, word.data());
-            if (prev_hold && (!out_valid || word != prev)) ++protocol_errors;  // dropped or changed
+            if (prev_hold && (!out_valid || word != prev || out_tlast != prev_tlast)) ++protocol_errors;
             if (offering && top->s_axis_tready) {
                 long f = (long)(sent / in_wpf);
                 if (t && sent % in_wpf == 0) t->in_first[f] = cycle;
@@ -143,6 +158,11 @@ struct Bench {
             }
             if (out_valid && ready) {
                 long f = (long)(got / out_wpf);
+                const bool want = got % out_wpf == (uint64_t)out_wpf - 1 && flags[f % nfile] != 0;
+                if (out_tlast != want) {
+                    ++protocol_errors;
+                    ++tlast_errors;
+                }
                 if (t && got % out_wpf == 0) t->out_first[f] = cycle;
                 if (t && got % out_wpf == (uint64_t)out_wpf - 1) t->out_last[f] = cycle;
                 out.insert(out.end(), word.begin(), word.end());
@@ -151,6 +171,7 @@ struct Bench {
             }
             prev_hold = out_valid && !ready;
             prev = word;
+            prev_tlast = out_tlast;
             edge();
             if (cycle - last_progress > timeout) {
                 why = "no stream transfer for " + std::to_string(timeout) + " cycles at cycle " +
@@ -161,6 +182,7 @@ struct Bench {
             }
         }
         top->s_axis_tvalid = 0;
+        top->s_axis_tlast = 0;
         top->m_axis_tready = 1;
         for (uint64_t i = 0; i < drain; ++i) {  // anything more is an extra word
             top->eval();
@@ -211,6 +233,17 @@ int main(int argc, char** argv) {
     const long frames = a.num("frames"), steady = a.num("steady_frames", 16);
     const std::string out_dir = a.str("out_dir");
     const auto in = read_words(a.str("in"), (size_t)frames * b.in_wpf * b.in_chunks);
+    b.flags.assign((size_t)frames, 1);
+    if (a.kv.count("tlast")) {
+        FILE* tf = std::fopen(a.str("tlast").c_str(), "r");
+        if (!tf) fail(2, "cannot open " + a.str("tlast"));
+        for (long i = 0; i < frames; ++i) {
+            int v = 0;
+            if (std::fscanf(tf, "%d", &v) != 1) fail(2, a.str("tlast") + ": expected one 0/1 per frame");
+            b.flags[(size_t)i] = (uint8_t)(v != 0);
+        }
+        std::fclose(tf);
+    }
 
     top->ap_clk = 0;
     std::vector<uint32_t> out_stress, out_steady;
@@ -239,9 +272,9 @@ int main(int argc, char** argv) {
     if (!f) fail(2, "cannot write stats.json");
     std::fprintf(f,
                  "{\"stress_cycles\": %llu, \"steady_cycles\": %llu, \"protocol_errors\": %ld, "
-                 "\"extra_words\": %ld, \"sim_seconds\": %.6f}\n",
+                 "\"tlast_errors\": %ld, \"extra_words\": %ld, \"sim_seconds\": %.6f}\n",
                  (unsigned long long)stress_cycles, (unsigned long long)steady_cycles, b.protocol_errors,
-                 b.extra_words, secs);
+                 b.tlast_errors, b.extra_words, secs);
     std::fclose(f);
     return 0;
 }

@@ -1,0 +1,9 @@
+#ifndef XPARAMETERS_H
+#define XPARAMETERS_H
+/* the names of a classic (pre-SDT) xparameters.h for qloom's block designs */
+#define XPAR_AXI_DMA_0_BASEADDR 0x40400000
+#define XPAR_AXI_TIMER_0_BASEADDR 0x41C00000
+#define XPAR_AXI_TIMER_0_CLOCK_FREQ_HZ 100000000
+#define XPAR_DMA_MEM_CTRL_S_AXI_BASEADDR 0xC0000000
+#define XPAR_DMA_MEM_CTRL_S_AXI_HIGHADDR 0xC000FFFF
+#endif
