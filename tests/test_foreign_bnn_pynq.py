@@ -169,11 +169,13 @@ def test_build_to_rtl_and_verify(name, exported, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tfc_rtl_takes_the_input_thresholds_output(exported, tmp_path, capsys):
-    """The RTL of TFC_1W1A (input = the host thresholds' bipolar bits) equals the IR."""
+    """The RTL of TFC_1W1A (input = the host thresholds' bipolar bits) equals the IR, also
+    behind the generated drivers on the co-simulated DMA."""
     out = tmp_path / "build"
     assert main(["build", str(exported("TFC_1W1A", "torchscript")), "--out", str(out), "--stop-after", "rtl"]) == 0
-    assert main(["verify", str(out), "--dataset", "mnist", "--frames", "20", "--level", "ir", "--level", "rtl"]) == 0
-    assert capsys.readouterr().out.count(" 0 mismatches") == 2
+    levels = ["--level", "ir", "--level", "rtl", "--level", "driver"]
+    assert main(["verify", str(out), "--dataset", "mnist", "--frames", "20", *levels]) == 0
+    assert capsys.readouterr().out.count(" 0 mismatches") == 3
 
 
 def test_arbitrary_tensornorm_differs_only_by_float32_rounding(tmp_path):
