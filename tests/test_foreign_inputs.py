@@ -208,6 +208,31 @@ def test_direct_uint8_input_quantizer_keeps_its_convention(scale, convention, di
         assert result["mismatches"] == 0
 
 
+@pytest.mark.parametrize("declared", [None, "pixel/256", "pixel/128"])
+def test_model_declares_its_input_convention(declared, tmp_path, mnist_test_batch):
+    """Metadata `qloom.input_convention` overrides the guess (pixel/255 for float preprocessing)."""
+    rng = np.random.default_rng(0)
+    dense, inits = _bipolar_dense(rng, 784, 10, "pre")
+    nodes = [helper.make_node("Flatten", ["x"], ["flat"]), helper.make_node("Mul", ["flat", "two"], ["x2"]),
+             helper.make_node("Sub", ["x2", "one"], ["pre"]), *dense]
+    inits["two"] = np.float32(2)
+    path = save_model(tmp_path, nodes, inits, (1, 1, 28, 28), (1, 10))
+    if declared:
+        model = onnx.load(path)
+        onnx.helper.set_model_props(model, {"qloom.input_convention": declared})
+        onnx.save(model, path)
+    if declared == "pixel/128":
+        with pytest.raises(QloomError, match=r"qloom.input_convention='pixel/128'.*'pixel/256' or 'pixel/255'"):
+            streamline.run(path)
+        return
+    g = streamline.run(path)
+    assert g.input_quant.input_convention == (declared or "pixel/255")
+    x, _ = dataset_inputs(g, "mnist", 100)
+    images, _ = mnist_test_batch(100)
+    assert np.array_equal(x.reshape(100, 28, 28), images / np.float32(g.input_quant.pixel_divisor))
+    assert_equivalent(g, Reference(path), x)
+
+
 def test_input_convention_is_serialized_and_checked():
     from qloom.ir import IntType, serialize
     from qloom.ir.graph import Graph, OutputSpec

@@ -24,6 +24,9 @@ from qloom.streamline.chain import (KEY_MAX, KEY_MIN, ChainStep, FloatLevelFunct
 from qloom.streamline.consts import attr, level_type, levels, quant_params
 from qloom.streamline.values import QConst, Stream, canonical_index
 
+# ONNX metadata_props key by which a model declares what its float input holds (ops.INPUT_CONVENTIONS)
+INPUT_CONVENTION_KEY = "qloom.input_convention"
+
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu"}
 LAYOUT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
 QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc"}
@@ -212,7 +215,7 @@ class Lowering:
                                    and np.all(np.float32(p["scale"]) == np.float32(1 / 255))) else "pixel/256"
             layer = InputQuant(name="input", in_shape=s.frame, in_dtype=dtype, scale=np.asarray(p["scale"], np.float64),
                                zero_point=zp, out_type=dtype, narrow=p["narrow"], rounding=p["rounding"],
-                               input_convention=conv)
+                               input_convention=self._declared_convention(node) or conv)
         else:
             level = FloatLevelFunction(s.chain_start, list(s.chain), term, np.ones(c), self.eval_shape(s),
                                        self.eval_order(s), self.opset)
@@ -227,11 +230,23 @@ class Lowering:
             layer = InputQuant(name="input", in_shape=s.frame, in_dtype=dtype, zero_point=np.zeros(1),
                                scale=scale[:1] if np.unique(scale).size == 1 else scale,
                                out_type=dtype, thresholds=np.ascontiguousarray(thresholds), out_base=term.base,
-                               out_step=term.level_step, input_convention="pixel/255")
+                               out_step=term.level_step,
+                               input_convention=self._declared_convention(node) or "pixel/255")
         ref = TensorRef(tensor=node.output[0], index=s.index, scale=scale[s.index % c])
         self.layers.append(dataclasses.replace(layer, ref=ref))
         self.values[node.output[0]] = Stream(frame=s.frame, index=s.index, scale=scale, lo=np.full(c, dtype.min),
                                              hi=np.full(c, dtype.max), dtype=dtype, chain_start=node.output[0])
+
+    def _declared_convention(self, node: onnx.NodeProto) -> str | None:
+        """A float input's convention as the model declares it (metadata `qloom.input_convention`)."""
+        meta = {p.key: p.value for p in self.model.model.metadata_props}
+        value = meta.get(INPUT_CONVENTION_KEY)
+        if value is None:
+            return None
+        if value not in ("pixel/256", "pixel/255"):
+            raise unsupported(node, f"metadata {INPUT_CONVENTION_KEY}={value!r}: a float input is 'pixel/256' "
+                                    "or 'pixel/255' (an integer input is declared by its qonnx datatype)")
+        return value
 
     def _input_frame(self) -> tuple[int, int, int]:
         """The (H, W, C) frame of the model input as it arrives (before any reshape)."""
