@@ -2,6 +2,9 @@
 
 `load(path)` returns a cleaned `ModelWrapper` (qonnx cleanup: shape inference, constant
 folding that keeps the Quant nodes, unique readable names) after `check_supported`.
+Ops whose inputs are all constants (a `Constant` node, TensorNorm's `Pow`/`Sqrt` of its
+running variance, shape arithmetic) are not checked: cleanup folds them into initializers,
+so only the ops that read activations must be supported.
 """
 
 from __future__ import annotations
@@ -76,8 +79,8 @@ def _read(path: Path) -> onnx.ModelProto:
         raise QloomError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc})") from None
 
 
-def check_supported(model: ModelWrapper) -> None:
-    """Every node is one we can build; the model has one input and one output."""
+def check_supported(model: ModelWrapper, skip: frozenset = frozenset()) -> None:
+    """Every node (but those named in `skip`) is one we can build; one input, one output."""
     g = model.graph
     inits = {i.name for i in g.initializer}
     inputs = [i for i in g.input if i.name not in inits]  # some exporters list weights as inputs
@@ -87,10 +90,11 @@ def check_supported(model: ModelWrapper) -> None:
             "single-input single-output models"
         )
     for node in g.node:
-        if node.op_type not in SUPPORTED_OPS:
+        if node.op_type not in SUPPORTED_OPS and node.name not in skip:
             listing = ", ".join(sorted(SUPPORTED_OPS))
             raise QloomError(
-                f"unsupported {describe_node(node)}. Supported ops: {listing}"
+                f"unsupported {describe_node(node)} (it reads activations, not only constants). "
+                f"Supported ops: {listing}"
             )
     quantizers = [n for n in g.node if n.op_type in ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold")]
     if not quantizers and not _input_is_integer(model):
@@ -104,6 +108,57 @@ def check_supported(model: ModelWrapper) -> None:
 def _input_is_integer(model: ModelWrapper) -> bool:
     dt = model.get_tensor_datatype(model.graph.input[0].name)
     return dt is not None and dt.is_integer()
+
+
+def _foldable(model: ModelWrapper) -> frozenset:
+    """Names of the nodes that compute only from constants (cleanup's FoldConstants removes them)."""
+    known = {i.name for i in model.graph.initializer}
+    names = set()
+    for node in model.graph.node:  # topological order
+        if node.op_type not in QONNX_DOMAIN_OPS and all(not i or i in known for i in node.input):
+            names.add(node.name)
+            known.update(node.output)
+    return frozenset(names)
+
+
+def _default_opset_first(proto: onnx.ModelProto) -> None:
+    """qonnx's FoldConstants runs nodes at `opset_import[0]`: put the standard domain there
+    (an exporter listing the qonnx domain first would fold a Pow at opset 1 and fail)."""
+    imports = sorted(proto.opset_import, key=lambda o: o.domain not in ("", "ai.onnx"))
+    del proto.opset_import[:]
+    proto.opset_import.extend(imports)
+
+
+# ONNX integer element types of a model input -> the qonnx datatype that documents it
+_INT_INPUTS = {onnx.TensorProto.UINT8: "UINT8", onnx.TensorProto.INT8: "INT8", onnx.TensorProto.UINT16: "UINT16",
+               onnx.TensorProto.INT16: "INT16", onnx.TensorProto.INT32: "INT32"}
+
+
+def _integer_typed_input(model: ModelWrapper) -> None:
+    """An integer-typed input (`x: uint8 -> Cast(to=float)`) becomes a float input documented
+    as that integer type, its Casts removed: the same values (|x| < 2^24 is exact in float32),
+    and the form FINN uses (a float32 input annotated UINT8) that the float reference can feed."""
+    inp = model.graph.input[0]
+    elem = inp.type.tensor_type.elem_type
+    if elem not in _INT_INPUTS:
+        return
+    users = [n for n in model.graph.node if inp.name in n.input]
+    for node in users:
+        if node.op_type != "Cast" or _attr(node, "to") != onnx.TensorProto.FLOAT:
+            raise QloomError(f"the model's {_INT_INPUTS[elem]} input {inp.name!r} feeds {describe_node(node)}; "
+                             "qloom takes an integer-typed input through Cast(to=FLOAT)")
+    for node in users:
+        for other in model.graph.node:
+            other.input[:] = [inp.name if i == node.output[0] else i for i in other.input]
+        model.graph.node.remove(node)
+    inp.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    from qonnx.core.datatype import DataType
+
+    model.set_tensor_datatype(inp.name, DataType[_INT_INPUTS[elem]])
+
+
+def _attr(node: onnx.NodeProto, name: str):
+    return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
 
 
 def load(path: str | Path) -> ModelWrapper:
@@ -120,7 +175,9 @@ def load(path: str | Path) -> ModelWrapper:
     for node in model.graph.node:
         if node.op_type in QONNX_DOMAIN_OPS and not node.domain.startswith("qonnx"):
             node.domain = "qonnx.custom_op.general"
-    check_supported(model)
+    _default_opset_first(model.model)
+    _integer_typed_input(model)
+    check_supported(model, skip=_foldable(model))  # before cleanup renames the nodes
     try:
         model = cleanup_model(model)
     except Exception as exc:

@@ -93,10 +93,19 @@ def multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
     count = #{t : x >= t}; thresholds sorted ascending per channel.
     """
-    x = np.asarray(x, dtype=np.int64)
-    t = np.asarray(thresholds, dtype=np.int64)
+    return _count_reached(np.asarray(x, dtype=np.int64), np.asarray(thresholds, dtype=np.int64))
+
+
+def float_multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """`multithreshold` on float32 values and thresholds: the input quantizer in threshold form.
+
+    Exact for finite x (a NaN input has no defined level)."""
+    return _count_reached(np.asarray(x, dtype=np.float32), np.asarray(thresholds, dtype=np.float32))
+
+
+def _count_reached(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     if t.shape[1] == 0:
-        return np.zeros_like(x)
+        return np.zeros(x.shape, dtype=np.int64)
     if t.shape[0] == 1:
         return np.searchsorted(t[0], x, side="right").astype(np.int64)
     if t.shape[1] <= 16:  # few levels: one vectorized comparison per level
@@ -105,7 +114,7 @@ def multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
             count += x >= t[:, k]
         return count
     flat = x.reshape(-1, x.shape[-1])
-    out = np.empty_like(flat)
+    out = np.empty(flat.shape, dtype=np.int64)
     for c in range(flat.shape[1]):  # searchsorted per channel: O(N log T), fast for T = 255
         out[:, c] = np.searchsorted(t[c], flat[:, c], side="right")
     return out.reshape(x.shape)

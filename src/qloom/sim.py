@@ -17,6 +17,10 @@ from qloom.ir.graph import Graph
 def _input_quant(l: ops.InputQuant, x: np.ndarray) -> np.ndarray:
     # x: float (N, C, H, W) or (N, C) as the QONNX model takes it -> int (N, H, W, C)
     x = np.asarray(x, dtype=np.float32)
+    if l.thresholds is not None:  # float thresholds per channel of the (H, W, C) frame
+        frames = np.moveaxis(x, 1, -1) if x.ndim > 2 else x
+        frames = frames.reshape((x.shape[0],) + tuple(l.in_shape))
+        return l.out_base + l.out_step * sem.float_multithreshold(frames, l.thresholds)
     c = x.shape[1]
     scale = np.asarray(l.scale, dtype=np.float32)
     zp = np.asarray(l.zero_point, dtype=np.float32)

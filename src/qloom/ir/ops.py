@@ -101,13 +101,29 @@ def threshold_out_dtype(n_thresholds: int, out_base: int, out_step: int) -> IntT
     return IntType.for_range(out_base, out_base + out_step * n_thresholds)
 
 
+# What a model's input holds, so verification feeds it what it expects: an image's pixel p
+# (uint8) becomes float32 p / divisor; "integer": the input already is integers of in_dtype.
+INPUT_CONVENTIONS = {
+    "pixel/256": 256.0,  # qloom's zoo: the 1/256 input quantizer recovers p exactly
+    "pixel/255": 255.0,  # torchvision ToTensor, FINN's bnn_pynq notebooks
+    "integer": 1.0,
+}
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class InputQuant(Layer):
     """Host-side input quantizer: float model input (N, C, H, W) -> integer stream.
 
     Mirrors the model's first Quant/BipolarQuant node exactly (qonnx semantics:
     clip to [min, max] of the integer type, then round with `rounding`).
-    `in_dtype` is unused for the float input and set equal to `out_type`.
+    `in_dtype` is unused for the float input and set equal to `out_type`, except for an
+    "integer" input, where it is the input's type (and the quantizer an identity).
+
+    With `thresholds` (float32, (C, T) or (1, T) per frame channel) it instead computes
+    out = out_base + out_step * #(x >= t) on the input laid out as the (H, W, C) frame:
+    the exact form of float ops before the quantizer (bnn_pynq's `2 * x - 1`), whose
+    output is a monotonic step function of the float input. `scale` is then the
+    quantizer's output scale (its tensor is int * scale) and `zero_point` 0.
     """
 
     scale: np.ndarray  # scalar or per channel (C,)
@@ -115,10 +131,29 @@ class InputQuant(Layer):
     out_type: IntType
     narrow: bool = False
     rounding: str = "ROUND"
+    thresholds: np.ndarray | None = None
+    out_base: int = 0
+    out_step: int = 1
+    input_convention: str = "pixel/256"
     hardware: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self._check_shape(self.in_shape, "in_shape")
+        if self.input_convention not in INPUT_CONVENTIONS:
+            raise ValueError(f"{self.name}: input_convention {self.input_convention!r} is not one of "
+                             f"{sorted(INPUT_CONVENTIONS)}")
+        if self.thresholds is not None:
+            if self.thresholds.dtype != np.float32:
+                raise ValueError(f"{self.name}: input thresholds must be float32, got {self.thresholds.dtype}")
+            _check_thresholds(self, self.thresholds, self.in_shape[2])
+            want = threshold_out_dtype(self.thresholds.shape[1], self.out_base, self.out_step)
+            if not self.out_type.contains(np.array([want.min, want.max])):
+                raise ValueError(f"{self.name}: {self.thresholds.shape[1]} thresholds from {self.out_base} "
+                                 f"step {self.out_step} do not fit {self.out_type}")
+
+    @property
+    def pixel_divisor(self) -> float:
+        return INPUT_CONVENTIONS[self.input_convention]
 
     @property
     def out_dtype(self) -> IntType:

@@ -27,28 +27,42 @@ def run(model: str | Path | ModelWrapper, name: str | None = None) -> Graph:
     lw = Lowering(model)
     g = model.graph
     in_name = g.input[0].name
-    if model.get_tensor_datatype(in_name).is_integer():
-        raise QloomError("models whose input is already integer (no input Quant node) are not supported yet; "
-                         "export the model with an input quantizer")
     for node in g.node:
         if node.op_type not in HANDLERS:
             raise unsupported(node, "no lowering for this op")
         HANDLERS[node.op_type](lw, node)
-    if not lw.layers:
-        raise QloomError("the model input is not quantized: its first op must be a Quant/BipolarQuant on the input")
     out = lw.values.get(g.output[0].name)
     if not isinstance(out, Stream):
         raise QloomError(f"the model output {g.output[0].name!r} does not depend on its input")
+    if out.is_float or not lw.layers:
+        raise QloomError("the model input is never quantized: add an input quantizer (e.g. Brevitas "
+                         "QuantIdentity(bit_width=8) as the first layer) and export again")
     output = _output_spec(lw, out, g.output[0].name)
     layers = list(lw.layers)
     if lw.head is not None:
         node, k = lw.head
-        uniform = np.unique(out.scale).size == 1 and out.scale[0] > 0 and not out.chain
+        uniform = np.unique(out.scale).size == 1 and out.scale[0] > 0 and (not out.chain or _order_kept(lw, out))
         if uniform and out.frame[:2] == (1, 1):
             layers.append(LabelSelect(name="labelselect", in_shape=out.frame, in_dtype=layers[-1].out_dtype, k=k))
         # else: the top-k runs on the host from the logits (per-channel scales change the order)
     return Graph(name=name or "model", layers=tuple(layers), output=output, onnx_input=in_name,
                  onnx_input_shape=tuple(model.get_tensor_shape(in_name)))
+
+
+def _order_kept(lw: Lowering, s: Stream, max_levels: int = 1 << 16) -> bool:
+    """The float ops after the last layer (e.g. bnn_pynq's TensorNorm) keep the accumulators' order.
+
+    True if they are one function for every channel, strictly increasing on every integer
+    the accumulators can take (run on all of them): then the top-k of the logits is the
+    top-k of the integers, ties included, and the label select can be hardware.
+    """
+    lo, hi = int(s.lo.min()), int(s.hi.max())
+    if hi - lo + 1 > max_levels:
+        return False
+    acc = np.arange(lo, hi + 1, dtype=np.float64)[:, None] * s.scale[lw.eval_order(s)][None, :]
+    x = acc.astype(np.float32).reshape((len(acc),) + lw.eval_shape(s))
+    y = run_chain(s.chain_start, list(s.chain), x, s.chain[-1].node.output[0], lw.opset).reshape(len(acc), -1)
+    return bool(np.all(y == y[:, :1]) and np.all(np.diff(y[:, 0]) > 0))
 
 
 def _output_spec(lw: Lowering, s: Stream, onnx_output: str) -> OutputSpec:

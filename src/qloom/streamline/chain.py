@@ -6,6 +6,10 @@ Every IEEE operation is monotonic, so q is a monotonic step function of the inte
 Instead of re-deriving the float math (and missing a rounding corner), we *run the original
 nodes* through qonnx's executor (onnxruntime per node, as the reference does) on candidate
 accumulators and binary-search each step: threshold T_k = the smallest acc with q >= level k.
+
+The float ops before the model's first quantizer (e.g. bnn_pynq's `2 * x - 1`) get the same
+treatment over float32 inputs: every finite float32 is an integer key (`float_keys`, order
+preserving), so the same search finds the smallest float32 input reaching each level.
 """
 
 from __future__ import annotations
@@ -77,16 +81,42 @@ class LevelFunction:
         self.order = np.asarray(order)  # stream channel at each evaluation position
         self.opset = opset
 
+    def chain_input(self, acc: np.ndarray) -> np.ndarray:
+        return (acc[:, self.order].astype(np.float64) * self.mult[self.order]).astype(np.float32)
+
     def __call__(self, acc: np.ndarray) -> np.ndarray:
         """acc (M, C) in stream-channel order -> levels (M, C) in the same order."""
         m, c = acc.shape
-        x = (acc[:, self.order].astype(np.float64) * self.mult[self.order]).astype(np.float32)
+        x = self.chain_input(acc)
         out_name = self.terminal.step.node.output[0]
         y = run_chain(self.start, self.steps + [self.terminal.step], x.reshape((m,) + self.eval_shape), out_name, self.opset)
         lv = np.empty((m, c), dtype=np.int64)
         scale = np.asarray(self.terminal.scale, dtype=np.float64).reshape(-1)
         lv[:, self.order] = np.rint(y.reshape(m, c).astype(np.float64) / scale[self.order])
         return lv
+
+
+# float32 <-> int64 key, monotonic over the finite floats (-0.0 and +0.0 share key 0)
+KEY_MAX = int(np.float32(np.finfo(np.float32).max).view(np.int32))
+KEY_MIN = -KEY_MAX
+
+
+def float_keys(x: np.ndarray) -> np.ndarray:
+    bits = (np.asarray(x, dtype=np.float32) + np.float32(0)).view(np.int32).astype(np.int64)  # -0.0 -> +0.0
+    return np.where(bits >= 0, bits, -(bits & 0x7FFFFFFF))
+
+
+def key_floats(k: np.ndarray) -> np.ndarray:
+    k = np.asarray(k, dtype=np.int64)
+    bits = np.where(k >= 0, k, (-k) | 0x80000000).astype(np.uint32)
+    return bits.view(np.float32)
+
+
+class FloatLevelFunction(LevelFunction):
+    """keys (M, C) of float32 model inputs -> integer level of the input quantizer (mult unused)."""
+
+    def chain_input(self, acc: np.ndarray) -> np.ndarray:
+        return key_floats(acc[:, self.order])
 
 
 def derive_thresholds(level: LevelFunction, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

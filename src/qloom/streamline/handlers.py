@@ -182,17 +182,46 @@ def layout(lw: Lowering, node) -> None:
         index = v.index.transpose([p - 1 for p in perm[1:]])
     else:
         index = v.index.reshape(out_shape)
-    if index.ndim == 1 and v.index.ndim != 1:
-        if v.chain or v.pending_matvec:
-            raise unsupported(node, "flattening an activation that is not quantized yet")
-        v = flatten_frame(v)
-    lw.values[node.output[0]] = v.with_(index=index)
+    flatten = index.ndim == 1 and v.index.ndim != 1
+    if flatten:
+        if v.pending_matvec:
+            raise unsupported(node, "flattening an accumulator that is not quantized yet")
+        chain = _flatten_chain(v.chain, index % v.channels, v.channels)
+        v = flatten_frame(v).with_(chain=chain)
+    if not v.chain:  # the layout's output is the tensor the next float op reads
+        lw.values[node.output[0]] = v.with_(index=index, chain_start=node.output[0])
+        return
+    v2 = v.with_(index=index)
+    moved = lw.eval_shape(v2) != lw.eval_shape(v) or not np.array_equal(lw.eval_order(v2), lw.eval_order(v))
+    if moved and not flatten:
+        raise unsupported(node, "a layout change between float ops that moves channels (quantize before it)")
+    # the chain's evaluation tensor is per stream channel: the layout is an identity there
+    ident = helper.make_node("Identity", [v.chain[-1].node.output[0]], [node.output[0]], name=f"{node.name}_chain")
+    lw.values[node.output[0]] = v2.with_(chain=v.chain + (ChainStep(ident),))
+
+
+def _flatten_chain(chain: tuple[ChainStep, ...], pick: np.ndarray, channels: int) -> tuple[ChainStep, ...]:
+    """The pending float ops re-laid out for a flattened frame (every element its own channel).
+
+    The chain is evaluated on one tensor per stream channel: before the flatten (M, C[, 1, 1]),
+    after it (M, H*W*C), element i of the new layout in old channel pick[i]. Per-channel
+    constants are gathered the same way; scalars stay scalars.
+    """
+    out = []
+    for step in chain:
+        consts = {}
+        for name, c in step.consts.items():
+            c = np.asarray(c)
+            per_channel = c.size == channels and (c.size > 1 or step.node.op_type == "BatchNormalization")
+            consts[name] = c.reshape(-1)[pick] if per_channel else c.reshape(())
+        out.append(ChainStep(step.node, consts))
+    return tuple(out)
 
 
 def quantizer(lw: Lowering, node) -> None:
     v = lw.values.get(node.input[0])
-    if node.input[0] == lw.model.graph.input[0].name:
-        return lw.input_quant(node)
+    if isinstance(v, Stream) and v.is_float:
+        return lw.input_quant(node, v)
     if isinstance(v, Stream):
         return lw.quantize_stream(node, v)
     if node.op_type in ("Quant", "IntQuant", "BipolarQuant"):

@@ -3,6 +3,9 @@
 Each ONNX node is handled by one small function (see HANDLERS). Linear ops (MatMul, Gemm,
 Conv, pools) append IR layers; elementwise float ops are kept as a pending chain; a
 quantizer closes the chain into exact integer thresholds (`chain.derive_thresholds`).
+The model input starts as a float stream (its first quantizer becomes the host-side
+InputQuant) or, if it is documented integer, as an integer stream behind an identity
+InputQuant.
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ import numpy as np
 import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 
+from qloom.errors import QloomError
 from qloom.frontend import unsupported
-from qloom.ir import InputQuant, IntType, MatVec, TensorRef, Threshold
-from qloom.streamline.chain import ChainStep, LevelFunction, Terminal, derive_thresholds
+from qloom.ir import BIPOLAR, InputQuant, IntType, MatVec, TensorRef, Threshold
+from qloom.streamline.chain import (KEY_MAX, KEY_MIN, ChainStep, FloatLevelFunction, LevelFunction, Terminal,
+                                    derive_thresholds, key_floats)
 from qloom.streamline.consts import attr, level_type, levels, quant_params
 from qloom.streamline.values import QConst, Stream, canonical_index
+
+# ONNX metadata_props key by which a model declares what its float input holds (ops.INPUT_CONVENTIONS)
+INPUT_CONVENTION_KEY = "qloom.input_convention"
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu"}
 LAYOUT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
@@ -38,6 +46,32 @@ class Lowering:
         # every domain's opset: custom ops (Trunc v1/v2) behave by version
         self.opset = tuple((o.domain, o.version) for o in model.model.opset_import)
         self.softmax = False
+        self._start_input()
+
+    def _start_input(self) -> None:
+        """The model input as a stream: float until its quantizer, or integer as documented."""
+        name = self.model.graph.input[0].name
+        shape = self.onnx_shape(name)
+        if len(shape) == 3:
+            c, h, w = shape
+            index = canonical_index(c, h, w)
+        elif len(shape) == 1:
+            c, h, w = shape[0], 1, 1
+            index = np.arange(c)
+        else:
+            raise QloomError(f"model input {name!r} of shape {shape} (without batch): expected (C, H, W) or (K,)")
+        frame = (h, w, c)
+        dt = self.model.get_tensor_datatype(name)
+        if dt is None or not dt.is_integer():
+            self.values[name] = Stream(frame=frame, index=index, scale=np.ones(c), lo=np.full(c, -np.inf),
+                                       hi=np.full(c, np.inf), dtype=None, chain_start=name)
+            return
+        dtype = BIPOLAR if dt.name == "BIPOLAR" else IntType.for_range(int(dt.min()), int(dt.max()))
+        # identity on the input's integers: quantize(x, 1, 0) = clip(round(x)) = x
+        self.layers.append(InputQuant(name="input", in_shape=frame, in_dtype=dtype, scale=np.array(1.0),
+                                      zero_point=np.zeros(1), out_type=dtype, input_convention="integer"))
+        self.values[name] = Stream(frame=frame, index=index, scale=np.ones(c), lo=np.full(c, dtype.min),
+                                   hi=np.full(c, dtype.max), dtype=dtype, chain_start=name)
 
     # ------------------------------------------------------------------ helpers
     def fresh(self, prefix: str) -> str:
@@ -54,9 +88,14 @@ class Lowering:
         raise unsupported(node, f"input {name!r} must be a constant here")
 
     def stream(self, name: str, node: onnx.NodeProto) -> Stream:
+        """The quantized stream a layer reads (the float model input is refused: it needs a quantizer)."""
         v = self.values.get(name)
         if not isinstance(v, Stream):
             raise unsupported(node, f"input {name!r} must be the activation stream")
+        if v.is_float:
+            raise unsupported(node, "it reads the model's float input, which no quantizer precedes: add an "
+                                    "input quantizer in front of it (e.g. Brevitas QuantIdentity(bit_width=8) "
+                                    "as the model's first layer) and export again")
         return v
 
     def onnx_shape(self, name: str) -> tuple[int, ...]:
@@ -153,30 +192,66 @@ class Lowering:
             chain_start=node.output[0],
         )
 
-    def input_quant(self, node: onnx.NodeProto) -> None:
-        """The model input's quantizer runs on the host: float input -> integer stream."""
-        shape = self.onnx_shape(node.input[0])
-        p = quant_params(node, lambda n: self.const(n, node))
-        base, n, step = levels(p)
-        dtype = level_type(base, n, step)
-        if len(shape) == 3:
-            c, h, w = shape
-            index = canonical_index(c, h, w)
-        elif len(shape) == 1:
-            c, h, w = shape[0], 1, 1
-            index = np.arange(c)
+    def input_quant(self, node: onnx.NodeProto, s: Stream) -> None:
+        """The quantizer closing the float input's chain runs on the host: float input -> integer stream.
+
+        A quantizer reading the input directly mirrors its scale/zero point (qonnx semantics);
+        float ops before it (or a MultiThreshold, or a per-channel scale on a reshaped
+        input) become float32 thresholds found by running the model's own nodes.
+        """
+        if node.op_type == "Trunc":
+            raise unsupported(node, "a Trunc on the model's float input (quantize the input first)")
+        c = s.channels
+        term = self.terminal_of(node, s)
+        scale = np.asarray(term.scale, dtype=np.float64).reshape(-1)
+        in_frame = self._input_frame()
+        direct = not s.chain and node.op_type != "MultiThreshold"
+        if direct and (np.unique(scale).size == 1 or s.frame == in_frame):
+            p = quant_params(node, lambda n: self.const(n, node))
+            base, n, step = levels(p)
+            dtype = level_type(base, n, step)
+            zp = np.asarray(p["zero_point"], dtype=np.float64).reshape(-1)[:1]
+            conv = "pixel/255" if (dtype == IntType(8, signed=False) and float(zp[0]) == 0
+                                   and np.all(np.float32(p["scale"]) == np.float32(1 / 255))) else "pixel/256"
+            layer = InputQuant(name="input", in_shape=s.frame, in_dtype=dtype, scale=np.asarray(p["scale"], np.float64),
+                               zero_point=zp, out_type=dtype, narrow=p["narrow"], rounding=p["rounding"],
+                               input_convention=self._declared_convention(node) or conv)
         else:
-            raise unsupported(node, f"model input of shape {shape}: expected (C, H, W) or (K,)")
-        frame = (h, w, c)
-        stream = Stream(frame=frame, index=index, scale=np.ones(c), lo=np.full(c, dtype.min),
-                        hi=np.full(c, dtype.max), dtype=dtype, chain_start=node.output[0])
-        scale = self.per_channel(np.asarray(p["scale"], np.float64), stream, node)
-        zp = np.asarray(p["zero_point"], dtype=np.float64).reshape(-1)[:1]
-        layer = InputQuant(name="input", in_shape=frame, in_dtype=dtype, scale=np.asarray(p["scale"], np.float64),
-                           zero_point=zp, out_type=dtype, narrow=p["narrow"], rounding=p["rounding"],
-                           ref=TensorRef(tensor=node.output[0], index=index, scale=scale[index % c]))
-        self.layers.append(layer)
-        self.values[node.output[0]] = stream.with_(scale=scale)
+            level = FloatLevelFunction(s.chain_start, list(s.chain), term, np.ones(c), self.eval_shape(s),
+                                       self.eval_order(s), self.opset)
+            keys, direction = derive_thresholds(level, np.full(c, KEY_MIN), np.full(c, KEY_MAX))
+            if np.any(direction < 0):
+                raise unsupported(node, "the float ops before the input quantizer make it fall as the input "
+                                        "rises (a negative factor): only rising input maps are supported")
+            thresholds = key_floats(keys)
+            if np.all(thresholds == thresholds[:1]):
+                thresholds = thresholds[:1]
+            dtype = level_type(term.base, term.n, term.level_step)
+            layer = InputQuant(name="input", in_shape=s.frame, in_dtype=dtype, zero_point=np.zeros(1),
+                               scale=scale[:1] if np.unique(scale).size == 1 else scale,
+                               out_type=dtype, thresholds=np.ascontiguousarray(thresholds), out_base=term.base,
+                               out_step=term.level_step,
+                               input_convention=self._declared_convention(node) or "pixel/255")
+        ref = TensorRef(tensor=node.output[0], index=s.index, scale=scale[s.index % c])
+        self.layers.append(dataclasses.replace(layer, ref=ref))
+        self.values[node.output[0]] = Stream(frame=s.frame, index=s.index, scale=scale, lo=np.full(c, dtype.min),
+                                             hi=np.full(c, dtype.max), dtype=dtype, chain_start=node.output[0])
+
+    def _declared_convention(self, node: onnx.NodeProto) -> str | None:
+        """A float input's convention as the model declares it (metadata `qloom.input_convention`)."""
+        meta = {p.key: p.value for p in self.model.model.metadata_props}
+        value = meta.get(INPUT_CONVENTION_KEY)
+        if value is None:
+            return None
+        if value not in ("pixel/256", "pixel/255"):
+            raise unsupported(node, f"metadata {INPUT_CONVENTION_KEY}={value!r}: a float input is 'pixel/256' "
+                                    "or 'pixel/255' (an integer input is declared by its qonnx datatype)")
+        return value
+
+    def _input_frame(self) -> tuple[int, int, int]:
+        """The (H, W, C) frame of the model input as it arrives (before any reshape)."""
+        shape = self.onnx_shape(self.model.graph.input[0].name)
+        return (shape[1], shape[2], shape[0]) if len(shape) == 3 else (1, 1, shape[0])
 
 
 def weight_matrix(node: onnx.NodeProto, w: object) -> QConst:

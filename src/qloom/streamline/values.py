@@ -4,7 +4,9 @@ A `Stream` is the output of the IR pipeline built so far, seen through the float
 are still pending: the ONNX tensor equals `chain(int_stream * scale)`; with no chain it is
 simply `int_stream * scale` per stream channel. `index` maps every ONNX element (batch axis
 dropped) to its position in the flattened channels-last frame, so Reshape/Flatten/Transpose
-are bookkeeping, never hardware.
+are bookkeeping, never hardware. Before the model's first quantizer the stream is the float
+model input itself (`dtype is None`): only elementwise and layout ops may read it, and the
+quantizer closing its chain becomes the host-side `InputQuant`.
 """
 
 from __future__ import annotations
@@ -34,10 +36,14 @@ class Stream:
     scale: np.ndarray  # (C,) float: chain input = int * scale
     lo: np.ndarray  # (C,) exact bounds of the integer stream per channel
     hi: np.ndarray
-    dtype: IntType
+    dtype: IntType | None  # None: the float model input, not quantized yet
     chain: tuple[ChainStep, ...] = ()
     chain_start: str = ""  # ONNX tensor the chain reads (int * scale)
     pending_matvec: bool = False  # last IR layer is a MatVec still waiting for its activation
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype is None
 
     @property
     def channels(self) -> int:

@@ -1,4 +1,9 @@
-"""Inputs for verification: real test images of a dataset, or uniform random over the input range."""
+"""Inputs for verification: real test images of a dataset, or uniform random over the input range.
+
+Each model gets its input convention (`InputQuant.input_convention`): pixel / 256 for the zoo,
+pixel / 255 for models with float preprocessing before their first quantizer (bnn_pynq as
+FINN's notebooks feed it), the integers themselves for models whose input is integer.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +21,30 @@ def _shape(graph: Graph) -> tuple[int, ...]:
 
 
 def random_inputs(graph: Graph, frames: int, seed: int = 0) -> np.ndarray:
-    """Floats drawn uniformly over what the input quantizer maps onto its integer range."""
+    """Inputs drawn uniformly over what the input quantizer maps onto its integer range
+    (integers of the input type for an "integer" input)."""
     iq = graph.input_quant
     if iq is None:
         raise QloomError("the graph has no input quantizer to derive an input range from")
     shape = _shape(graph)
+    rng = np.random.default_rng(seed)
+    if iq.input_convention == "integer":  # the model takes integers of the input type
+        if iq.in_dtype.bipolar:
+            return (2 * rng.integers(0, 2, size=(frames,) + shape) - 1).astype(np.float32)
+        return rng.integers(iq.in_dtype.min, iq.in_dtype.max + 1, size=(frames,) + shape).astype(np.float32)
+    if iq.thresholds is not None:  # float ops before the quantizer: the images' range, widened to every level
+        lo, hi = 0.0, 255.0 / iq.pixel_divisor
+        t = iq.thresholds[np.abs(iq.thresholds) < np.finfo(np.float32).max].astype(np.float64)
+        if t.size:
+            gap = (t.max() - t.min()) / max(iq.thresholds.shape[1] - 1, 1)
+            lo = t.min() - gap if t.min() < lo else lo
+            hi = t.max() + gap if t.max() > hi else hi
+        return (lo + rng.random((frames,) + shape) * (hi - lo)).astype(np.float32)
     scale = np.asarray(iq.scale, dtype=np.float64)
     if scale.size > 1:  # per channel, channel axis first
         scale = scale.reshape((-1,) + (1,) * (len(shape) - 1))
     zp = float(np.asarray(iq.zero_point).reshape(-1)[0])
     lo, hi = (iq.out_type.min + zp - 0.5) * scale, (iq.out_type.max + zp + 0.5) * scale
-    rng = np.random.default_rng(seed)
     u = rng.random((frames,) + shape)
     return (np.minimum(lo, hi) + u * np.abs(hi - lo)).astype(np.float32)
 
@@ -38,7 +56,14 @@ def dataset_inputs(graph: Graph, dataset: str, frames: int) -> tuple[np.ndarray,
     images, labels = load_dataset(dataset, "test")
     if frames > len(images):
         raise QloomError(f"--frames {frames}: the {dataset} test set has {len(images)} images")
-    x = to_model_input(images[:frames]).numpy()
+    iq = graph.input_quant
+    if iq is None or iq.input_convention == "pixel/256":
+        x = to_model_input(images[:frames]).numpy()
+    else:  # pixel / 255 (torchvision ToTensor, as FINN's notebooks feed bnn_pynq) or the pixel itself
+        if iq.input_convention == "integer" and not iq.in_dtype.contains(np.array([0, 255])):
+            raise QloomError(f"the model takes {iq.in_dtype} integers, which cannot hold {dataset}'s 0..255 pixels; "
+                             "use --dataset random")
+        x = np.asarray(images[:frames], dtype=np.float32) / np.float32(iq.pixel_divisor)
     shape = _shape(graph)
     if int(np.prod(shape)) != int(np.prod(x.shape[1:])):
         raise QloomError(
