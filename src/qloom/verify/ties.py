@@ -110,9 +110,12 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
         _, exact = g.bound(site.source, r)
         if exact:
             continue
-        k = max(i for i in range(j) if graph.layers[i].ref is not None and graph.layers[i].ref.tensor in r)
-        prev = graph.layers[k]
-        acc = _accumulators(graph, j, from_onnx(prev, r[prev.ref.tensor]), k + 1)
+        known = [i for i in range(j) if graph.layers[i].ref is not None and graph.layers[i].ref.tensor in r]
+        if known:  # start from the reference's own last quantized tensor before layer j
+            prev = graph.layers[known[-1]]
+            acc = _accumulators(graph, j, from_onnx(prev, r[prev.ref.tensor]), known[-1] + 1)
+        else:  # nothing quantized before it (an integer model input): from the input itself
+            acc = _accumulators(graph, j, x, 0)
         mh = layer.mh
         a, _, sigma, b = fit(g, layer, site, acc, r[site.source])
         den = (a * a).sum(axis=0)
