@@ -23,6 +23,9 @@ SCRIPTS = [
     # the models bench_train.py just trained with their full recipes
     ("bench_e2e.py", ["--models", *(str(TRAINED / f"{m}-mnist" / "model.onnx") for m in ("tfc-w1a1", "tfc-w2a2", "sfc-w2a2"))],
      None),
+    ("bench_driver.py", ["--models", str(TRAINED / "tfc-w2a2-mnist" / "model.onnx"), "--frames", "1000"], None),
+    ("bench_ptq.py", [], None),
+    ("bench_quant.py", [], None),
 ]
 
 
