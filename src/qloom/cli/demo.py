@@ -72,13 +72,13 @@ def _summary(build_dir: Path) -> None:
           f" (bottleneck {rep['bottleneck']})")
     tot = rep.get("yosys", {}).get("total") or {}
     if tot:
-        est = rep.get("totals", {})
+        est = rep.get("totals_with_dma") or rep.get("totals", {})  # Yosys counts the whole top, DMA side included
         print(f"   Yosys synth_xilinx (not Vivado): {tot.get('slice_LUT', tot.get('LUT'))} LUT (incl. LUTRAM),"
               f" {tot.get('FF')} FF, {tot.get('BRAM18')} BRAM18, {tot.get('DSP', 0)} DSP;"
               f" estimate {est.get('LUT')} LUT, {est.get('BRAM18')} BRAM18, {est.get('DSP')} DSP")
     for level, e in ver.items():
         acc = f", accuracy {e['ir_accuracy']:.4f}" if "ir_accuracy" in e else ""
-        ii = f", measured {e['cycles_per_frame']} cycles/frame" if "cycles_per_frame" in e else ""
+        ii = f", measured {e['cycles_per_frame']:.1f} cycles/frame" if e.get("cycles_per_frame") else ""
         print(f"   verify {level}: {e['frames']} frames, {e['mismatches']} mismatches{acc}{ii}")
     print(f"   artifacts in {build_dir} (report.json, verify.json, rtl/, deploy/, ir.onnx opens in Netron)")
     if (build_dir / A.DEPLOY_DIR / "README.md").exists():
