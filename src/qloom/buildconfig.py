@@ -77,6 +77,9 @@ def read(path: Path) -> dict:
         types, what = KEYS[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise QloomError(f"config file {path}: {raw} must be {what}, got {_toml_type(value)} {value!r}")
+        choices = _choices().get(key)
+        if choices and value not in choices:
+            raise QloomError(f"config file {path}: {raw} must be one of {', '.join(choices)}, got {value!r}")
         if key in PATHS:
             if not value.strip():
                 raise QloomError(f"config file {path}: {raw} is empty; give a path")
@@ -85,6 +88,12 @@ def read(path: Path) -> dict:
             value = "idx:" + str(_resolve(path, value[4:]))
         options[key] = value
     return options
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    from qloom.pipeline import STAGES  # (pipeline imports this module)
+
+    return {"stop_after": STAGES, "out_kind": ("labels", "logits")}
 
 
 def _resolve(config: Path, value: str) -> Path:
