@@ -66,6 +66,12 @@ def test_config_file_paths_keys_and_overrides(model, tmp_path, monkeypatch):
     opts = tomllib.loads((out / "build.toml").read_text())
     assert opts["stop_after"] == "fold" and opts["target_fps"] == 1000 and "out" not in opts
     assert not (elsewhere / "out").exists()
+    (conf / "c.toml").write_text('model = "models/m.onnx"\ndataset = "idx:data"\n')  # an idx: folder, too
+    from qloom import buildconfig
+
+    assert buildconfig.read(conf / "c.toml")["dataset"] == f"idx:{conf.resolve() / 'data'}"
+    cfg = pipeline.BuildConfig(model=conf / "models" / "m.onnx", out=out, dataset="idx:rel")  # from the cwd
+    assert tomllib.loads(buildconfig.dumps(cfg))["dataset"] == f"idx:{elsewhere.resolve() / 'rel'}"
 
 
 @pytest.mark.parametrize("text, words", [
@@ -141,3 +147,14 @@ def test_resume_from_build_toml_reuses_every_stage(model, tmp_path):
     _build(model, "--out", a, "--stop-after", "rtl")
     out, _ = _build("--config", a / "build.toml", "--out", a, "--resume")
     assert out.count("reused from the previous build") == 4
+
+
+def test_build_toml_quotes_any_path(tmp_path):
+    from qloom import buildconfig
+
+    odd = tmp_path / 'my "models"\\ é\x7f\tx.onnx'
+    cfg = pipeline.BuildConfig(model=odd, out=tmp_path / "o", target_fps=1e6, clock_mhz=125.5, board="pynq-z2")
+    (tmp_path / "build.toml").write_text(buildconfig.dumps(cfg))
+    assert buildconfig.read(tmp_path / "build.toml") == {"model": odd, "stop_after": "synth", "target_fps": 1e6,
+                                                          "board": "pynq-z2", "clock_mhz": 125.5,
+                                                          "deploy_frames": 100}

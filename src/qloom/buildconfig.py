@@ -126,6 +126,8 @@ def dumps(cfg) -> str:
             continue
         if isinstance(value, Path):
             value = value.resolve()
+        elif key == "dataset" and value.startswith("idx:") and len(value) > 4:  # a folder, like the paths
+            value = "idx:" + str(Path(os.path.expanduser(value[4:])).resolve())
         lines.append(f"{key} = {_toml_value(value)}")
     text = "\n".join(lines) + "\n"
     tomllib.loads(text)  # what qloom writes, qloom reads
