@@ -73,7 +73,7 @@ class Task:
             count = f" {self.done}/{self.total} {self.unit}".rstrip()
         elif self.done:
             count = f" {self.done} {self.unit}".rstrip()
-        return f"{self.label}:{count} {seconds:.0f} s"
+        return f"{self.label}:{count} {_clock(seconds)}"
 
     def _run(self) -> None:
         wait = TTY_INTERVAL if self.tty else INTERVAL
@@ -97,7 +97,12 @@ class Task:
             if self.tty:
                 self._write("\r\x1b[K")
             elif self.lines:
-                self._write(f"{self.label}: done in {time.monotonic() - self.t0:.0f} s\n")
+                self._write(f"{self.label}: done in {_clock(time.monotonic() - self.t0)}\n")
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
 
 
 @contextlib.contextmanager
