@@ -27,7 +27,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("build", help="compile a QONNX model into dataflow hardware (IR, folding, Verilog, Yosys counts)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, nargs="?", help="QONNX model file (.onnx); or `model` in --config")
-    p.add_argument("--out", metavar="DIR", help="build folder (new, empty, or an earlier qloom build); or `out` in --config")
+    p.add_argument("--out", metavar="DIR",
+                   help="build folder (new, empty, or an earlier qloom build); or `out` in --config")
     p.add_argument("--config", type=Path, metavar="FILE.toml",
                    help="build options in a TOML file (keys: these flags' long names and `model`); flags override it")
     p.add_argument("--stop-after", choices=STAGES,

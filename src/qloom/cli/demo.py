@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
                    help="test images through the driver co-simulation (C and PYNQ drivers, DMA model, RTL; default 300)")
     p.add_argument("--limit-train", type=int, help="train on the first N images only (smoke runs)")
     p.add_argument("--skip-train", action="store_true", help="reuse OUT/train/model.onnx from an earlier demo")
-    p.add_argument("--quiet", action="store_true", help="no progress and no step lines: only the results and the summary")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress and no step lines: only the results and the summary")
     p.set_defaults(func=run)
 
 
