@@ -2,10 +2,10 @@
 
 One helper for every caller, so every command behaves the same:
 - on a terminal, one status line rewritten in place about twice a second
-  (`yosys synth_xilinx: 37 s`, `verify ir: 12 s`) and erased when the step ends;
+  (`Yosys synth_xilinx: 37 s`, `verify ir (1000 frames): 12 s`) and erased when the step ends;
 - elsewhere (CI logs, pipes) no carriage returns: a plain line every `INTERVAL` seconds
-  while a step runs, and a closing `...: done in N s` line only for a step that printed one;
-  steps shorter than `INTERVAL` print nothing;
+  while a step runs, and a closing `...: done in N s` line only for a step that printed one
+  and succeeded; steps shorter than `INTERVAL` print nothing;
 - under `silenced()` (the commands' `--quiet`) nothing at all. Errors are not progress: they
   are raised as usual and printed by the command.
 
@@ -90,13 +90,13 @@ class Task:
         except (OSError, ValueError):  # a closed or broken stderr must not break the step
             pass
 
-    def _finish(self) -> None:
+    def _finish(self, ok: bool) -> None:
         self._stop.set()
         self._thread.join()
         with _lock:
             if self.tty:
                 self._write("\r\x1b[K")
-            elif self.lines:
+            elif self.lines and ok:  # a failed step: its error follows, not "done"
                 self._write(f"{self.label}: done in {_clock(time.monotonic() - self.t0)}\n")
 
 
@@ -115,12 +115,14 @@ def task(label: str, total: int | None = None, unit: str = "", stream=None):
     with _lock:
         _stack.append(t)
     t._thread.start()
+    ok = False
     try:
         yield t
+        ok = True
     finally:
         with _lock:
             _stack.remove(t)
-        t._finish()
+        t._finish(ok)
 
 
 def bar(iterable, *, desc: str, total: int | None = None, unit: str = "it", enabled_: bool = True, **kw):
