@@ -53,9 +53,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-DEFAULTS = {"stop_after": "synth", "deploy_frames": 100, "resume": False, "force": False, "quiet": False}
-
-
 def options(args: argparse.Namespace) -> dict:
     """The build's options: --config's file, then every flag given on the command line over it."""
     opts = buildconfig.read(args.config) if args.config else {}
@@ -67,14 +64,14 @@ def options(args: argparse.Namespace) -> dict:
         raise QloomError("no model: give MODEL.onnx, or `model = \"...\"` in the --config file")
     if opts.get("out") is None:
         raise QloomError("no build folder: give --out DIR, or `out = \"...\"` in the --config file")
-    return {**DEFAULTS, **opts}
+    return opts  # options not given take BuildConfig's defaults
 
 
 def run(args: argparse.Namespace) -> int:
-    if not str(args.out if args.out is not None else "x").strip():
+    if args.out is not None and not args.out.strip():
         raise QloomError("--out is empty: give the build folder (--out . for the current folder)")
     opts = options(args)
-    quiet = opts.pop("quiet")
+    quiet = opts.pop("quiet", False)
     cfg = BuildConfig(**{k: Path(v) if k in buildconfig.PATHS and v is not None else v for k, v in opts.items()})
     with progress.silenced(quiet):
         state = build(cfg, log=(lambda *a: None) if quiet else print)
