@@ -179,3 +179,21 @@ def test_demo_quiet_passes_down(tmp_path, monkeypatch, fast):
     rc, out, err = run_cli(["demo", "--out", tmp_path, "--skip-train", "--quiet"])
     assert rc == 0 and err == ""
     assert out.splitlines() == ["[ir] OK", "[rtl] OK", "[driver] OK", "== summary"]
+
+
+def test_ir_reference_counts_frames(model, monkeypatch, fast, capsys):
+    import numpy as np
+
+    from qloom.verify import reference
+
+    run = reference.execute_onnx
+
+    def slow(*a, **kw):
+        time.sleep(0.06)
+        return run(*a, **kw)
+
+    monkeypatch.setattr(reference, "execute_onnx", slow)
+    out = reference.Reference(model).run(np.zeros((8, 1, 6, 6), dtype=np.float32), batch=2)
+    assert len(next(iter(out.values()))) == 8
+    err = capsys.readouterr().err
+    assert "QONNX reference: " in err and "/8 frames" in err and err.endswith("QONNX reference: done in 0 s\n")
