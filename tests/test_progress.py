@@ -74,7 +74,7 @@ def test_bar_off_a_terminal_has_no_carriage_returns(fast, capsys):
         time.sleep(0.08)
     err = capsys.readouterr().err
     assert "\r" not in err and "epoch 1/1:" in err and "/3 steps" in err
-    for _ in progress.bar(range(3), desc="epoch 1/1", enabled_=False):
+    for _ in progress.bar(range(3), desc="epoch 1/1", show=False):
         time.sleep(0.08)
     assert capsys.readouterr().err == ""
 

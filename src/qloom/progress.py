@@ -125,16 +125,16 @@ def task(label: str, total: int | None = None, unit: str = "", stream=None):
         t._finish(ok)
 
 
-def bar(iterable, *, desc: str, total: int | None = None, unit: str = "it", enabled_: bool = True, **kw):
+def bar(iterable, *, desc: str, total: int | None = None, unit: str = "it", show: bool = True, **kw):
     """An iterable with progress, by this module's rules: tqdm on a terminal; elsewhere a `task`
     (a line every `INTERVAL` seconds, no carriage returns); nothing under `silenced()` or with
-    `enabled_=False`. Has tqdm's `set_postfix` and `close`."""
+    `show=False`. Has tqdm's `set_postfix` and `close`."""
     total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-    if enabled_ and enabled() and is_tty(sys.stderr):
+    if show and enabled() and is_tty(sys.stderr):
         from tqdm import tqdm
 
         return tqdm(iterable, desc=desc, total=total, unit=unit, file=sys.stderr, **kw)
-    return _PlainBar(iterable, desc, total, unit, enabled_)
+    return _PlainBar(iterable, desc, total, unit, show)
 
 
 class _PlainBar:

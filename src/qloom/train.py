@@ -299,7 +299,7 @@ def train_model(
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
         bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="steps",
-                           enabled_=progress, leave=False, dynamic_ncols=True)
+                           show=progress, leave=False, dynamic_ncols=True)
         loss_sum = 0.0
         for step in bar:
             idx = perm[step * recipe.batch_size : (step + 1) * recipe.batch_size]
