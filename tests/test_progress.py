@@ -197,3 +197,17 @@ def test_ir_reference_counts_frames(model, monkeypatch, fast, capsys):
     assert len(next(iter(out.values()))) == 8
     err = capsys.readouterr().err
     assert "QONNX reference: " in err and "/8 frames" in err and err.endswith("QONNX reference: done in 0 s\n")
+
+
+def test_quiet_commands_write_no_stderr_as_processes(model, tmp_path):
+    """In a real process too (no library warning at import, no progress): stderr stays empty."""
+    import sys
+
+    def qloom(*argv):
+        return subprocess.run([sys.executable, "-m", "qloom.cli", *map(str, argv)], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300)
+
+    res = qloom("build", model, "--out", tmp_path / "b", "--stop-after", "fold", "--quiet")
+    assert res.returncode == 0 and res.stderr == "" and "complete" in res.stdout
+    res = qloom("verify", tmp_path / "b", "--dataset", "random", "--frames", "8", "--quiet")
+    assert res.returncode == 0 and res.stderr == "" and "[ir] 8 frames" in res.stdout
