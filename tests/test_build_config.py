@@ -64,7 +64,8 @@ def test_config_file_paths_keys_and_overrides(model, tmp_path, monkeypatch):
     assert str((conf / "models" / "m.onnx").resolve()) in state
     assert (out / "ir_folded.json").is_file() and not (out / "rtl").exists()
     opts = tomllib.loads((out / "build.toml").read_text())
-    assert opts["stop_after"] == "fold" and opts["target_fps"] == 1000 and "out" not in opts
+    assert opts["stop_after"] == "fold" and opts["target_fps"] == 1000.0 and "out" not in opts
+    assert isinstance(opts["target_fps"], float)
     assert not (elsewhere / "out").exists()
     (conf / "c.toml").write_text('model = "models/m.onnx"\ndataset = "idx:data"\n')  # an idx: folder, too
     from qloom import buildconfig

@@ -1,7 +1,8 @@
 """`qloom build --config FILE.toml` and `DIR/build.toml`: a build's options in one TOML file.
 
 The keys are `qloom build`'s long flags without the leading dashes, written with dashes or
-underscores (`stop-after` or `stop_after`; build.toml writes underscores), plus `model`:
+underscores (`stop-after` or `stop_after`; build.toml writes underscores), plus `model` and
+`out` (the positional MODEL and --out):
 
     model = "runs/tfc/model.onnx"     # relative paths: relative to the file's folder
     stop_after = "rtl"
@@ -77,6 +78,8 @@ def read(path: Path) -> dict:
         types, what = KEYS[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             raise QloomError(f"config file {path}: {raw} must be {what}, got {_toml_type(value)} {value!r}")
+        if types is _NUM:
+            value = float(value)  # as argparse's type=float: 1000 and 1000.0 are one option value
         choices = _choices().get(key)
         if choices and value not in choices:
             raise QloomError(f"config file {path}: {raw} must be one of {', '.join(choices)}, got {value!r}")
