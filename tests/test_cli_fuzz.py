@@ -92,7 +92,7 @@ def _maybe(data, label, values):
 
 
 def _verify_argv(data, d: Path, files: Path) -> list:
-    argv = ["verify", d]
+    argv = ["verify", d, "--quiet"]  # (progress lines of a slow step would precede the one-line error)
     levels = st.sampled_from(["ir", "ir", "rtl", "rtl", "rtl", "gates"])
     for level in data.draw(st.lists(levels, max_size=2), label="levels"):
         argv += ["--level", level]
@@ -121,7 +121,7 @@ def _build_argv(data, d: Path, model: Path, files: Path) -> list:
     src = data.draw(st.sampled_from([model] * 6 + [files / "garbage.bin", files / "afolder", files / "none.onnx"]),
                     label="model")
     out = data.draw(st.sampled_from([d] * 8 + [d / A.RTL_DIR, ""]), label="out")
-    argv = ["build", src, "--out", out,
+    argv = ["build", src, "--out", out, "--quiet",
             "--stop-after", data.draw(st.sampled_from(["frontend", "streamline", "fold", "rtl"]), label="stop")]
     folding = [files / "garbage.bin", files / "folding16.json", files / "afolder", files / "none.json"]
     for flag in data.draw(st.sampled_from(FOLD_FLAGS), label="fold flags"):

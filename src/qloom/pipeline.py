@@ -15,6 +15,7 @@ A build never destroys a previous build it cannot replace (`build`):
   artifacts replace the old ones, while build.json says `complete: false`;
 - build.json records per stage its options, and the sha256 of its inputs and outputs; `--resume`
   reuses a stage only if all of them are unchanged (and every stage before it was reused).
+- a complete build also writes build.toml, the options that reproduce it (`qloom.buildconfig`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from qloom import artifacts as A
+from qloom import buildconfig, progress
 from qloom.errors import QloomError
 
 STAGES = ("frontend", "streamline", "fold", "rtl", "deploy", "synth")  # deploy runs only with a --board
@@ -245,7 +247,8 @@ def _previous_build(cfg: BuildConfig) -> tuple[dict | None, bool]:
     """(build.json of the qloom build in cfg.out or None, whether the folder is new or empty)."""
     out = cfg.out
     try:
-        entries = sorted(p.name for p in out.iterdir() if p.name not in A.BOOKKEEPING) if out.is_dir() else []
+        ours = (*A.BOOKKEEPING, buildconfig.BUILD_TOML)  # a build.toml alone: the user's config, not a foreign build
+        entries = sorted(p.name for p in out.iterdir() if p.name not in ours) if out.is_dir() else []
     except OSError as exc:
         raise QloomError(f"cannot read output folder {out}: {exc.strerror or exc}") from None
     if not entries:
@@ -368,7 +371,8 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
             step = f"stage '{failed}'"
             inputs = {n: A.digest(work / n) for n in INPUTS[failed]}
             t0 = time.perf_counter()
-            info = RUNNERS[failed](cfg, work)
+            with progress.task(f"[{failed}] running"):
+                info = RUNNERS[failed](cfg, work)
             seconds = round(time.perf_counter() - t0, 3)
             records[failed] = {"seconds": seconds, **info, "options": options[failed], "inputs": inputs}
             log(f"[{failed}] done in {seconds:.2f} s")
@@ -433,6 +437,8 @@ def _install(cfg: BuildConfig, previous: dict | None, state: dict, ran: list[str
             (out / A.VERIFY_JSON).replace(out / A.VERIFY_STALE_JSON)
         for s, rec in state["stages"].items():
             rec["outputs"] = {n: A.digest(out / n) for n in OUTPUTS[s]}
+    if state["complete"]:  # the options that reproduce this build (not written for a failed one)
+        buildconfig.write(out, cfg)
     A.write_json(out / A.BUILD_JSON, state)
 
 

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from qloom import tools
+from qloom import progress, tools
 from qloom.errors import QloomError
 
 FAMILIES = ("xc7", "xcup", "xcu", "xc6s", "xc6v", "xc5v", "xc4v", "xc3s")
@@ -144,12 +144,13 @@ def synthesize(rtl_dir: str | Path, *, family: str = "xc7", top: str | None = No
     for stale in ("stat.json", "top.json", "yosys.log"):
         (out / stale).unlink(missing_ok=True)
     (out / "synth.ys").write_text(_script(files, top, family, per_layer))
-    version = tools.yosys_version()  # also warms YoWASP, keeping the compile out of `seconds`
-    t0 = time.perf_counter()
-    res = subprocess.run([*tools.yosys_command(), "-q", "-l", "synth/yosys.log", "-s", "synth/synth.ys"],
-                         cwd=rtl_dir, capture_output=True, text=True)
-    seconds = time.perf_counter() - t0
     log = out / "yosys.log"
+    with progress.task("Yosys synth_xilinx"):  # minutes, and Yosys reports no progress: elapsed time
+        version = tools.yosys_version()  # also warms YoWASP, keeping the compile out of `seconds`
+        t0 = time.perf_counter()
+        res = subprocess.run([*tools.yosys_command(), "-q", "-l", "synth/yosys.log", "-s", "synth/synth.ys"],
+                             cwd=rtl_dir, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
     if res.returncode != 0 or not (out / "stat.json").is_file():
         tail = tools.log_tail(log) if log.is_file() else (res.stderr or res.stdout)[-3000:]
         raise QloomError(f"yosys failed (exit {res.returncode}) on {rtl_dir}; log {log}:\n{tail}")

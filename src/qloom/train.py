@@ -242,7 +242,7 @@ def train_model(
     are kept (ties go to the later epoch) and loaded into `model` at the end. With `checkpoint`,
     state is saved there after each epoch; `resume=True` continues from it.
     """
-    from tqdm import tqdm
+    from qloom.progress import bar as progress_bar
 
     train_x, train_y = data.load_dataset(dataset, "train")
     val_x, val_y = data.load_dataset(dataset, "val")
@@ -298,10 +298,8 @@ def train_model(
     for epoch in range(start_epoch, recipe.epochs):
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
-        bar = tqdm(
-            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", file=sys.stderr,
-            disable=not progress, leave=False, dynamic_ncols=True,
-        )
+        bar = progress_bar(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="steps",
+                           show=progress, leave=False, dynamic_ncols=True)
         loss_sum = 0.0
         for step in bar:
             idx = perm[step * recipe.batch_size : (step + 1) * recipe.batch_size]

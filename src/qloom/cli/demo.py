@@ -30,10 +30,19 @@ def add_parser(sub) -> None:
                    help="test images through the driver co-simulation (C and PYNQ drivers, DMA model, RTL; default 300)")
     p.add_argument("--limit-train", type=int, help="train on the first N images only (smoke runs)")
     p.add_argument("--skip-train", action="store_true", help="reuse OUT/train/model.onnx from an earlier demo")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress and no step lines: only the results and the summary")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from qloom import progress
+
+    with progress.silenced(args.quiet):
+        return _run(args, say=(lambda *a: None) if args.quiet else print)
+
+
+def _run(args: argparse.Namespace, say) -> int:
     from qloom.cli import verify as verify_cli
     from qloom.errors import QloomError
 
@@ -46,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         from qloom.train import train_zoo_model
 
-        print(f"== 1/3 train {args.model} on {args.dataset} (QAT) -> {train_dir}")
-        m = train_zoo_model(args.model, args.dataset, train_dir, epochs=args.epochs, seed=0, progress=True,
-                            limit_train=args.limit_train)
-        print(f"   test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s")
-    print(f"== 2/3 build {model} -> {build_dir}")
+        say(f"== 1/3 train {args.model} on {args.dataset} (QAT) -> {train_dir}")
+        m = train_zoo_model(args.model, args.dataset, train_dir, epochs=args.epochs, seed=0,
+                            progress=not args.quiet, limit_train=args.limit_train)
+        say(f"   test accuracy {m['test_accuracy']:.4f} in {m['train_seconds']:.0f} s")
+    say(f"== 2/3 build {model} -> {build_dir}")
     build(BuildConfig(model=model, out=build_dir, board=args.board, target_fps=args.target_fps or None,
-                      dataset=args.dataset))
-    print("== 3/3 verify")
+                      dataset=args.dataset), log=say)
+    say("== 3/3 verify")
     rc = 0
     for level, frames in (("ir", args.ir_frames), ("rtl", args.rtl_frames), ("driver", args.driver_frames)):
         ns = argparse.Namespace(dir=build_dir, level=[level], dataset=args.dataset, frames=frames, seed=0)

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from qloom import artifacts as A
+from qloom import progress
 from qloom.errors import QloomError
 from qloom.ir import Graph, serialize
 
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, digits, idx:DIR, or random")
     p.add_argument("--frames", type=int, default=1000, help="number of input frames (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of random inputs and stalls")
+    p.add_argument("--quiet", action="store_true", help="no progress output (the result lines and errors stay)")
     p.set_defaults(func=run)
 
 
@@ -132,19 +134,21 @@ def run(args: argparse.Namespace) -> int:
     x, labels = verification_inputs(graph, args.dataset, args.frames, args.seed)
     entries = {}
     for level in levels:  # every level runs before verify.json is written: an error leaves it as it was
-        if level == "ir":
-            from qloom.verify.ir import compare
-            from qloom.verify.reference import Reference
+        quiet = getattr(args, "quiet", False)  # (callers like the demo build their own Namespace)
+        with progress.silenced(quiet), progress.task(f"verify {level} ({len(x)} frames)"):
+            if level == "ir":
+                from qloom.verify.ir import compare
+                from qloom.verify.reference import Reference
 
-            entry = compare(graph, Reference(_need(d / A.FRONTEND_ONNX, "frontend")), x, labels)
-        elif level == "driver":
-            from qloom.verify.driver import verify_driver
+                entry = compare(graph, Reference(_need(d / A.FRONTEND_ONNX, "frontend")), x, labels)
+            elif level == "driver":
+                from qloom.verify.driver import verify_driver
 
-            entry = verify_driver(serialize.load(_need(d / A.FOLDED_JSON, "fold")), d, x, labels=labels)
-        else:
-            from qloom.verify.rtl import verify_rtl
+                entry = verify_driver(serialize.load(_need(d / A.FOLDED_JSON, "fold")), d, x, labels=labels)
+            else:
+                from qloom.verify.rtl import verify_rtl
 
-            entry = verify_rtl(folded, _need(d / A.RTL_DIR, "rtl", folder=True), x, seed=args.seed, labels=labels)
+                entry = verify_rtl(folded, _need(d / A.RTL_DIR, "rtl", folder=True), x, seed=args.seed, labels=labels)
         entries[level] = entry = {"dataset": args.dataset, **entry}
         print(f"[{level}] {_summary(entry)}")
     report["levels"].update(entries)

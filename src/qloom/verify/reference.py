@@ -10,7 +10,7 @@ from qonnx.core.onnx_exec import execute_onnx
 from qonnx.transformation.change_batchsize import ChangeBatchSize
 from qonnx.transformation.infer_shapes import InferShapes
 
-from qloom import frontend
+from qloom import frontend, progress
 
 
 class Reference:
@@ -32,13 +32,15 @@ class Reference:
         outs: dict[str, list] = {}
         in_name = self.model.graph.input[0].name
         out_name = self.model.graph.output[0].name
-        for i in range(0, len(x), batch):
-            xb = np.ascontiguousarray(x[i:i + batch], dtype=np.float32)
-            ctx = execute_onnx(self._model_for(len(xb)), {in_name: xb}, return_full_exec_context=full)
-            keep = ctx if full else {out_name: ctx[out_name]}
-            for k, v in keep.items():
-                if isinstance(v, np.ndarray) and v.ndim > 0 and v.shape[0] == len(xb):
-                    outs.setdefault(k, []).append(v)
+        with progress.task("QONNX reference", total=len(x), unit="frames") as shown:  # the slow half of verify ir
+            for i in range(0, len(x), batch):
+                xb = np.ascontiguousarray(x[i:i + batch], dtype=np.float32)
+                ctx = execute_onnx(self._model_for(len(xb)), {in_name: xb}, return_full_exec_context=full)
+                keep = ctx if full else {out_name: ctx[out_name]}
+                for k, v in keep.items():
+                    if isinstance(v, np.ndarray) and v.ndim > 0 and v.shape[0] == len(xb):
+                        outs.setdefault(k, []).append(v)
+                shown.advance(len(xb))
         return {k: np.concatenate(v) for k, v in outs.items()}
 
     @property

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qloom import packing, sim
+from qloom import packing, progress, sim
 from qloom.backends.rtl.out_kind import with_out_kind
 from qloom.errors import QloomError
 from qloom.ir.graph import Graph
@@ -198,7 +198,8 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         cmd = [str(exe), *(f"{k}={v}" for k, v in args.items()), "+verilator+rand+reset+2",
                f"+verilator+seed+{seed % (2**31 - 1) + 1}"]  # a positive C int
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=rtl_dir)  # cwd: $readmemh paths
+        with progress.task(f"RTL simulation of {n} + {steady_frames} frames"):  # the bench reports no frame count
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=rtl_dir)  # cwd: $readmemh paths
         sim_seconds = time.perf_counter() - t0
         _check_run(res, rtl_dir)
         stats = json.loads((tmp / "stats.json").read_text())

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qloom import tools
+from qloom import progress, tools
 from qloom.errors import QloomError
 
 TB_MAIN = Path(__file__).parent / "tb" / "tb_stream.cpp"
@@ -174,16 +174,17 @@ def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | Non
     (work / _BENCH_LINK).symlink_to(Path(bench).resolve().parent, target_is_directory=True)
     t0 = time.perf_counter()
     try:
-        _run_logged(v.command(*VERILATE_FLAGS, *flags, "--top-module", top, "-I" + _DESIGN_LINK, "--Mdir", ".",
-                              "-o", "Vsim", *(_relative(s, rtl_dir) for s in sources),
-                              f"{_BENCH_LINK}/{Path(bench).name}"),
-                    log, "verilating", env=v.env(), cwd=work)
-        t1 = time.perf_counter()
-        slot = _runtime_dir(v, work, flags)
-        info["runtime_cached"] = _reuse_runtime(slot, work)
-        _run_logged(["make", "-f", "Vtop.mk", f"-j{jobs}", *v.make_args(), "Vsim"],
-                    log, "compiling the C++ model", env=v.env(), cwd=work)
-        _store_runtime(slot, work)
+        with progress.task("Verilator build of the simulator"):  # 10-20 s, no progress of its own
+            _run_logged(v.command(*VERILATE_FLAGS, *flags, "--top-module", top, "-I" + _DESIGN_LINK, "--Mdir", ".",
+                                  "-o", "Vsim", *(_relative(s, rtl_dir) for s in sources),
+                                  f"{_BENCH_LINK}/{Path(bench).name}"),
+                        log, "verilating", env=v.env(), cwd=work)
+            t1 = time.perf_counter()
+            slot = _runtime_dir(v, work, flags)
+            info["runtime_cached"] = _reuse_runtime(slot, work)
+            _run_logged(["make", "-f", "Vtop.mk", f"-j{jobs}", *v.make_args(), "Vsim"],
+                        log, "compiling the C++ model", env=v.env(), cwd=work)
+            _store_runtime(slot, work)
     except QloomError as exc:
         failed = work.with_name(f"qloom-vsim-{key}.failed")
         shutil.rmtree(failed, ignore_errors=True)

@@ -1,0 +1,213 @@
+"""Progress on the long steps, and --quiet (issue 12). Timer-based: `progress.INTERVAL` is shrunk
+and the long steps are stood in for by sleeps, so no Verilator, Yosys or training runs here."""
+
+import io
+import subprocess
+import time
+
+import pytest
+
+from qloom import pipeline, progress, synth
+from qloom.errors import QloomError
+from qloom.verify import simbuild
+
+from cli_helpers import run_cli, small_model
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    monkeypatch.setattr(progress, "INTERVAL", 0.05)
+    monkeypatch.setattr(progress, "TTY_INTERVAL", 0.05)
+
+
+def test_off_a_terminal_a_few_plain_lines(fast):
+    buf = io.StringIO()
+    with progress.task("outer", stream=buf):
+        time.sleep(0.2)
+        with progress.task("inner", total=4, unit="frames", stream=buf) as t:
+            for _ in range(4):
+                time.sleep(0.05)
+                t.advance()
+    text = buf.getvalue()
+    assert "\r" not in text and "\x1b" not in text
+    lines = text.splitlines()
+    assert lines[-1].startswith("outer: done in") and "inner: done in 0 s" in lines
+    inner = [ln for ln in lines if ln.startswith("inner:") and "done" not in ln]
+    assert inner and all("/4 frames" in ln for ln in inner)
+    first = lines.index(inner[0])  # while the inner step runs, only it reports
+    assert not any(ln.startswith("outer:") for ln in lines[first:-1])
+
+
+def test_short_steps_print_nothing_off_a_terminal():
+    buf = io.StringIO()
+    with progress.task("quick", stream=buf):
+        time.sleep(0.01)
+    assert buf.getvalue() == ""  # INTERVAL is 10 s: no line, no closing line
+
+
+def test_on_a_terminal_one_line_redrawn_and_erased(fast):
+    buf = _Tty()
+    with progress.task("yosys", stream=buf):
+        time.sleep(0.2)
+    text = buf.getvalue()
+    assert "\n" not in text and text.count("\ryosys: 0 s") >= 2 and text.endswith("\r\x1b[K")
+
+
+def test_silenced_prints_nothing_and_errors_still_raise(fast):
+    buf = io.StringIO()
+    with pytest.raises(ValueError), progress.silenced(), progress.task("x", stream=buf) as t:
+        time.sleep(0.2)
+        t.advance()
+        raise ValueError("the step failed")
+    assert buf.getvalue() == ""
+    with progress.silenced(False):
+        assert progress.enabled()
+
+
+def test_bar_off_a_terminal_has_no_carriage_returns(fast, capsys):
+    for _ in progress.bar(range(3), desc="epoch 1/1", unit="steps"):
+        time.sleep(0.08)
+    err = capsys.readouterr().err
+    assert "\r" not in err and "epoch 1/1:" in err and "/3 steps" in err
+    for _ in progress.bar(range(3), desc="epoch 1/1", show=False):
+        time.sleep(0.08)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return small_model(tmp_path_factory.mktemp("model") / "m.onnx")
+
+
+def _slow_fold(monkeypatch):
+    fold = pipeline.RUNNERS["fold"]
+
+    def slow(cfg, work):
+        time.sleep(0.3)
+        return fold(cfg, work)
+
+    monkeypatch.setitem(pipeline.RUNNERS, "fold", slow)
+
+
+def test_build_shows_a_long_stage_and_quiet_is_silent(model, tmp_path, monkeypatch, fast):
+    _slow_fold(monkeypatch)
+    rc, out, err = run_cli(["build", model, "--out", tmp_path / "a", "--stop-after", "fold"])
+    assert rc == 0
+    assert "[fold] running: 0 s" in err and "[frontend] done in" in out
+    rc, out, err = run_cli(["build", model, "--out", tmp_path / "b", "--stop-after", "fold", "--quiet"])
+    assert rc == 0 and err == ""
+    assert out.splitlines() == [f"build of {model} complete up to stage 'fold' in {tmp_path / 'b'}"]
+    rc, out, err = run_cli(["build", model, "--out", tmp_path / "b", "--quiet", "--folding", tmp_path / "no.json"])
+    assert rc == 2 and "no.json" in err  # --quiet never hides an error
+
+
+def test_verify_quiet_is_silent(model, tmp_path, monkeypatch, fast):
+    assert run_cli(["build", model, "--out", tmp_path / "a", "--stop-after", "fold", "--quiet"])[0] == 0
+    from qloom.verify import ir
+
+    compare = ir.compare
+
+    def slow(*a, **kw):
+        time.sleep(0.3)
+        return compare(*a, **kw)
+
+    monkeypatch.setattr(ir, "compare", slow)
+    rc, out, err = run_cli(["verify", tmp_path / "a", "--dataset", "random", "--frames", "8"])
+    assert rc == 0 and "verify ir (8 frames): 0 s" in err
+    rc, out, err = run_cli(["verify", tmp_path / "a", "--dataset", "random", "--frames", "8", "--quiet"])
+    assert rc == 0 and err == "" and out.startswith("[ir] 8 frames, 0 mismatches")
+
+
+def test_yosys_reports_elapsed_time(model, tmp_path, monkeypatch, fast, capsys):
+    assert run_cli(["build", model, "--out", tmp_path / "a", "--stop-after", "rtl", "--quiet"])[0] == 0
+
+    def slow_yosys(cmd, **kw):
+        time.sleep(0.3)
+        return subprocess.CompletedProcess(cmd, 1, "", "stand-in yosys failed")
+
+    monkeypatch.setattr(synth.tools, "yosys_version", lambda: "Yosys (stand-in)")
+    monkeypatch.setattr(synth.subprocess, "run", slow_yosys)
+    with pytest.raises(QloomError, match="yosys failed"):
+        synth.synthesize(tmp_path / "a" / "rtl")
+    err = capsys.readouterr().err
+    assert "Yosys synth_xilinx: 0 s" in err and "Yosys synth_xilinx: done in" in err  # (the run ended; then the check)
+
+
+def test_verilator_build_reports_elapsed_time(model, tmp_path, monkeypatch, fast, capsys):
+    assert run_cli(["build", model, "--out", tmp_path / "a", "--stop-after", "rtl", "--quiet"])[0] == 0
+
+    def slow_make(cmd, log, what, **kw):
+        time.sleep(0.3)
+        raise QloomError(f"{what} failed (stand-in)")
+
+    monkeypatch.setattr(simbuild, "_run_logged", slow_make)
+    from qloom.verify.rtl import build_simulator
+
+    with pytest.raises(QloomError, match="stand-in"):
+        build_simulator(tmp_path / "a" / "rtl", cache_dir=tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert "Verilator build of the simulator: 0 s" in err and "done in" not in err  # it failed: its error follows
+
+
+def test_demo_quiet_passes_down(tmp_path, monkeypatch, fast):
+    """The demo's steps (stood in for here) see --quiet: no progress, no step lines."""
+    from qloom.cli import demo
+    from qloom.cli import verify as verify_cli
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "model.onnx").write_bytes(b"")
+
+    def fake_build(cfg, log=print):
+        with progress.task("[synth] running"):
+            time.sleep(0.2)
+        log("[synth] done in 0.20 s")
+
+    def fake_verify(ns):
+        print(f"[{ns.level[0]}] OK")
+        return 0
+
+    monkeypatch.setattr(demo, "build", fake_build)
+    monkeypatch.setattr(verify_cli, "run", fake_verify)
+    monkeypatch.setattr(demo, "_summary", lambda build_dir: print("== summary"))
+    rc, out, err = run_cli(["demo", "--out", tmp_path, "--skip-train"])
+    assert rc == 0 and "[synth] running: 0 s" in err and "== 2/3 build" in out and "[synth] done" in out
+    rc, out, err = run_cli(["demo", "--out", tmp_path, "--skip-train", "--quiet"])
+    assert rc == 0 and err == ""
+    assert out.splitlines() == ["[ir] OK", "[rtl] OK", "[driver] OK", "== summary"]
+
+
+def test_ir_reference_counts_frames(model, monkeypatch, fast, capsys):
+    import numpy as np
+
+    from qloom.verify import reference
+
+    run = reference.execute_onnx
+
+    def slow(*a, **kw):
+        time.sleep(0.06)
+        return run(*a, **kw)
+
+    monkeypatch.setattr(reference, "execute_onnx", slow)
+    out = reference.Reference(model).run(np.zeros((8, 1, 6, 6), dtype=np.float32), batch=2)
+    assert len(next(iter(out.values()))) == 8
+    err = capsys.readouterr().err
+    assert "QONNX reference: " in err and "/8 frames" in err and err.endswith("QONNX reference: done in 0 s\n")
+
+
+def test_quiet_commands_write_no_stderr_as_processes(model, tmp_path):
+    """In a real process too (no library warning at import, no progress): stderr stays empty."""
+    import sys
+
+    def qloom(*argv):
+        return subprocess.run([sys.executable, "-m", "qloom.cli", *map(str, argv)], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=300)
+
+    res = qloom("build", model, "--out", tmp_path / "b", "--stop-after", "fold", "--quiet")
+    assert res.returncode == 0 and res.stderr == "" and "complete" in res.stdout
+    res = qloom("verify", tmp_path / "b", "--dataset", "random", "--frames", "8", "--quiet")
+    assert res.returncode == 0 and res.stderr == "" and "[ir] 8 frames" in res.stdout
