@@ -324,7 +324,7 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
         return {"LUT": co.thr_lut + co.cmp_lut * layer.pe * t * bits + fifo_luts(layer.pe * layer.out_dtype.bits, 4, co),
                 "FF": co.ff_base + layer.pe * layer.in_dtype.bits}
     if isinstance(layer, SlidingWindow):
-        bits = layer.simd * layer.in_dtype.bits
+        bits = layer.simd * layer.out_dtype.bits  # pad mux and queue: output (widened) elements
         return {"LUT": co.swg_lut + co.swg_lut_per_bit * bits + fifo_luts(bits, 4, co),
                 "FF": co.swg_ff + 2 * bits}
     if isinstance(layer, Pool):
