@@ -221,3 +221,31 @@ def test_generated_padded_binary_cnn_lints_and_matches_sim(tmp_path):
     raw = b"".join(w.to_bytes(dout["width"] // 8, "little") for w in outs)
     got = packing.unpack_frames(dout, raw, frames).reshape(expect.shape)
     np.testing.assert_array_equal(got, expect)
+
+
+# ---------------------------------------------------------------- zoo: padded CNV
+
+
+def test_padded_zoo_cnv_w1a1_is_bit_exact(tmp_path, mnist_test_batch):
+    """The zoo's CNV has valid convs; `padding=1` gives the binary-CNN variant ("same" convs)."""
+    import torch
+
+    from qloom.data import to_model_input
+    from qloom.export import export_qonnx_model
+    from qloom.models import build_model
+    from qloom.verify.ir import compare
+
+    model = build_model("cnv-w1a1", padding=1)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # untrained: spread the BN statistics so both signs occur everywhere
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 2)
+                m.running_var.copy_(torch.rand(m.num_features, generator=gen) * 20 + 1)
+    path = export_qonnx_model(model.eval(), tmp_path / "cnv.onnx", model.input_shape)
+    graph = streamline.run(path)
+    assert len(_widened(graph)) == 3  # conv2, conv3, conv4 read bipolar maps
+    images, labels = mnist_test_batch(200)
+    result = compare(graph, Reference(path), to_model_input(images).numpy(), labels)
+    assert result["mismatches"] == 0, result["first_mismatch"]
+    assert result["layers_compared"] >= 5
