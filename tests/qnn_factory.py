@@ -179,10 +179,7 @@ def net_specs(draw, allow_conv: bool = True, float_scale: bool = False) -> NetSp
     if float_scale:  # streamline fails on depthwise convs with bipolar weights (a ValueError, pow2 too);
         for l in layers:  # the float-scale draws avoid it, the power-of-two draws stay as they were
             l.depthwise = l.depthwise and l.wbits > 1
-    # zero padding needs 0 among the input levels: a bipolar activation before a padded conv has none
-    for prev, nxt in zip(layers, layers[1:]):
-        if nxt.kind == "conv" and prev.abits == 1:
-            nxt.pad = 0
+    # a padded conv after a bipolar activation is drawn too: its window widens to {-1, 0, +1}
     return NetSpec(in_shape=in_shape, in_bits=draw(st.sampled_from([2, 4, 8])), in_signed=draw(st.booleans()),
                    layers=layers, out_wbits=draw(st.sampled_from([1, 2, 4, 8])), n_out=draw(st.integers(2, 10)),
                    seed=draw(st.integers(0, 10_000)), float_scale=float_scale,

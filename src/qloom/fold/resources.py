@@ -324,7 +324,11 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
         return {"LUT": co.thr_lut + co.cmp_lut * layer.pe * t * bits + fifo_luts(layer.pe * layer.out_dtype.bits, 4, co),
                 "FF": co.ff_base + layer.pe * layer.in_dtype.bits}
     if isinstance(layer, SlidingWindow):
-        bits = layer.simd * layer.in_dtype.bits
+        bits = layer.simd * layer.in_dtype.bits  # pad mux and output queue, per distinct output bit
+        if layer.widens:  # a widened bipolar element is {!b, 1} or the pad 00: its low bit is the
+            # pad flag, one bit for all lanes after Yosys merges the copies (measured: +0..3 LUT)
+            extra = layer.out_dtype.bits - layer.in_dtype.bits
+            bits += 1 if layer.in_dtype.bipolar else layer.simd * extra
         return {"LUT": co.swg_lut + co.swg_lut_per_bit * bits + fifo_luts(bits, 4, co),
                 "FF": co.swg_ff + 2 * bits}
     if isinstance(layer, Pool):

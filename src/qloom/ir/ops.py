@@ -270,7 +270,9 @@ class SlidingWindow(Layer):
     """im2col for convolutions: each output pixel gets its kh*kw*C window.
 
     Window element order is (kh, kw, c), channels innermost, matching the MatVec weight
-    columns. Padding is `pad = (top, left, bottom, right)` filled with `pad_value`.
+    columns. Padding is `pad = (top, left, bottom, right)` filled with `pad_value`. A pad
+    value outside the input type widens the output (`out_dtype`): zero padding of a bipolar
+    input emits {-1, 0, +1} as INT2, so the padded positions contribute 0 to the MatVec.
     """
 
     kernel: tuple[int, int]
@@ -281,8 +283,6 @@ class SlidingWindow(Layer):
 
     def __post_init__(self) -> None:
         self._check_shape(self.in_shape, "in_shape")
-        if self.pad != (0, 0, 0, 0) and not self.in_dtype.contains(self.pad_value):
-            raise ValueError(f"{self.name}: pad value {self.pad_value} is not a {self.in_dtype}")
         if min(self.out_shape[:2]) < 1:
             raise ValueError(f"{self.name}: kernel {self.kernel} larger than padded input {self.in_shape}")
         if self.in_shape[2] % self.simd:
@@ -293,6 +293,18 @@ class SlidingWindow(Layer):
         h, w, c = self.in_shape
         (kh, kw), (sh, sw), (pt, pl, pb, pr) = self.kernel, self.stride, self.pad
         return (_window_out(h, kh, sh, pt, pb), _window_out(w, kw, sw, pl, pr), kh * kw * c)
+
+    @property
+    def widens(self) -> bool:
+        """The pad value is not a value of the input type: the output type is wider."""
+        return any(self.pad) and not self.in_dtype.contains(self.pad_value)
+
+    @property
+    def out_dtype(self) -> IntType:
+        if not self.widens:
+            return self.in_dtype
+        t = self.in_dtype
+        return IntType.for_range(min(t.min, self.pad_value), max(t.max, self.pad_value))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -44,13 +44,15 @@ def linear(n_in: int, n_out: int, bits: int | None, init_range: float | None = N
     return nn.Linear(n_in, n_out, bias=False) if bits is None else qlinear(n_in, n_out, bits, init_range)
 
 
-def conv(c_in: int, c_out: int, bits: int | None, init_range: float | None = None) -> nn.Module:
-    return nn.Conv2d(c_in, c_out, 3, bias=False) if bits is None else qconv(c_in, c_out, bits, init_range)
+def conv(c_in: int, c_out: int, bits: int | None, init_range: float | None = None, padding: int = 0) -> nn.Module:
+    if bits is None:
+        return nn.Conv2d(c_in, c_out, 3, padding=padding, bias=False)
+    return qconv(c_in, c_out, bits, init_range, padding)
 
 
-def qconv(c_in: int, c_out: int, bits: int, init_range: float | None = None) -> QuantConv2d:
+def qconv(c_in: int, c_out: int, bits: int, init_range: float | None = None, padding: int = 0) -> QuantConv2d:
     layer = QuantConv2d(
-        c_in, c_out, 3, stride=1, padding=0, bias=False,
+        c_in, c_out, 3, stride=1, padding=padding, bias=False,
         weight_quant=PoTWeightQuant, weight_bit_width=bits,
     )
     r = default_init_range(bits) if init_range is None else init_range

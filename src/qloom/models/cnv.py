@@ -24,14 +24,20 @@ def build_cnv(
     dropout: float = 0.0,
     init_range: float | None = None,
     signed_acts: bool = False,
+    padding: int = 0,
 ) -> QuantNet:
-    """28 -> conv32 -> conv32 -> pool -> conv64 -> conv64 -> pool (4x4x64) -> FC128 -> FC10."""
+    """28 -> conv32 -> conv32 -> pool -> conv64 -> conv64 -> pool (4x4x64) -> FC128 -> FC10.
+
+    `padding=1` zero-pads every conv ("same" 3x3 convs, 7x7x64 before the FCs), the binary-CNN
+    variant whose padded windows after bipolar activations the IR widens to {-1, 0, +1}.
+    """
     c, h, w = input_shape
     layers: list[nn.Module] = [input_quant(weight_bits is None)]
     for block in conv_channels:
         for c_out in block:
-            layers += [conv(c, c_out, weight_bits, init_range), nn.BatchNorm2d(c_out), activation(act_bits, signed_acts)]
-            c, h, w = c_out, h - 2, w - 2
+            layers += [conv(c, c_out, weight_bits, init_range, padding), nn.BatchNorm2d(c_out),
+                       activation(act_bits, signed_acts)]
+            c, h, w = c_out, h - 2 + 2 * padding, w - 2 + 2 * padding
         layers.append(nn.MaxPool2d(2))
         h, w = h // 2, w // 2
         if h < 1 or w < 1:

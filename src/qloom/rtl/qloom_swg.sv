@@ -4,6 +4,11 @@
 // each of the OH x OW windows, its KH*KW*C elements in (kh, kw, c) order, SIMD per word;
 // elements in the padding (PT, PL, PB, PR) are the encoded PAD value.
 //
+// OUT_BITS > BITS widens every element on its way out (a pad value outside the input
+// type: zero padding of a bipolar input emits {-1, 0, +1} as 2-bit two's complement,
+// bipolar code b -> 2b - 1; other inputs are sign- or zero-extended). The frame buffer
+// stays BITS wide; PAD is then encoded in OUT_BITS.
+//
 // A double-buffered frame buffer (2 banks of H*W*CF words): the writer fills one bank at
 // the input rate while the reader walks the other bank's windows, so a frame costs
 // max(input words, output words) clocks in steady state. Bank handover: `full[b]` is set
@@ -29,7 +34,10 @@ module qloom_swg #(
   parameter int PR = 0,
   parameter int SIMD = 1,
   parameter int BITS = 1,
-  parameter int PAD = 0,  // encoded pad element (BITS <= 32)
+  parameter int PAD = 0,  // encoded pad element, OUT_BITS wide (<= 32)
+  parameter int OUT_BITS = BITS,
+  parameter int IN_SIGNED = 0,   // how a widened element extends
+  parameter int IN_BIPOLAR = 0,
   parameter int STYLE = 0  // qloom_sdpram STYLE of the frame buffer
 ) (
   input  logic                  clk,
@@ -37,7 +45,7 @@ module qloom_swg #(
   input  logic [SIMD*BITS-1:0]  s_tdata,
   input  logic                  s_tvalid,
   output logic                  s_tready,
-  output logic [SIMD*BITS-1:0]  m_tdata,
+  output logic [SIMD*OUT_BITS-1:0] m_tdata,
   output logic                  m_tvalid,
   input  logic                  m_tready
 );
@@ -49,7 +57,8 @@ module qloom_swg #(
   localparam int WAW = FRAME > 1 ? $clog2(FRAME) : 1;
   localparam int DW = SIMD * BITS;
   localparam int START = -(PT * W + PL) * CF;  // address of window (0, 0), may be negative
-  localparam logic [BITS-1:0] PAD_E = BITS'(PAD);
+  localparam int ODW = SIMD * OUT_BITS;
+  localparam logic [OUT_BITS-1:0] PAD_E = OUT_BITS'(PAD);
   localparam int QDEPTH = 4;  // LAT 2 + 2
 
   logic [1:0] full;  // bank b holds a complete frame not yet read
@@ -156,12 +165,23 @@ module qloom_swg #(
   // the frame buffer: 2 banks of FRAME words
   qloom_sdpram #(.WIDTH(DW), .DEPTH(2 * FRAME), .STYLE(STYLE)) u_frames (
     .clk(clk), .we(push), .waddr(fb_waddr), .wdata(s_tdata), .raddr(raddr), .rdata(rdata));
-  wire [DW-1:0] result = s1_pad ? {SIMD{PAD_E}} : rdata;
+  logic [ODW-1:0] wide;  // rdata, each element widened to OUT_BITS
+  for (genvar i = 0; i < SIMD; i++) begin : g_lane
+    wire [BITS-1:0] e = rdata[i*BITS +: BITS];
+    if (OUT_BITS == BITS) begin : g_same
+      assign wide[i*OUT_BITS +: OUT_BITS] = e;
+    end else if (IN_BIPOLAR != 0) begin : g_bipolar  // +1 -> 0..01, -1 -> 1..11
+      assign wide[i*OUT_BITS +: OUT_BITS] = {{(OUT_BITS - 1){!e[0]}}, 1'b1};
+    end else begin : g_extend
+      assign wide[i*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed({IN_SIGNED != 0 && e[BITS-1], e}));
+    end
+  end
+  wire [ODW-1:0] result = s1_pad ? {SIMD{PAD_E}} : wide;
 
   logic q_ready_unused;  // always 1 on a push: qloom_credit reserved the slot at issue
   qloom_credit #(.DEPTH(QDEPTH)) u_credit (
     .clk(clk), .rst_n(rst_n), .take(issue), .give(m_tvalid && m_tready), .ok(credit_ok));
-  qloom_fifo #(.WIDTH(DW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
+  qloom_fifo #(.WIDTH(ODW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
     .clk(clk), .rst_n(rst_n), .s_tdata(result), .s_tvalid(s1_valid), .s_tready(q_ready_unused),
     .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule

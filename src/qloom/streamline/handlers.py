@@ -101,14 +101,14 @@ def conv(lw: Lowering, node) -> None:
         dense[np.arange(oc), np.arange(oc) // (oc // c)] = wi[:, 0]
         wi = dense
     pad = (pt, pl, pb, pr)
-    if any(pad) and not s.dtype.contains(0):
-        raise unsupported(node, f"zero padding of a {s.dtype} input (0 is not a value of that type)")
     w_stream = wi.transpose(0, 2, 3, 1).reshape(oc, -1)  # columns (kh, kw, c)
     oh, ow = (h + pt + pb - kh) // stride[0] + 1, (wd + pl + pr - kw) // stride[1] + 1
     if (kh, kw, stride) != (1, 1, (1, 1)) or any(pad):
         swg = SlidingWindow(name=lw.fresh("swg"), in_shape=s.frame, in_dtype=s.dtype, kernel=(kh, kw),
                             stride=stride, pad=pad, pad_value=0)
         lw.layers.append(swg)
+        # zero padding of a bipolar input: the window carries {-1, 0, +1} (INT2), exactly
+        s = s.with_(dtype=swg.out_dtype)
     out = _add_matvec(lw, node, s, w_stream, _per_out(node, w.scale, 0), w.dtype, (oh, ow, kh * kw * c),
                       (oh, ow, oc), canonical_index(oc, oh, ow), _acc_name(node))
     bias = lw.const(node.input[2], node).reshape(1, oc, 1, 1) if len(node.input) > 2 else None

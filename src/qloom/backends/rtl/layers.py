@@ -157,15 +157,17 @@ def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
     h, w, c = l.in_shape
     oh, ow, _ = l.out_shape
     (kh, kw), (sh, sw), (pt, pl, pb, pr) = l.kernel, l.stride, l.pad
-    _check_elem_bits(l, l.in_dtype)
-    pad = int(l.in_dtype.encode(np.array(l.pad_value))) if any(l.pad) else 0
+    it, out = l.in_dtype, l.out_dtype  # out wider than in: a pad value outside the input type
+    _check_elem_bits(l, out)
+    pad = int(out.encode(np.array(l.pad_value))) if any(l.pad) else 0
     params: dict[str, int | str] = {"H": h, "W": w, "C": c, "KH": kh, "KW": kw, "SH": sh, "SW": sw,
                                     "PT": pt, "PL": pl, "PB": pb, "PR": pr, "SIMD": l.simd,
-                                    "BITS": l.in_dtype.bits, "PAD": pad,
+                                    "BITS": it.bits, "PAD": pad,
+                                    "OUT_BITS": out.bits, "IN_SIGNED": _flag(it.signed), "IN_BIPOLAR": _flag(it.bipolar),
                                     "STYLE": MEM_STYLE_CODE[memory_styles(l)["frame_buffer"]]}
     in_words = h * w * c // l.simd
     out_words = oh * ow * kh * kw * c // l.simd
-    return Core("qloom_swg", params, l.simd, l.in_dtype, in_words, l.simd, l.in_dtype, out_words,
+    return Core("qloom_swg", params, l.simd, it, in_words, l.simd, out, out_words,
                 max(in_words, out_words))
 
 
