@@ -89,4 +89,4 @@ def _output_spec(lw: Lowering, s: Stream, onnx_output: str) -> OutputSpec:
     # per stream position (frames flatten channels-last); for (1, 1, C) outputs this is per class
     h, w, _ = s.frame
     return OutputSpec(scale=np.tile(scale, h * w), bias=np.tile(bias, h * w), onnx_output=onnx_output,
-                      onnx_kind=kind, softmax=lw.softmax)
+                      onnx_kind=kind, softmax=lw.softmax, index=np.asarray(s.index, dtype=np.int64))
