@@ -34,13 +34,10 @@ class OutputSpec:
         """Stream-ordered values (N, K) -> the ONNX tensor's flat element order."""
         return flat if self.index is None else flat[:, self.index.reshape(-1)]
 
-    def onnx_labels(self, labels: np.ndarray) -> np.ndarray:
-        """Stream positions (class indices of a LabelSelect) -> flat ONNX element indices."""
-        if self.index is None:
-            return labels
-        where = np.full(int(self.index.max()) + 1, -1, dtype=np.int64)
-        where[self.index.reshape(-1)] = np.arange(self.index.size)
-        return where[labels]
+    @property
+    def in_stream_order(self) -> bool:
+        """The ONNX tensor's flat element order is the stream's: a class index is a stream position."""
+        return self.index is None or np.array_equal(self.index.reshape(-1), np.arange(self.index.size))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -123,7 +123,7 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         lo, hi = (v.reshape(n, -1) for v in g.interval(site, r[site.source], e))
     out_rounding = {"elements": 0, "bound": float(np.max(e, initial=0.0)), "exact": bool(ex and not site.chain)}
     if graph.ends_in_labels:
-        fed_labels, e2e_labels = spec.onnx_labels(fed.reshape(n, -1)), spec.onnx_labels(out.reshape(n, -1))
+        fed_labels, e2e_labels = fed.reshape(n, -1), out.reshape(n, -1)
         k = fed_labels.shape[1]
         ref_labels = ref_out[:, :k].astype(np.int64)
         pred_fed, pred_e2e, ref_pred = fed_labels[:, 0], e2e_labels[:, 0], ref_labels[:, 0]
@@ -133,7 +133,7 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         tie_ok = ~(differ & ~overlap).any(axis=1) & (not out_rounding["exact"])
         out_bad = differ.any(axis=1) & ~tie_ok
     else:
-        lg_fed, lg_e2e = spec.to_onnx(sim.logits(graph, fed)), spec.to_onnx(sim.logits(graph, out))
+        lg_fed, lg_e2e = sim.logits(graph, fed), sim.logits(graph, out)  # in the reference's order
         pred_fed, pred_e2e = np.argmax(lg_fed, axis=1), np.argmax(lg_e2e, axis=1)
         if site.chain:  # the IR's affine fit of the float ops after the last layer vs their float32 run
             terms = spec.to_onnx(np.abs(fed.reshape(n, -1) * spec.scale) + np.abs(spec.bias))
