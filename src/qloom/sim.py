@@ -104,9 +104,10 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
 
 
 def logits(graph: Graph, int_out: np.ndarray) -> np.ndarray:
-    """Float logits (N, C) from the integer output of the layer feeding the head."""
+    """Float logits (N, C) from the integer output of the layer feeding the head, in the QONNX
+    tensor's element order (a feature map is NCHW there, channels-last in the stream)."""
     flat = int_out.reshape(int_out.shape[0], -1).astype(np.float64)
-    return flat * graph.output.scale + graph.output.bias
+    return graph.output.to_onnx(flat * graph.output.scale + graph.output.bias)
 
 
 def classify(graph: Graph, x: np.ndarray, batch: int = 4096) -> tuple[np.ndarray, np.ndarray | None]:

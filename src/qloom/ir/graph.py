@@ -18,6 +18,9 @@ class OutputSpec:
     LabelSelect, its output are class indices and `scale`/`bias` belong to the layer feeding
     it. `softmax`: the model applied a softmax after the logits (monotonic, done on the host).
     `onnx_output` names the QONNX graph output; `onnx_kind` is "logits" or "labels".
+    `index` (as `TensorRef.index`): for each element of the ONNX tensor the logits are read
+    from, its position in the flattened channels-last stream frame; a feature-map output is
+    NCHW in ONNX but (H, W, C) in the stream. None: the same order (IR files from before it).
     """
 
     scale: np.ndarray
@@ -25,6 +28,16 @@ class OutputSpec:
     onnx_output: str = ""
     onnx_kind: str = "logits"
     softmax: bool = False
+    index: np.ndarray | None = None
+
+    def to_onnx(self, flat: np.ndarray) -> np.ndarray:
+        """Stream-ordered values (N, K) -> the ONNX tensor's flat element order."""
+        return flat if self.index is None else flat[:, self.index.reshape(-1)]
+
+    @property
+    def in_stream_order(self) -> bool:
+        """The ONNX tensor's flat element order is the stream's: a class index is a stream position."""
+        return self.index is None or np.array_equal(self.index.reshape(-1), np.arange(self.index.size))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

@@ -42,9 +42,10 @@ def run(model: str | Path | ModelWrapper, name: str | None = None) -> Graph:
     if lw.head is not None:
         node, k = lw.head
         uniform = np.unique(out.scale).size == 1 and out.scale[0] > 0 and (not out.chain or _order_kept(lw, out))
-        if uniform and out.frame[:2] == (1, 1):
+        if uniform and out.frame[:2] == (1, 1) and output.in_stream_order:  # a stream position is the class
             layers.append(LabelSelect(name="labelselect", in_shape=out.frame, in_dtype=layers[-1].out_dtype, k=k))
-        # else: the top-k runs on the host from the logits (per-channel scales change the order)
+        # else: the top-k runs on the host from the logits (per-channel scales change the order,
+        # or a flattened feature map streams channels-last: a stream position is not the class)
     return Graph(name=name or "model", layers=tuple(layers), output=output, onnx_input=in_name,
                  onnx_input_shape=tuple(model.get_tensor_shape(in_name)))
 
@@ -89,4 +90,4 @@ def _output_spec(lw: Lowering, s: Stream, onnx_output: str) -> OutputSpec:
     # per stream position (frames flatten channels-last); for (1, 1, C) outputs this is per class
     h, w, _ = s.frame
     return OutputSpec(scale=np.tile(scale, h * w), bias=np.tile(bias, h * w), onnx_output=onnx_output,
-                      onnx_kind=kind, softmax=lw.softmax)
+                      onnx_kind=kind, softmax=lw.softmax, index=np.asarray(s.index, dtype=np.int64))

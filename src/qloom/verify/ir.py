@@ -108,7 +108,9 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         feed = (j, frames if agreed else from_onnx(layer, want))
     fed = out if agreed else _run(graph, None, x, feed)["__out__"]
 
-    # ---- the output: labels or logits of the IR fed with the reference's last quantized tensor
+    # ---- the output: labels or logits of the IR fed with the reference's last quantized tensor,
+    # read in the reference's element order (a feature map is NCHW there, channels-last in the stream)
+    spec = graph.output
     ref_out = r[ref.output_name].reshape(n, -1)
     score_name, head = _logit_tensor(ref)
     scores = r[score_name].reshape(n, -1)
@@ -131,14 +133,14 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         tie_ok = ~(differ & ~overlap).any(axis=1) & (not out_rounding["exact"])
         out_bad = differ.any(axis=1) & ~tie_ok
     else:
-        lg_fed, lg_e2e = sim.logits(graph, fed), sim.logits(graph, out)
+        lg_fed, lg_e2e = sim.logits(graph, fed), sim.logits(graph, out)  # in the reference's order
         pred_fed, pred_e2e = np.argmax(lg_fed, axis=1), np.argmax(lg_e2e, axis=1)
         if site.chain:  # the IR's affine fit of the float ops after the last layer vs their float32 run
-            terms = np.abs(fed.reshape(n, -1) * graph.output.scale) + np.abs(graph.output.bias)
+            terms = spec.to_onnx(np.abs(fed.reshape(n, -1) * spec.scale) + np.abs(spec.bias))
             slack = (2 * len(site.chain) + 4) * U * terms
             lo, hi = lo - slack, hi + slack
         out_bad = np.zeros(n, dtype=bool)
-        if graph.output.onnx_kind == "logits" and not graph.output.softmax:
+        if spec.onnx_kind == "logits" and not spec.softmax:
             got = lg_fed.astype(np.float32)
             diffl = got != scores
             within = (got >= lo) & (got <= hi)
