@@ -235,7 +235,12 @@ def _analysis(b: Build) -> str:
 
     page = b.analysis_path.with_name("analysis.html")
     link = f"<p>Full page: {_link(b, page)}</p>" if page.is_file() else ""
-    return _section("analysis", "Quantization analysis", link + section_html(b.analysis, level=3))
+    try:
+        body = section_html(b.analysis, level=3)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # another qloom's or a hand-edited file
+        body = (f"<p class=warn>{_e(b.rel(b.analysis_path))} could not be drawn ({type(exc).__name__}: {_e(exc)}); "
+                "run <code>qloom analyze</code> again.</p>")
+    return _section("analysis", "Quantization analysis", link + body)
 
 
 def _vivado(b: Build) -> str:
