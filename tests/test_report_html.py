@@ -18,7 +18,7 @@ from qloom.cli import main
 from qloom.report import REPORT_HTML, charts, write_report_safely
 from qloom.report.page import SECTIONS
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = shutil.which("chromium")  # Debian's package chromium (setup/programs.txt)
 
 
 @pytest.fixture(scope="module")
