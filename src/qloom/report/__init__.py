@@ -9,7 +9,6 @@ runs no model and no simulator. Sections and their ids: `page.SECTIONS`.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from qloom.errors import QloomError
@@ -27,6 +26,8 @@ def write_report(build_dir) -> Path:
     from qloom.report.page import GENERATOR, render
 
     d = Path(build_dir)
+    if d.is_file():
+        raise QloomError(f"{d} is a file, not a build folder; give the --out folder of `qloom build`")
     if not (d / A.BUILD_JSON).is_file():
         raise QloomError(f"{d} is not a qloom build folder (no {A.BUILD_JSON}); run `qloom build MODEL --out {d}`")
     path = d / REPORT_HTML
@@ -43,6 +44,7 @@ def write_report(build_dir) -> Path:
         tmp.write_text(text)
         os.replace(tmp, path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise QloomError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
@@ -51,7 +53,9 @@ def write_report_safely(build_dir, log=print) -> Path | None:
     """`write_report` for the end of a build or a verification: a failure is one line in the log,
     never a failed build. Under pytest an unexpected error is raised, so a report bug is not silent."""
     try:
-        return write_report(build_dir)
+        path = write_report(build_dir)
+        log(f"report: {path} (open it in a browser)")
+        return path
     except QloomError as exc:
         log(f"note: report.html not written: {exc}")
     except Exception as exc:  # noqa: BLE001 - the build succeeded; its report is a convenience
@@ -62,4 +66,3 @@ def write_report_safely(build_dir, log=print) -> Path | None:
 
 
 __all__ = ["REPORT_HTML", "write_report", "write_report_safely"]
-del sys
