@@ -49,7 +49,7 @@ def accuracy_chart(rows: list[tuple[str, float, str]]) -> str:
 
 def cycles_chart(layers: list[dict], bottleneck: str | None, ii: float | None) -> str:
     """Cycles per frame of each hardware layer, the bottleneck in red, with its PE x SIMD."""
-    fig = _figure(10, 3.6)
+    fig = _figure(max(8.0, 1.1 * len(layers) + 2), 3.6)
     ax = fig.add_subplot()
     x = np.arange(len(layers))
     cycles = [l.get("cycles") or 0 for l in layers]

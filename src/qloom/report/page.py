@@ -136,6 +136,11 @@ def _resources(b: Build) -> str:
     for l in layers:
         est, ys = l.get("resources") or {}, l.get("yosys") or {}
         rows.append([_e(l["name"])] + [_n(est.get(k)) + (f" / {_n(ys.get(k))}" if ys else "") for k in KEYS])
+    streams, ystreams = r.get("streams") or {}, r.get("streams_yosys") or {}
+    if streams:
+        est = {k: sum((v or {}).get(k, 0) for v in streams.values()) for k in KEYS}
+        ys = {k: sum((v or {}).get(k, 0) for v in ystreams.values()) for k in KEYS} if ystreams else {}
+        rows.append(["FIFOs / width converters"] + [_n(est[k]) + (f" / {_n(ys[k])}" if ys else "") for k in KEYS])
     tot, ytot = r.get("totals") or {}, ((r.get("yosys") or {}).get("total") or {})
     yrow = {"LUT": ytot.get("slice_LUT"), "FF": ytot.get("FF"), "BRAM18": ytot.get("BRAM18"), "DSP": ytot.get("DSP")}
     rows.append(["<b>total</b>"] + [f"<b>{_n(tot.get(k))}</b>" + (f" / <b>{_n(yrow[k])}</b>" if ytot else "")
