@@ -58,11 +58,15 @@ def _status(entry: dict) -> str:
 def _summary(b: Build) -> str:
     r, bj = b.report, b.build
     board = (r.get("board") or {})
-    cards = [("model", _e(b.model.name if b.model else "?")),
+    cards = [("model", _e(b.metrics.get("model") or (b.model.name if b.model else "?"))),
              ("board", _e(board.get("name") or "none (no --board)")),
              ("stages", _e(", ".join(bj.get("stages", {})) or "-")),
              ("cycles / frame", _n(r.get("cycles_per_frame"))),
              ("frames/s at target clock", _n(r.get("fps"), "{:,.0f}"))]
+    util = (r.get("yosys") or {}).get("utilization") or board.get("utilization") or {}
+    if util.get("LUT") is not None:
+        by = "Yosys" if (r.get("yosys") or {}).get("utilization") else "estimate"
+        cards.append((f"LUT of the board ({by})", f"{100 * util['LUT']:.1f}%"))
     for level, e in b.verify.items():
         cards.append((f"verify {level}", f"{_status(e)} <small>{e.get('frames')} frames</small>"))
     html_cards = "".join(f"<div class=card>{_e(k)}<b>{v}</b></div>" for k, v in cards)
