@@ -158,7 +158,12 @@ def _resources(b: Build) -> str:
         notes.append(_e((r.get("yosys") or {}).get("note") or "") + "; LUT = slice LUTs (logic + LUTRAM/SRL).")
     if r.get("totals_with_dma"):
         notes.append(f"With the DMA input converter: {_n(r['totals_with_dma'].get('LUT'))} LUT estimated.")
-    body = _img(charts.resource_chart(_resource_parts(b), cap), "resources per layer") + table
+    parts = _resource_parts(b)
+    used = [k for k in KEYS if any((c or {}).get(k) for src in parts.values() for c in src.values())]
+    if unused := [k for k in KEYS if k not in used]:
+        notes.append(f"No {', '.join(unused)} used (not drawn).")
+    chart = charts.resource_chart(parts, cap, keys=tuple(used or ["LUT"]))
+    body = _img(chart, "resources per layer") + table
     return _section("resources", "Resources per layer against the board",
                     body + "".join(f"<p class=note>{n}</p>" for n in notes))
 
