@@ -14,7 +14,7 @@ import numpy as np
 BOTTLENECK = "#d62728"  # the slowest layer, in red on the cycles chart (the browser test looks for it)
 LAYER = "#1f77b4"
 TRAIN, VERIFY = "#8c8c8c", "#2ca02c"
-KINDS = ("estimate", "Yosys", "Vivado (IP)")
+SOURCES = ("estimate", "Yosys", "Vivado (IP)")  # the rows of the resource chart, in this order
 
 
 def _figure(width: float, height: float):
@@ -74,11 +74,13 @@ def resource_chart(parts: dict[str, dict[str, dict[str, float]]], capacity: dict
 
     parts: source -> part -> {resource: count}.
     """
+    from matplotlib import colormaps
+
     names = list(dict.fromkeys(p for src in parts.values() for p in src))
-    cmap = __import__("matplotlib").colormaps["tab20"]
+    cmap = colormaps["tab20"]
     fig = _figure(10, 1.0 + 1.1 * len(keys))
     axes = fig.subplots(len(keys), 1, squeeze=False)[:, 0]
-    sources = [s for s in KINDS if s in parts]
+    sources = [s for s in SOURCES if s in parts]
     for ax, key in zip(axes, keys):
         cap = (capacity or {}).get(key)
         for row, src in enumerate(sources):
