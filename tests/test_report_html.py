@@ -155,3 +155,19 @@ def test_a_report_bug_never_fails_a_build_but_is_loud_under_pytest(built, monkey
     lines = []
     assert write_report_safely(built, lines.append) is None  # for a user: one line, the build stands
     assert lines and "report.html not written (ZeroDivisionError: a report bug)" in lines[0]
+
+
+def test_accuracy_stages_of_a_ptq_model_and_of_a_qat_model(tmp_path):
+    from qloom.report.collect import Build, accuracies
+
+    ptq = {"dataset": "mnist", "float_accuracy": 0.98, "ptq_accuracy": 0.97, "test_accuracy": 0.975,
+           "finetune": {"epochs": 1}}
+    levels = {"ir": {"frames": 50, "dataset": "mnist", "reference_accuracy": 0.96, "ir_accuracy": 0.96},
+              "rtl": {"frames": 20, "dataset": "mnist", "rtl_accuracy": 0.95}}
+    rows = accuracies(Build(dir=tmp_path, metrics=ptq, verify=levels))
+    assert [(s, v) for s, v, _ in rows] == [("float", 0.98), ("PTQ", 0.97), ("PTQ + QAT fine-tune", 0.975),
+                                           ("QONNX reference", 0.96), ("IR", 0.96), ("RTL (Verilator)", 0.95)]
+    assert rows[-1][2] == "20 mnist frames (verify --level rtl)"
+    qat = {"dataset": "mnist", "weight_bits": 2, "test_accuracy": 0.9}
+    assert [s for s, _, _ in accuracies(Build(dir=tmp_path, metrics=qat))] == ["QAT"]
+    assert accuracies(Build(dir=tmp_path)) == []  # nothing known: the page says which command gives it
