@@ -10,7 +10,7 @@ so its simulator is compiled once) and one tiny training folder are made per mod
 example works on a fresh copy, optionally damaged (truncated, garbage, UTF-16, deleted, a
 folder in its place, empty), and checks:
 - exit 2: the folder is byte-for-byte what it was before the command;
-- `verify` exit 0/1: only verify.json (and the simulator cache) changed;
+- `verify` exit 0/1: only verify.json, report.html (and the simulator cache) changed;
 - `build` exit 0: build.json says complete and every artifact it records is there.
 """
 
@@ -209,7 +209,8 @@ def _example(pristine, data) -> None:
             assert after == before, (argv, err, _changed(before, after))
         elif command == "verify":
             changed = _changed(before, after)
-            assert all(k == A.VERIFY_JSON or k.startswith(f"{A.RTL_DIR}/sim_build") for k in changed), (argv, changed)
+            ok = (A.VERIFY_JSON, "report.html")  # and the page that shows it
+            assert all(k in ok or k.startswith(f"{A.RTL_DIR}/sim_build") for k in changed), (argv, changed)
             if victim is None:  # an intact build verifies at every seed and frame count
                 assert rc == 0, (argv, out, err)
                 _complete(d)

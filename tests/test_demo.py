@@ -27,3 +27,8 @@ def test_demo_smoke(tmp_path, capsys):
     assert board["name"] and set(y["utilization"]) == {"LUT", "FF", "BRAM18", "DSP"}
     assert y["utilization"]["LUT"] == y["total"]["slice_LUT"] / board["capacity"]["LUT"] > 0
     assert "Yosys synth_xilinx (not Vivado)" in text
+    from qloom.report.page import SECTIONS
+
+    page = (out / "build" / "report.html").read_text()  # the demo's report has every section
+    assert all(f"<section id={s}>" in page for s in SECTIONS) and "report.html" in text
+    assert "alt='confusion matrix'" in page and "Yosys has not run" not in page

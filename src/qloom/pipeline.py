@@ -332,7 +332,11 @@ def build(cfg: BuildConfig, log=print) -> dict:
         raise QloomError(f"cannot write to output folder {cfg.out}: {exc.strerror or exc}") from None
     with A.locked(cfg.out):
         previous, fresh = _previous_build(cfg)  # again, now that no other build can change it
-        return _build_locked(cfg, previous, fresh, log)
+        state = _build_locked(cfg, previous, fresh, log)
+        from qloom.report import write_report_safely
+
+        write_report_safely(cfg.out, log)  # DIR/report.html; its failure is a logged line, not a failed build
+        return state
 
 
 def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> dict:

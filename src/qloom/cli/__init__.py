@@ -19,6 +19,7 @@ SUBCOMMANDS = {
     "deploy": "deploy",
     "quantize": "quantize",
     "analyze": "analyze",
+    "report": "report",
 }
 
 

@@ -90,6 +90,8 @@ def _summary(build_dir: Path) -> None:
         ii = f", measured {e['cycles_per_frame']:.1f} cycles/frame" if e.get("cycles_per_frame") else ""
         print(f"   verify {level}: {e['frames']} frames, {e['mismatches']} mismatches{acc}{ii}")
     print(f"   artifacts in {build_dir} (report.json, verify.json, rtl/, deploy/, ir.onnx opens in Netron)")
+    if (build_dir / "report.html").exists():
+        print(f"   the build as a page: {build_dir / 'report.html'} (open it in a browser)")
     if (build_dir / A.DEPLOY_DIR / "README.md").exists():
         print(f"   next: to a bitstream and the board, follow {build_dir / A.DEPLOY_DIR / 'README.md'}"
               f" (starts with `cd {build_dir / A.DEPLOY_DIR} && ./build.sh`, needs Vivado)")

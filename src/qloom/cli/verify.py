@@ -153,6 +153,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{level}] {_summary(entry)}")
     report["levels"].update(entries)
     A.write_json(verify_path, report)
+    from qloom.report import write_report_safely
+
+    write_report_safely(d)  # DIR/report.html shows the new levels
     failed = [level for level, e in entries.items() if not _ok(e)]
     if failed:
         print(f"verification FAILED at level(s) {', '.join(failed)}; details in {verify_path}")

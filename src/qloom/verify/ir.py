@@ -9,6 +9,7 @@ be equal. Where it is not (float scales), an element that differs is "reference 
 the reference's own ops, applied to its pre-activation moved by at most the float32 error
 bound of `qloom.verify.rounding`, give the IR's value; anything else is a mismatch. A frame
 whose class differs only because of such rounding is a near-tie, reported, not a mismatch.
+With dataset labels, `confusion[true][predicted]` counts the IR's classes (the build report draws it).
 """
 
 from __future__ import annotations
@@ -175,4 +176,7 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
     if labels is not None:
         result["ir_accuracy"] = float(np.mean(pred_e2e == labels))
         result["reference_accuracy"] = float(np.mean(ref_pred == labels))
+        k = max(scores.shape[1], int(labels.max()) + 1, int(pred_e2e.max()) + 1)  # the IR's class per true class
+        pairs = labels.astype(np.int64) * k + pred_e2e
+        result["confusion"] = np.bincount(pairs, minlength=k * k).reshape(k, k).tolist()
     return result
