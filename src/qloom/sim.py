@@ -70,17 +70,16 @@ def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
     return fn(layer, x)
 
 
-def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
-    """Run the graph on a batch.
+def chunk_frames(graph: Graph, start: int = 0) -> int:
+    """Frames per chunk: the largest per-frame tensor of the graph times the chunk stays
+    within `semantics.CHUNK` elements (cache-sized), so the time per frame does not grow
+    with the batch and memory stays bounded (the fused convolutions chunk further)."""
+    biggest = max((int(np.prod(s)) for l in graph.layers[start:] for s in (l.in_shape, l.out_shape)), default=1)
+    return max(1, sem.CHUNK // max(1, biggest))
 
-    x: float model input (N, C, H, W) if the graph starts with its InputQuant (start=0), or
-    integer frames (N, H, W, C) to start at layer `start`. Returns the final integer output
-    (N, H, W, C); with trace=True, also a dict layer name -> that layer's output. A
-    SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`), so its
-    im2col tensor is never built and does not appear in the trace.
-    """
+
+def _run_chunk(layers, x: np.ndarray, trace: bool) -> tuple[np.ndarray, dict]:
     outputs = {}
-    layers = graph.layers[start:]
     i = 0
     while i < len(layers):
         layer = layers[i]
@@ -96,7 +95,39 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
         if trace:
             outputs[layer.name] = x
         i += 1
-    return (x, outputs) if trace else x
+    return x, outputs
+
+
+def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
+    """Run the graph on a batch.
+
+    x: float model input (N, C, H, W) if the graph starts with its InputQuant (start=0), or
+    integer frames (N, H, W, C) to start at layer `start`. Returns the final integer output
+    (N, H, W, C) as int64; with trace=True, also a dict layer name -> that layer's output
+    (int64). A SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`),
+    so its im2col tensor is never built and does not appear in the trace. The batch runs in
+    cache-sized chunks (`chunk_frames`); inside, values keep their narrowest integer type.
+    """
+    layers = graph.layers[start:]
+    step = chunk_frames(graph, start)
+    outs, traces = [], []
+    for b in range(0, max(len(x), 1), step):
+        out, tr = _run_chunk(layers, x[b:b + step], trace)
+        outs.append(out)
+        traces.append(tr)
+    out = _join([o for o in outs])
+    if not trace:
+        return out
+    return out, {k: _join([t[k] for t in traces]) for k in traces[0]}
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0].astype(np.int64, copy=False)
+    dt = np.result_type(*parts)
+    out = np.empty((sum(len(p) for p in parts),) + parts[0].shape[1:], dtype=np.int64 if dt.kind in "iub" else dt)
+    np.concatenate(parts, out=out, casting="unsafe")
+    return out
 
 
 def logits(graph: Graph, int_out: np.ndarray) -> np.ndarray:
@@ -108,7 +139,7 @@ def logits(graph: Graph, int_out: np.ndarray) -> np.ndarray:
 def classify(graph: Graph, x: np.ndarray, batch: int = 4096) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted labels (N,) and logits (N, C) (None when the graph ends in a LabelSelect).
 
-    Batches keep the int64 im2col intermediates of CNNs within memory.
+    Batches bound the int64 outputs kept; `execute` chunks further inside.
     """
     labels, all_logits = [], []
     for i in range(0, len(x), batch):
