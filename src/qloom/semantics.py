@@ -75,7 +75,7 @@ def exact_ftype(bound: int):
     return np.float32 if bound < 2**24 else (np.float64 if bound < 2**53 else None)
 
 
-CHUNK = 1 << 20  # elements of a float work array per chunk: a few MB, so it stays in cache
+CHUNK = 1 << 18  # elements of a work array per chunk (1 MB of float32): it stays in cache
 
 
 def exact_dot(x: np.ndarray, w_t: np.ndarray, bound: int) -> np.ndarray:
@@ -243,7 +243,7 @@ def conv_matvec(x: np.ndarray, weights: np.ndarray, kernel, stride, pad, pad_val
         return matvec(sliding_window(x, kernel, stride, (0, 0, 0, 0), pad_value), weights)
     wt = wk.reshape(wk.shape[0], -1).T.astype(ftype)  # (kh*kw*C, MH), columns (kh, kw, c)
     acc = np.empty((n, oh, ow, wk.shape[0]), dtype=int_dtype(-bound, bound))
-    step = max(1, (CHUNK // 2) // max(1, oh * ow * kh * kw * c))  # ~2 MB of float32 im2col
+    step = max(1, CHUNK // max(1, oh * ow * kh * kw * c))  # a cache-sized float im2col block
     for b in range(0, n, step):
         win = _windows(x[b:b + step].astype(ftype), kernel, stride)  # (n', OH, OW, kh, kw, C) view
         acc[b:b + step] = win.reshape(win.shape[0], oh, ow, -1) @ wt  # one copy, one matmul

@@ -5,6 +5,8 @@ Every layer dispatches to its function in `qloom.semantics`; nothing here re-der
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -70,11 +72,28 @@ def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
     return fn(layer, x)
 
 
+WORKERS = min(2, os.cpu_count() or 1)  # threads running chunks, each with one BLAS thread
+_CONTROLLER = None
+
+
+def _blas_threads(n: int):
+    """BLAS limited to n threads: a multi-threaded GEMM on a small chunk waits for its other
+    threads, which on a loaded machine costs 10-30x (measured); chunks run in parallel instead."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=n, user_api="blas")
+
+
 def chunk_frames(graph: Graph, start: int = 0) -> int:
     """Frames per chunk: the largest per-frame tensor of the graph times the chunk stays
     within `semantics.CHUNK` elements (cache-sized), so the time per frame does not grow
     with the batch and memory stays bounded (the fused convolutions chunk further)."""
-    biggest = max((int(np.prod(s)) for l in graph.layers[start:] for s in (l.in_shape, l.out_shape)), default=1)
+    layers = graph.layers[start:]
+    shapes = [l.out_shape for l in layers if not isinstance(l, ops.SlidingWindow)]  # im2col: never built
+    biggest = max((int(np.prod(s)) for s in shapes + [l.in_shape for l in layers[:1]]), default=1)
     return max(1, sem.CHUNK // max(1, biggest))
 
 
@@ -110,11 +129,14 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
     """
     layers = graph.layers[start:]
     step = chunk_frames(graph, start)
-    outs, traces = [], []
-    for b in range(0, max(len(x), 1), step):
-        out, tr = _run_chunk(layers, x[b:b + step], trace)
-        outs.append(out)
-        traces.append(tr)
+    starts = range(0, max(len(x), 1), step)
+    with _blas_threads(1):
+        if len(starts) > 1 and WORKERS > 1:  # chunks are independent; numpy drops the GIL
+            with ThreadPoolExecutor(WORKERS) as pool:
+                done = list(pool.map(lambda b: _run_chunk(layers, x[b:b + step], trace), starts))
+        else:
+            done = [_run_chunk(layers, x[b:b + step], trace) for b in starts]
+    outs, traces = [d[0] for d in done], [d[1] for d in done]
     out = _join([o for o in outs])
     if not trace:
         return out
