@@ -209,9 +209,12 @@ def _windows(x: np.ndarray, kernel, stride) -> np.ndarray:
     """(N, H, W, C) -> (N, OH, OW, kh, kw, C) views of every window."""
     kh, kw = kernel
     sh, sw = stride
-    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))  # N, OH', OW', C, kh, kw
-    win = win[:, ::sh, ::sw]
-    return np.moveaxis(win, 3, 5)  # N, OH, OW, kh, kw, C
+    n, h, w, c = x.shape
+    if h < kh or w < kw:
+        raise ValueError(f"a {kh}x{kw} window does not fit a {h}x{w} frame")
+    sn, sy, sx, sc = x.strides  # one read-only strided view, no copy
+    shape = (n, (h - kh) // sh + 1, (w - kw) // sw + 1, kh, kw, c)
+    return np.lib.stride_tricks.as_strided(x, shape, (sn, sy * sh, sx * sw, sy, sx, sc), writeable=False)
 
 
 def sliding_window(x: np.ndarray, kernel, stride, pad, pad_value: int) -> np.ndarray:
