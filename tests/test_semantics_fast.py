@@ -170,3 +170,21 @@ def test_chunked_execution_equals_one_batch(chunk, monkeypatch):
     got, got_trace = sim.execute(g, x, trace=True)
     assert got.dtype == np.int64 and np.array_equal(got, whole)
     assert all(np.array_equal(got_trace[k], v) and got_trace[k].dtype == np.int64 for k, v in trace.items())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 16), st.booleans(), st.booleans(), st.integers(-3, 3), st.sampled_from(["ROUND", "FLOOR", "CEIL"]),
+       st.booleans(), st.integers(0, 2**31))
+def test_quantize_into_its_narrow_type_loses_nothing(bits, signed, narrow, zp, rounding, bipolar, seed):
+    """The simulator's input quantizer writes the narrowest type `quantize_range` allows."""
+    if narrow and bits == 1 and not signed:
+        narrow = False
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(0, 2.0**bits, 200), [0.0, -0.0, 1e30, -1e30, 0.5, -0.5]]).astype(np.float32)
+    scale = np.float32(rng.choice([1 / 255, 0.5, 1.0, 3.0]))
+    args = (x, scale, np.float32(zp), bits, signed, narrow, rounding, bipolar)
+    want = sem.quantize(*args)
+    lo, hi = sem.quantize_range(bits, signed, narrow, zp)
+    assert lo <= want.min() and want.max() <= hi
+    got = sem.quantize(*args, dtype=sem.int_dtype(lo, hi))
+    assert np.array_equal(got, want)

@@ -16,8 +16,9 @@ from qonnx.custom_op.general.quant import max_int, min_int, resolve_rounding_mod
 
 
 def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: bool,
-             rounding: str = "ROUND", bipolar: bool = False) -> np.ndarray:
-    """Float -> integer exactly as qonnx's Quant/BipolarQuant: returns q - zero_point (int64).
+             rounding: str = "ROUND", bipolar: bool = False, dtype=np.int64) -> np.ndarray:
+    """Float -> integer exactly as qonnx's Quant/BipolarQuant: returns q - zero_point (`dtype`,
+    int64 unless the caller knows a narrower type holds every q - zero_point).
 
     qonnx clips first, then rounds (`int_quant`); a 1-bit signed Quant and BipolarQuant give
     +1 for x >= 0 and -1 otherwise. Rounding "ROUND" is half-to-even (np.round).
@@ -26,15 +27,23 @@ def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: 
     scale = np.asarray(scale, dtype=np.float32)
     zero_point = np.asarray(zero_point, dtype=np.float32)
     if bipolar:
-        return np.where(x / scale >= 0, 1, -1).astype(np.int64)
+        return np.where(x / scale >= 0, 1, -1).astype(dtype)
     y = x / scale + zero_point
     if bits == 1 and signed:
-        return np.where(y >= 0.0, 1, -1).astype(np.int64)
+        return np.where(y >= 0.0, 1, -1).astype(dtype)
     lo = np.float32(min_int(signed, narrow, bits))
     hi = np.float32(max_int(signed, narrow, bits))
     y = np.clip(y, lo, hi)
     q = resolve_rounding_mode(rounding)(y)
-    return (q - zero_point).astype(np.int64)
+    return (q - zero_point).astype(dtype)
+
+
+def quantize_range(bits: int, signed: bool, narrow: bool, zero_point) -> tuple[int, int]:
+    """Bounds of every `quantize` result: the clipped q's range minus the zero points
+    (a 1-bit signed or bipolar result, +-1, lies inside it)."""
+    zp = np.asarray(zero_point, dtype=np.float64)
+    lo, hi = int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits))
+    return min(lo - int(np.ceil(zp.max())), -1), max(hi - int(np.floor(zp.min())), 1)
 
 
 # ---------------------------------------------------------------- matrix-vector unit

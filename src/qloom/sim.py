@@ -5,8 +5,6 @@ Every layer dispatches to its function in `qloom.semantics`; nothing here re-der
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -25,8 +23,9 @@ def _input_quant(l: ops.InputQuant, x: np.ndarray) -> np.ndarray:
     shape = (1, c) + (1,) * (x.ndim - 2)
     scale = scale.reshape(shape) if scale.size > 1 else scale.reshape(())
     zp = zp.reshape(shape) if zp.size > 1 else zp.reshape(())
+    lo, hi = sem.quantize_range(l.out_type.bits, l.out_type.signed, l.narrow, zp)
     q = sem.quantize(x, scale, zp, l.out_type.bits, l.out_type.signed, l.narrow, l.rounding,
-                     bipolar=l.out_type.bipolar)
+                     bipolar=l.out_type.bipolar, dtype=sem.int_dtype(lo, hi))
     q = np.moveaxis(q, 1, -1) if q.ndim > 2 else q
     return q.reshape((q.shape[0],) + tuple(l.in_shape))
 
@@ -72,13 +71,13 @@ def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
     return fn(layer, x)
 
 
-WORKERS = min(2, os.cpu_count() or 1)  # threads running chunks, each with one BLAS thread
 _CONTROLLER = None
 
 
 def _blas_threads(n: int):
     """BLAS limited to n threads: a multi-threaded GEMM on a small chunk waits for its other
-    threads, which on a loaded machine costs 10-30x (measured); chunks run in parallel instead."""
+    threads, which on a loaded machine costs 10-30x (measured); running chunks on 2 Python
+    threads instead measured slower than one."""
     global _CONTROLLER
     if _CONTROLLER is None:
         from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
@@ -131,11 +130,7 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
     step = chunk_frames(graph, start)
     starts = range(0, max(len(x), 1), step)
     with _blas_threads(1):
-        if len(starts) > 1 and WORKERS > 1:  # chunks are independent; numpy drops the GIL
-            with ThreadPoolExecutor(WORKERS) as pool:
-                done = list(pool.map(lambda b: _run_chunk(layers, x[b:b + step], trace), starts))
-        else:
-            done = [_run_chunk(layers, x[b:b + step], trace) for b in starts]
+        done = [_run_chunk(layers, x[b:b + step], trace) for b in starts]
     outs, traces = [d[0] for d in done], [d[1] for d in done]
     out = _join([o for o in outs])
     if not trace:
