@@ -63,12 +63,17 @@ EXECUTORS: dict[type, Callable[[ops.Layer, np.ndarray], np.ndarray]] = {
 }
 
 
-def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
+def _dispatch(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
     try:
         fn = EXECUTORS[type(layer)]
     except KeyError:
         raise NotImplementedError(f"no simulator for {layer.kind}") from None
     return fn(layer, x)
+
+
+def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
+    """One layer's output (int64) for a batch of its input frames."""
+    return _dispatch(layer, x).astype(np.int64, copy=False)
 
 
 _CONTROLLER = None
@@ -109,7 +114,7 @@ def _run_chunk(layers, x: np.ndarray, trace: bool) -> tuple[np.ndarray, dict]:
             x = acc if nxt.thresholds is None else sem.threshold_activation(acc, nxt.thresholds, nxt.out_base, nxt.out_step)
             layer, i = nxt, i + 1
         else:
-            x = run_layer(layer, x)
+            x = _dispatch(layer, x)
         if trace:
             outputs[layer.name] = x
         i += 1
