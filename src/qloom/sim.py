@@ -137,19 +137,18 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
     with _blas_threads(1):
         done = [_run_chunk(layers, x[b:b + step], trace) for b in starts]
     outs, traces = [d[0] for d in done], [d[1] for d in done]
-    out = _join([o for o in outs])
+    out = _join(outs)
     if not trace:
         return out
     return out, {k: _join([t[k] for t in traces]) for k in traces[0]}
 
 
 def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """The chunks' outputs as one int64 array (the simulator's public type)."""
     if len(parts) == 1:
         return parts[0].astype(np.int64, copy=False)
-    dt = np.result_type(*parts)
-    out = np.empty((sum(len(p) for p in parts),) + parts[0].shape[1:], dtype=np.int64 if dt.kind in "iub" else dt)
-    np.concatenate(parts, out=out, casting="unsafe")
-    return out
+    out = np.empty((sum(len(p) for p in parts),) + parts[0].shape[1:], dtype=np.int64)
+    return np.concatenate(parts, out=out, casting="unsafe")
 
 
 def logits(graph: Graph, int_out: np.ndarray) -> np.ndarray:
