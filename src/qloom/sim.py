@@ -27,8 +27,9 @@ def _input_quant(l: ops.InputQuant, x: np.ndarray) -> np.ndarray:
     shape = (1, c) + (1,) * (x.ndim - 2)
     scale = scale.reshape(shape) if scale.size > 1 else scale.reshape(())
     zp = zp.reshape(shape) if zp.size > 1 else zp.reshape(())
+    lo, hi = sem.quantize_range(l.out_type.bits, l.out_type.signed, l.narrow, zp)
     q = sem.quantize(x, scale, zp, l.out_type.bits, l.out_type.signed, l.narrow, l.rounding,
-                     bipolar=l.out_type.bipolar)
+                     bipolar=l.out_type.bipolar, dtype=sem.int_dtype(lo, hi))
     q = np.moveaxis(q, 1, -1) if q.ndim > 2 else q
     return q.reshape((q.shape[0],) + tuple(l.in_shape))
 
@@ -66,7 +67,7 @@ EXECUTORS: dict[type, Callable[[ops.Layer, np.ndarray], np.ndarray]] = {
 }
 
 
-def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
+def _dispatch(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
     try:
         fn = EXECUTORS[type(layer)]
     except KeyError:
@@ -74,17 +75,38 @@ def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
     return fn(layer, x)
 
 
-def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
-    """Run the graph on a batch.
+def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
+    """One layer's output (int64) for a batch of its input frames."""
+    return _dispatch(layer, x).astype(np.int64, copy=False)
 
-    x: float model input (N, C, H, W) if the graph starts with its InputQuant (start=0), or
-    integer frames (N, H, W, C) to start at layer `start`. Returns the final integer output
-    (N, H, W, C); with trace=True, also a dict layer name -> that layer's output. A
-    SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`), so its
-    im2col tensor is never built and does not appear in the trace.
-    """
-    outputs = {}
+
+_CONTROLLER = None
+
+
+def _blas_threads(n: int):
+    """BLAS limited to n threads: a multi-threaded GEMM on a small chunk waits for its other
+    threads, which on a loaded machine costs 10-30x (measured); running chunks on 2 Python
+    threads instead measured slower than one."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=n, user_api="blas")
+
+
+def chunk_frames(graph: Graph, start: int = 0) -> int:
+    """Frames per chunk: the largest per-frame tensor of the graph times the chunk stays
+    within `semantics.CHUNK` elements (cache-sized), so the time per frame does not grow
+    with the batch and memory stays bounded (the fused convolutions chunk further)."""
     layers = graph.layers[start:]
+    shapes = [l.out_shape for l in layers if not isinstance(l, ops.SlidingWindow)]  # im2col: never built
+    biggest = max((int(np.prod(s)) for s in shapes + [l.in_shape for l in layers[:1]]), default=1)
+    return max(1, sem.CHUNK // max(1, biggest))
+
+
+def _run_chunk(layers, x: np.ndarray, trace: bool) -> tuple[np.ndarray, dict]:
+    outputs = {}
     i = 0
     while i < len(layers):
         layer = layers[i]
@@ -96,11 +118,41 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
             x = acc if nxt.thresholds is None else sem.threshold_activation(acc, nxt.thresholds, nxt.out_base, nxt.out_step)
             layer, i = nxt, i + 1
         else:
-            x = run_layer(layer, x)
+            x = _dispatch(layer, x)
         if trace:
             outputs[layer.name] = x
         i += 1
-    return (x, outputs) if trace else x
+    return x, outputs
+
+
+def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
+    """Run the graph on a batch.
+
+    x: float model input (N, C, H, W) if the graph starts with its InputQuant (start=0), or
+    integer frames (N, H, W, C) to start at layer `start`. Returns the final integer output
+    (N, H, W, C) as int64; with trace=True, also a dict layer name -> that layer's output
+    (int64). A SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`),
+    so its im2col tensor is never built and does not appear in the trace. The batch runs in
+    cache-sized chunks (`chunk_frames`); inside, values keep their narrowest integer type.
+    """
+    layers = graph.layers[start:]
+    step = chunk_frames(graph, start)
+    starts = range(0, max(len(x), 1), step)
+    with _blas_threads(1):
+        done = [_run_chunk(layers, x[b:b + step], trace) for b in starts]
+    outs, traces = [d[0] for d in done], [d[1] for d in done]
+    out = _join(outs)
+    if not trace:
+        return out
+    return out, {k: _join([t[k] for t in traces]) for k in traces[0]}
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    """The chunks' outputs as one int64 array (the simulator's public type)."""
+    if len(parts) == 1:
+        return parts[0].astype(np.int64, copy=False)
+    out = np.empty((sum(len(p) for p in parts),) + parts[0].shape[1:], dtype=np.int64)
+    return np.concatenate(parts, out=out, casting="unsafe")
 
 
 def logits(graph: Graph, int_out: np.ndarray) -> np.ndarray:
@@ -113,7 +165,7 @@ def logits(graph: Graph, int_out: np.ndarray) -> np.ndarray:
 def classify(graph: Graph, x: np.ndarray, batch: int = 4096) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted labels (N,) and logits (N, C) (None when the graph ends in a LabelSelect).
 
-    Batches keep the int64 im2col intermediates of CNNs within memory.
+    Batches bound the int64 outputs kept; `execute` chunks further inside.
     """
     labels, all_logits = [], []
     for i in range(0, len(x), batch):
