@@ -42,7 +42,8 @@ def design_key(v: tools.Verilator, rtl_dir: Path, top: str, sources: list[Path],
     h = hashlib.sha256()
     for part in (v.version, top, *VERILATE_FLAGS, *flags, *v.make_args()):
         h.update(part.encode() + b"\0")
-    for src in [*sources, *_headers(rtl_dir), bench]:
+    bench_headers = sorted(Path(bench).resolve().parent.glob("*.h"))  # its #include "..." files
+    for src in [*sources, *_headers(rtl_dir), bench, *bench_headers]:
         h.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

@@ -35,27 +35,7 @@
 #include "Vtop.h"
 #include "verilated.h"
 
-// Port access: Verilator maps a port to CData/SData/IData (<= 32 bits), QData (<= 64) or
-// VlWide<N> (N uint32 words); one overload each way, chosen at compile time.
-template <class T> static int chunks_of(const T&) { return sizeof(T) > 4 ? 2 : 1; }
-template <std::size_t N> static int chunks_of(const VlWide<N>&) { return (int)N; }
-
-template <class T> static void put(T& port, const uint32_t* w) {
-    uint64_t v = w[0];
-    if (sizeof(T) > 4) v |= (uint64_t)w[1] << 32;
-    port = (T)v;
-}
-template <std::size_t N> static void put(VlWide<N>& port, const uint32_t* w) {
-    for (std::size_t i = 0; i < N; ++i) port[i] = w[i];
-}
-template <class T> static void get(const T& port, uint32_t* w) {
-    uint64_t v = port;
-    w[0] = (uint32_t)v;
-    if (sizeof(T) > 4) w[1] = (uint32_t)(v >> 32);
-}
-template <std::size_t N> static void get(const VlWide<N>& port, uint32_t* w) {
-    for (std::size_t i = 0; i < N; ++i) w[i] = port[i];
-}
+#include "verilator_ports.h"  // chunks_of, put, get
 
 [[noreturn]] static void fail(int code, const std::string& msg) {
     std::fprintf(stderr, "tb_stream: %s\n", msg.c_str());
