@@ -124,7 +124,7 @@ def _rtl(cfg: BuildConfig, work: Path) -> dict:
 def _synth(cfg: BuildConfig, work: Path) -> dict:
     from qloom import synth
     from qloom.fold import get_board
-    from qloom.fold.calibration import yosys_layers
+    from qloom.fold.calibration import on_dma_side, yosys_layers
     from qloom.fold.resources import KEYS
 
     family = get_board(cfg.board).family if cfg.board else "xc7"
@@ -154,6 +154,8 @@ def _synth(cfg: BuildConfig, work: Path) -> dict:
         report["yosys"]["utilization"] = {k: got[k] / cap for k, cap in board["capacity"].items() if k in got and cap}
     zero = dict.fromkeys(KEYS, 0)
     report["streams_yosys"] = {name: counts(("fifo", "dwc"), name) or zero for name in report.get("streams", {})}
+    dma = [c for c in instances.values() if on_dma_side(c, report.get("streams", {}))]
+    report["dma_yosys"] = {k: sum(c[k] for c in dma) for k in KEYS}  # beside the estimate's "dma"
     A.write_json(work / A.REPORT_JSON, report)
     return {"total": result.get("total")}
 

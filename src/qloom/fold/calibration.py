@@ -22,6 +22,13 @@ def yosys_layers(synth_result: dict) -> dict[str, dict]:
             for inst, c in synth_result["layers"].items()}
 
 
+def on_dma_side(instance: dict, streams) -> bool:
+    """Whether a `yosys_layers` instance is the top's DMA side: the TLAST queue (no layer) or the
+    converter + FIFO in front of the first layer, which the generator names after that layer but
+    the estimate counts under "dma", not under the layer's "streams"."""
+    return instance["layer"] is None or (instance["part"] != "core" and instance["layer"] not in streams)
+
+
 def compare(graph, synth_result: dict | None = None, coeffs: Coefficients = DEFAULT, got: dict | None = None) -> dict:
     """{"layers": {name: {"est": {...}, "yosys": {...}}}, "streams", "totals" (the whole top), "dma" (its
     DMA side), "dataflow" (totals without the DMA side), each {"est": {...}, "yosys": {...}}.
@@ -39,14 +46,11 @@ def compare(graph, synth_result: dict | None = None, coeffs: Coefficients = DEFA
     for name, r in est["streams"].items():
         mine = [v for v in got.values() if v["layer"] == name and v["part"] in ("fifo", "dwc")]
         out["streams"][name] = {"est": r, "yosys": {k: sum(v[k] for v in mine) for k in KEYS}}
-    # the DMA side: the TLAST queue (no layer) and the converter + FIFO in front of the first layer,
-    # which the generator names after that layer but the estimate counts under "dma", not "streams"
     dma_side = dict(zero)
     for v in got.values():
-        on_dma_side = v["layer"] is None or (v["part"] != "core" and v["layer"] not in est["streams"])
         for k in KEYS:
             out["totals"]["yosys"][k] += v[k]
-            if on_dma_side:
+            if on_dma_side(v, est["streams"]):
                 dma_side[k] += v[k]
     out["dma"] = {"est": est["dma"], "yosys": dma_side}
     # the dataflow between the DMA sides: what FINN's estimates (without its IODMA) count
