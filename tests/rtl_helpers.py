@@ -166,7 +166,6 @@ def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: l
 
 def random_values(rng, t, shape):
     """Uniform random values of IntType `t` (bipolar: -1/+1)."""
-    import numpy as np
 
     if t.bipolar:
         return rng.choice([-1, 1], size=shape)

@@ -76,7 +76,7 @@ def test_header_carries_design_numbers(tmp_path):
     assert macros["QLOOM_IN_WIDTH_BITS"] == str(din["width"]) == "32"
     assert macros["QLOOM_IN_BYTES_PER_FRAME"] == str(din["bytes_per_frame"]) == "12"
     assert macros["QLOOM_IN_ELEMS_PER_WORD"] == "8" and macros["QLOOM_IN_SIGNED"] == "1"
-    assert macros["QLOOM_OUT_ELEMS_PER_FRAME"] == "3" and macros["QLOOM_OUT_LABELS"] == "0"
+    assert macros["QLOOM_OUT_ELEMS_PER_FRAME"] == str(dout["elems_per_frame"]) == "3" and macros["QLOOM_OUT_LABELS"] == "0"
     assert "typedef int8_t qloom_in_t;" in text
     assert macros["QLOOM_OUT_AFFINE"] == "0"  # no OutputSpec: the integers' argmax
     from qloom.ir import OutputSpec

@@ -146,7 +146,7 @@ def test_os_errors_without_a_file_name_name_the_output_folder(tmp_path, monkeypa
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(train, "train_zoo_model", full)
-    err = _expect_error(["train", *TINY, "--out", tmp_path / "o"], str(tmp_path / "o"), "No space left")
+    _expect_error(["train", *TINY, "--out", tmp_path / "o"], str(tmp_path / "o"), "No space left")
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "o" / "checkpoint.pt"))
 
