@@ -19,6 +19,14 @@ class _Tty(io.StringIO):
         return True
 
 
+def _until(condition, timeout=20.0):
+    """Sleep until `condition()` holds: a loaded CI machine may starve the report thread for a
+    while, so the tests wait for what they check instead of a fixed time."""
+    end = time.monotonic() + timeout
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def fast(monkeypatch):
     monkeypatch.setattr(progress, "INTERVAL", 0.05)
@@ -28,19 +36,22 @@ def fast(monkeypatch):
 def test_off_a_terminal_a_few_plain_lines(fast):
     buf = io.StringIO()
     with progress.task("outer", stream=buf):
-        time.sleep(0.2)
+        _until(lambda: buf.getvalue().count("outer:") >= 2)
         with progress.task("inner", total=4, unit="frames", stream=buf) as t:
-            for _ in range(4):
-                time.sleep(0.05)
+            for i in range(4):
+                _until(lambda: buf.getvalue().count(f"inner: {i}/4") >= 1)
                 t.advance()
     text = buf.getvalue()
     assert "\r" not in text and "\x1b" not in text
     lines = text.splitlines()
-    assert lines[-1].startswith("outer: done in") and "inner: done in 0 s" in lines
+    assert lines[-1].startswith("outer: done in")
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("inner: done in"))
     inner = [ln for ln in lines if ln.startswith("inner:") and "done" not in ln]
     assert inner and all("/4 frames" in ln for ln in inner)
-    first = lines.index(inner[0])  # while the inner step runs, only it reports
-    assert not any(ln.startswith("outer:") for ln in lines[first:-1])
+    # while the inner step runs, only it reports (after it ends, the outer step may report again
+    # before it ends itself: on a loaded machine its timer can fire in between)
+    first = lines.index(inner[0])
+    assert not any(ln.startswith("outer:") for ln in lines[first:end])
 
 
 def test_short_steps_print_nothing_off_a_terminal():
@@ -53,9 +64,9 @@ def test_short_steps_print_nothing_off_a_terminal():
 def test_on_a_terminal_one_line_redrawn_and_erased(fast):
     buf = _Tty()
     with progress.task("yosys", stream=buf):
-        time.sleep(0.2)
+        _until(lambda: buf.getvalue().count("\ryosys: ") >= 2)
     text = buf.getvalue()
-    assert "\n" not in text and text.count("\ryosys: 0 s") >= 2 and text.endswith("\r\x1b[K")
+    assert "\n" not in text and text.count("\ryosys: ") >= 2 and text.endswith("\r\x1b[K")
 
 
 def test_silenced_prints_nothing_and_errors_still_raise(fast):
