@@ -171,3 +171,33 @@ def test_accuracy_stages_of_a_ptq_model_and_of_a_qat_model(tmp_path):
     qat = {"dataset": "mnist", "weight_bits": 2, "test_accuracy": 0.9}
     assert [s for s, _, _ in accuracies(Build(dir=tmp_path, metrics=qat))] == ["QAT"]
     assert accuracies(Build(dir=tmp_path)) == []  # nothing known: the page says which command gives it
+
+
+def test_timing_section_labels_the_clock_a_target_and_the_logic_depth_cells_only(tmp_path):
+    from qloom import synth
+    from qloom.report.collect import Build
+    from qloom.report.page import render
+
+    def path(ns, levels):
+        return {"path_ns": ns, "lut_levels": levels.get("LUT2", 0) + levels.get("LUT6", 0),
+                "logic_levels": sum(levels.values()), "levels": levels, "start": "FDRE", "end": "FDRE.D",
+                "share_of_target_period": ns / 10}
+
+    deep = {**path(6.1, {"CARRY4": 8, "LUT2": 1, "LUT6": 2}), "end_instance": "u_mvu0", "layer": "mvu0"}
+    ld = {"tool": "yosys sta", "note": synth.DEPTH_NOTE, "untimed_cells": ["RAM64X1S"], "design": deep,
+          "instances": {"u_mvu0": {**path(6.0, {"CARRY4": 8, "LUT2": 1, "LUT6": 2}), "layer": "mvu0", "part": "core"},
+                        "u_mvu1": {**path(1.2, {"LUT6": 1}), "layer": "mvu1", "part": "core"}}}
+    report = {"clock_mhz": 100.0, "cycles_per_frame": 64, "latency_cycles": 300, "fps": 1.5e6}
+    page = render(Build(dir=tmp_path, report=report, synth={"logic_depth": ld}))
+    timing = page[page.index("<section id=timing>"):page.index("<section id=rounding>")]
+    assert "is a <b>target</b> clock" in timing and "cell delays only" in timing
+    assert "<b>11 (CARRY4=8 LUT2=1 LUT6=2)</b> logic levels" in timing and "in layer mvu0" in timing
+    assert "61% of the 10 ns target period" in timing and "may not meet 100 MHz once routed" in timing
+    assert "<b class=bad>60%</b>" in timing and "<td>12%</td>" in timing  # only the deep layer is flagged
+    assert "Vivado&#x27;s timing report is the judge" in timing and "RAM64X1S" in timing
+    shallow = {**ld, "design": {**path(1.2, {"LUT6": 1}), "end_instance": "u_mvu1", "layer": "mvu1"}}
+    timing = render(Build(dir=tmp_path, report=report, synth={"logic_depth": shallow}))
+    assert "12% of the 10 ns" in timing and "may not meet" not in timing
+    assert "No logic depth: no synth.json yet" in render(Build(dir=tmp_path, report=report))
+    xcup = {"logic_depth": {"tool": None, "note": "not timed: Yosys's cell delays are Artix-7's"}}
+    assert "No logic depth: not timed" in render(Build(dir=tmp_path, report=report, synth=xcup))

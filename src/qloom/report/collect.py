@@ -27,6 +27,7 @@ class Build:
     analysis: dict | None = None
     analysis_path: Path | None = None
     design: dict = field(default_factory=dict)  # rtl/design.json
+    synth: dict = field(default_factory=dict)  # synth.json (Yosys: counts, logic depth)
     problems: list[str] = field(default_factory=list)
 
     def rel(self, path: Path) -> str:
@@ -70,6 +71,7 @@ def collect(build_dir: Path) -> Build:
     levels = _read(b, d / A.VERIFY_JSON).get("levels")
     b.verify = {k: v for k, v in levels.items() if isinstance(v, dict)} if isinstance(levels, dict) else {}
     b.design = _read(b, d / A.RTL_DIR / "design.json")
+    b.synth = _read(b, d / A.SYNTH_JSON)
     places = [d / p for p in ANALYSIS_PLACES]
     if b.model is not None:
         b.metrics_path = b.model.parent / "metrics.json"

@@ -204,12 +204,65 @@ def _timing(b: Build) -> str:
                  f"{_n(timing.get('wns_ns'))} ns, {met}; achieved {_n(timing.get('achieved_mhz'), '{:.1f}')} MHz.</p>")
     else:
         clock = (f"<p class=warn>{mhz:g} MHz is a <b>target</b> clock, not a measured one: nothing here is timed "
-                 "(no place and route has run; Yosys counts cells, it does not time paths). Frames/s and "
+                 "(no place and route has run; the logic depth below adds up cell delays only). Frames/s and "
                  "microseconds are cycles divided by that target. Vivado's timing report, once "
                  "<code>qloom deploy DIR --import-reports</code> has read it, shows here.</p>")
     note = ("<p class=note>Measured cycles: RTL simulation in its stall-free steady state; driver co-simulation "
             "through the AXI DMA model.</p>")
-    return _section("timing", "Latency and throughput", clock + table + note)
+    return _section("timing", "Latency and throughput", clock + table + note + _depth(b, mhz))
+
+
+DEEP_SHARE = 0.5  # cells alone over half the period: routing, commonly as much again, may not fit
+
+
+def _levels(e: dict) -> str:
+    """Vivado's way of writing a path's levels: `13 (CARRY4=8 LUT2=1 ...)`."""
+    kinds = " ".join(f"{k}={v}" for k, v in (e.get("levels") or {}).items())
+    return f"{_n(e.get('logic_levels'))}" + (f" ({_e(kinds)})" if kinds else "")
+
+
+def _share(share) -> str:
+    if not isinstance(share, (int, float)):
+        return "-"
+    return f"<b class=bad>{100 * share:.0f}%</b>" if share >= DEEP_SHARE else f"{100 * share:.0f}%"
+
+
+def _depth(b: Build, mhz: float) -> str:
+    """The logic-depth estimate of synth.json (Yosys `sta`, cell delays only), labelled as such."""
+    head = "<h3>Logic depth (Yosys, cell delays only)</h3>"
+    if not b.synth:
+        return head + ("<p class=note>No logic depth: no synth.json yet (the synth stage adds it: build without "
+                       "<code>--stop-after</code>, or <code>--resume</code>).</p>")
+    ld = b.synth.get("logic_depth")
+    if not isinstance(ld, dict):
+        return head + "<p class=note>synth.json holds no logic depth (an older qloom): rerun the synth stage.</p>"
+    if not isinstance(ld.get("design"), dict):
+        why = ld.get("error") or ld.get("note") or "Yosys found no register-to-register path"
+        return head + f"<p class=note>No logic depth: {_e(why)}.</p>"
+    d = ld["design"]
+    share = d.get("share_of_target_period")
+    where = f" in layer {_e(d['layer'])}" if d.get("layer") else (
+        f" in {_e(d['end_instance'])}" if d.get("end_instance") else "")
+    flag = None  # None: no share known; "": not deep
+    if isinstance(share, (int, float)):
+        flag = "" if share < DEEP_SHARE else (" <b class=bad>Over half the target period in cells alone: this path "
+                                              f"may not meet {mhz:g} MHz once routed.</b>")
+    of_period = f", {100 * share:.0f}% of the {1000 / mhz:g} ns target period" if flag is not None else ""
+    body = (f"<p>Longest register-to-register path{where}: <b>{_levels(d)}</b> logic levels, "
+            f"{_n(d.get('lut_levels'))} of them LUTs; its cells alone take {_n(d.get('path_ns'), '{:.2f}')} ns"
+            f"{of_period}.{flag or ''}</p>")
+    rows = [[_e(inst), _e(e.get("layer") or "-"), _e(e.get("part") or e.get("module") or "-"), _levels(e),
+             _n(e.get("lut_levels")), _n(e.get("path_ns"), "{:.2f}"), _share(e.get("share_of_target_period")),
+             _e(f"{e.get('start')} -> {e.get('end')}")] for inst, e in (ld.get("instances") or {}).items()]
+    if rows:
+        body += _table(["instance", "layer", "part", "logic levels", "LUT levels", "cell delay (ns)",
+                        "of target period", "path from -> to"], rows, left=3)
+    untimed = ld.get("untimed_cells") or []
+    body += (f"<p class=note>{_e(ld.get('note') or '')} Each instance's own path starts at its inputs or "
+             "registers; a path that crosses from one instance into the next counts only in the design's line."
+             + (f" Cells without delays in the library (paths through them are cut): {_e(', '.join(untimed))}."
+                if untimed else "") + "</p>")
+    return head + body
 
 
 def _rounding(b: Build) -> str:
