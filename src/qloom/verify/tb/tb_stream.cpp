@@ -19,6 +19,9 @@
 // After each phase the bench idles `drain` cycles with tready high and counts extra words.
 // It also checks the AXI-Stream rule on m_axis: once tvalid is high it stays high, with
 // tdata unchanged, until the transfer. Summary -> out_dir/stats.json.
+// Progress: with `progress=S` (seconds, default 0 = none) a line `qloom-progress N` goes to
+// stderr at most every S seconds, N = output frames complete in both phases so far (the clock
+// is read once per output frame, not per cycle).
 // Exit codes: 0 ran (mismatches are for the caller to judge), 2 usage or file error,
 // 3 no transfer for `timeout` cycles (deadlock or a design that never answers).
 
@@ -60,6 +63,20 @@ struct Args {
     }
 };
 
+struct Progress {  // `qloom-progress N` lines on stderr, at most one per `every` seconds
+    double every = 0.0;
+    long base = 0;  // frames of the phases before this one
+    std::chrono::steady_clock::time_point next = std::chrono::steady_clock::now();
+    void frame_done(long frames_in_phase) {
+        if (every <= 0.0) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (now < next) return;
+        next = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(every));
+        std::fprintf(stderr, "qloom-progress %ld\n", base + frames_in_phase);
+        std::fflush(stderr);
+    }
+};
+
 struct FrameTimes {  // cycles, counted from the end of the phase's reset
     std::vector<uint64_t> in_first, in_last, out_first, out_last;
 };
@@ -74,6 +91,7 @@ struct Bench {
     std::vector<uint8_t> flags;  // per file frame: its last input word carries TLAST
     std::mt19937_64 rng;
     std::uniform_real_distribution<double> uni{0.0, 1.0};
+    Progress progress;
 
     // One clock: the caller has set the inputs; settle (clk low), sample, rising edge.
     void edge() {
@@ -148,6 +166,7 @@ struct Bench {
                 out.insert(out.end(), word.begin(), word.end());
                 ++got;
                 last_progress = cycle;
+                if (got % out_wpf == 0) progress.frame_done((long)(got / out_wpf));
             }
             prev_hold = out_valid && !ready;
             prev = word;
@@ -204,6 +223,7 @@ int main(int argc, char** argv) {
     Bench b{top.get(), a.num("in_words"), a.num("out_words"), (int)a.num("in_chunks"),
             (int)a.num("out_chunks"), (uint64_t)a.num("timeout", 1000000), (uint64_t)a.num("drain", 1000)};
     b.rng.seed((uint64_t)a.num("seed", 0));
+    b.progress.every = a.real("progress", 0.0);
     if (chunks_of(top->s_axis_tdata) != b.in_chunks || chunks_of(top->m_axis_tdata) != b.out_chunks)
         fail(2, "port widths differ from design.json: s_axis_tdata has " +
                     std::to_string(chunks_of(top->s_axis_tdata)) + " chunks (design.json " +
@@ -233,6 +253,7 @@ int main(int argc, char** argv) {
     b.reset();
     if (!b.run(in, frames, frames, a.real("stall", 0.3), out_stress, nullptr, why)) fail(3, "stress phase: " + why);
     const uint64_t stress_cycles = b.cycle;
+    b.progress.base = frames;
     b.reset();
     if (!b.run(in, frames, steady, 0.0, out_steady, &t, why)) fail(3, "steady phase: " + why);
     const uint64_t steady_cycles = b.cycle;
