@@ -76,9 +76,9 @@ Latest arrival time in 'qloom_top' is 2071:
            $flatten\u_mvu0.$abc$1$aiger$o5
     1453 $flatten\u_mvu0.$abc$1$lut$o6 (LUT2.I1->O)
            \u_mvu0.u_core.addr [0]
-     945 $flatten\u_mvu0.$abc$1$lut$o7 (LUT6.I0->O)
+     945 $flatten\u_mvu0_fifo.$abc$1$lut$o7 (LUT6.I0->O)
            \u_mvu0.u_core.u_weights.q [0]
-     399 $flatten\u_mvu0.\u_core.u_weights.$auto$ff.cc:337:slice$3 (FDRE.C->Q)
+     399 $flatten\u_mvu0_fifo.$auto$ff.cc:337:slice$3 (FDRE.C->Q)
            \ap_clk_BUFG
       96 $auto$clkbufmap.cc:261:execute$4 (BUFG.I->O)
        0   \ap_clk (<primary input>)
@@ -92,14 +92,15 @@ def test_sta_log_gives_levels_as_vivado_counts_them():
     assert set(paths) == {"$paramod$819b\\qloom_fifo", "qloom_top"}
     fifo = synth.depth_of(paths["$paramod$819b\\qloom_fifo"])
     assert (fifo["lut_levels"], fifo["logic_levels"], fifo["end"], fifo["start"]) == (1, 2, "unknown", "FDRE")
-    owner = {"u_mvu0": ("mvu0", "core"), "u_mvu1_fifo": ("mvu1", "fifo")}
+    owner = {"u_mvu0": ("mvu0", "core"), "u_mvu0_fifo": ("mvu0", "fifo"), "u_mvu1_fifo": ("mvu1", "fifo")}
     ld = synth.logic_depth(STA_LOG, "qloom_top", {"u_mvu1_fifo": "$paramod$819b\\qloom_fifo", "u_mvu0": "x"},
                            owner, 100.0)
     d = ld["design"]
     # the clock buffer and the starting register are not levels; LUT6 -> LUT2 -> CARRY4 are
     assert d["levels"] == {"CARRY4": 1, "LUT2": 1, "LUT6": 1} and d["logic_levels"] == 3 and d["lut_levels"] == 2
     assert d["path_ns"] == 2.071 and d["share_of_target_period"] == 0.207 and d["end"] == "FDRE.D"
-    assert (d["start_instance"], d["end_instance"], d["layer"]) == ("u_mvu0", "u_mvu0", "mvu0")
+    # a path from the FIFO's register into the layer's: the layer is the one it ends in
+    assert (d["start_instance"], d["end_instance"], d["layer"]) == ("u_mvu0_fifo", "u_mvu0", "mvu0")
     assert ld["untimed_cells"] == ["RAM64X1S"] and "not a clock frequency" in ld["note"]
     assert set(ld["instances"]) == {"u_mvu1_fifo"}  # u_mvu0's module has no path in this log
     assert ld["instances"]["u_mvu1_fifo"]["layer"] == "mvu1" and ld["instances"]["u_mvu1_fifo"]["part"] == "fifo"

@@ -156,17 +156,20 @@ def _script(files: list[str], top: str, family: str, per_layer: bool, depth: boo
 
 def parse_sta(text: str) -> dict[str, dict]:
     """Yosys `sta` output -> {module: its longest path}, each {"path_ps", "start" (the first arc),
-    "end" (the endpoint's cell.pin, or "primary output" / "unknown"), "cells": [(cell name,
-    type), ...] from start to end}. Modules without paths are left out."""
+    "end" (the endpoint's cell.pin, or "primary output" / "unknown"), "end_cell" (its name, None
+    for a port), "cells": [(cell name, type), ...] from start to end}. Modules without paths are
+    left out."""
     paths: dict[str, dict] = {}
     cur = None
     for line in text.splitlines():
         if m := _STA_HEAD.match(line):
-            cur = paths[m.group(1)] = {"path_ps": int(m.group(2)), "start": None, "end": None, "cells": []}
+            cur = paths[m.group(1)] = {"path_ps": int(m.group(2)), "start": None, "end": None, "end_cell": None,
+                                       "cells": []}
         elif cur is None:
             continue
         elif cur["end"] is None and (m := _STA_END.match(line)):
             cur["end"] = m.group(5)[1:-1] if m.group(5) else f"{m.group(3)}.{m.group(4)}"
+            cur["end_cell"] = m.group(2)
         elif m := _STA_CELL.match(line):
             cur["cells"].insert(0, (m.group(2), m.group(3)))
             cur["start"] = f"{m.group(3)}.{m.group(4)}->{m.group(5)}"
@@ -185,7 +188,8 @@ def depth_of(path: dict) -> dict:
             "lut_levels": sum(n for t, n in levels.items() if t.startswith("LUT") or t == "INV"),
             "logic_levels": sum(levels.values()), "levels": dict(sorted(levels.items())),
             "start": start[1] if start else "input port", "end": path["end"],
-            "_cells": [name for name, _ in cells] + ([start[0]] if start else [])}
+            "_cells": ([start[0]] if start else []) + [name for name, _ in cells]  # start to end
+                      + ([path["end_cell"]] if path["end_cell"] else [])}
 
 
 def _instance_of(cell: str) -> str | None:
@@ -212,11 +216,11 @@ def logic_depth(sta_text: str, top: str, modules: dict[str, str], owner: dict, c
 
     if top in paths:
         d = depth_of(paths[top])
-        where = [i for i in map(_instance_of, d.pop("_cells")) if i]
+        where = [i for i in map(_instance_of, d.pop("_cells")) if i]  # from start to end
         out["design"] = entry(paths[top])
-        out["design"]["end_instance"] = where[0] if where else None
-        out["design"]["start_instance"] = where[-1] if where else None
-        layer = owner.get(where[0]) if where else None
+        out["design"]["start_instance"] = where[0] if where else None
+        out["design"]["end_instance"] = where[-1] if where else None
+        layer = owner.get(where[-1]) if where else None  # the layer whose register the path ends in
         out["design"]["layer"] = layer[0] if layer else None
     for inst, module in modules.items():
         if module in paths:
