@@ -173,6 +173,19 @@ def test_logic_depth_tells_a_deep_path_from_a_shallow_one(tmp_path, yosys_warm):
 
 
 @pytest.mark.hw
+def test_a_failing_depth_pass_keeps_the_counts(small_design, yosys_warm, monkeypatch):
+    """The depth pass runs after the counts are written: if it fails, synthesis still counts."""
+    script = synth._script
+    monkeypatch.setattr(synth, "_script", lambda *a: script(*a) + "no_such_yosys_command\n")
+    r = synth.synthesize(small_design)
+    assert r["total"]["BRAM18"] == 1 and r["layers"]["u_rom"]["BRAM18"] == 1
+    assert "yosys sta failed" in r["logic_depth"]["error"] and "design" not in r["logic_depth"]
+    monkeypatch.setattr(synth, "_script", lambda *a: script(*a).replace("synth_xilinx", "no_such_yosys_command"))
+    with pytest.raises(QloomError, match="yosys failed"):  # a failure before the counts is still an error
+        synth.synthesize(small_design)
+
+
+@pytest.mark.hw
 def test_yosys_error_names_the_log(small_design, yosys_warm):
     (small_design / "small.sv").write_text(SMALL_SV.replace("endmodule\nmodule mac16", "endmodul\nmodule mac16"))
     with pytest.raises(QloomError, match=r"yosys failed .*yosys\.log") as exc:
