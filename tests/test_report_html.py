@@ -189,6 +189,8 @@ def test_timing_section_labels_the_clock_a_target_and_the_logic_depth_cells_only
                         "u_mvu1": {**path(1.2, {"LUT6": 1}), "layer": "mvu1", "part": "core"}}}
     report = {"clock_mhz": 100.0, "cycles_per_frame": 64, "latency_cycles": 300, "fps": 1.5e6}
     page = render(Build(dir=tmp_path, report=report, synth={"logic_depth": ld}))
+    summary = page[page.index("<section id=summary>"):page.index("<section id=accuracy>")]
+    assert "logic depth (cells only, no routing)<b>11 levels <small>6.1 ns</small>" in summary
     timing = page[page.index("<section id=timing>"):page.index("<section id=rounding>")]
     assert "is a <b>target</b> clock" in timing and "cell delays only" in timing
     assert "<b>11 (CARRY4=8 LUT2=1 LUT6=2)</b> logic levels" in timing and "in layer mvu0" in timing

@@ -67,6 +67,11 @@ def _summary(b: Build) -> str:
     if util.get("LUT") is not None:
         by = "Yosys" if (r.get("yosys") or {}).get("utilization") else "estimate"
         cards.append((f"LUT of the board ({by})", f"{100 * util['LUT']:.1f}%"))
+    ld = b.synth.get("logic_depth")
+    depth = ld.get("design") if isinstance(ld, dict) else None
+    if isinstance(depth, dict) and depth.get("logic_levels") is not None:  # details and caveat: the timing section
+        cards.append(("logic depth (cells only, no routing)",
+                      f"{_n(depth['logic_levels'])} levels <small>{_n(depth.get('path_ns'), '{:.1f}')} ns</small>"))
     for level, e in b.verify.items():
         cards.append((f"verify {level}", f"{_status(e)} <small>{e.get('frames')} frames</small>"))
     html_cards = "".join(f"<div class=card>{_e(k)}<b>{v}</b></div>" for k, v in cards)
