@@ -43,6 +43,10 @@ def test_build_until_fold_then_verify_ir(small_model, tmp_path, capsys):
     assert v["levels"]["ir"]["frames"] == 300 and v["levels"]["ir"]["mismatches"] == 0
     report = json.loads((out / A.REPORT_JSON).read_text())
     assert report["cycles_per_frame"] > 0 and report["layers"]
+    # the folded IR says which memory style is built (the folding resolved "auto"), as the report does
+    folded = {l.name: l for l in serialize.load(out / A.FOLDED_JSON).layers}
+    styled = [r for r in report["layers"] if r["mem_style"]]
+    assert styled and all(folded[r["name"]].mem_style.value == r["mem_style"] != "auto" for r in styled)
 
 
 def test_resume_reuses_finished_stages(small_model, tmp_path, capsys):

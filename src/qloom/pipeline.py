@@ -94,8 +94,9 @@ def _fold(cfg: BuildConfig, work: Path) -> dict:
         graph = fold.apply_folding_file(graph, cfg.folding)
     elif cfg.target_fps or cfg.board:
         graph = fold.auto_fold(graph, target_fps=cfg.target_fps, board=cfg.board, clock_mhz=cfg.clock_mhz)
+    fold.save_folding(graph, work / A.FOLDING_JSON)  # the choice: "auto" stays auto
+    graph = fold.resolve_mem_styles(graph)  # the build: the style the backend makes of it
     serialize.save(graph, work / A.FOLDED_JSON)
-    fold.save_folding(graph, work / A.FOLDING_JSON)
     report = fold.report(graph, _clock(cfg), board=cfg.board)
     from qloom.verify import ties  # thresholds a float reference may round to the other side
 
