@@ -224,3 +224,38 @@ def test_max_pool_equals_window_maximum():
         want = np.array([[[[xp[n, i * s:i * s + k, j * s:j * s + k, ch].max() for ch in range(3)]
                            for j in range(ow)] for i in range(oh)] for n in range(2)], dtype=object)
         assert got.dtype == np.int8 and np.array_equal(got.astype(object), want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 9), st.booleans(), st.booleans(), st.sampled_from([0.0, -2.0, 1.0, 3.0]),
+       st.sampled_from(["ROUND", "FLOOR", "CEIL", "UP", "DOWN", "HALF_UP", "HALF_DOWN"]), st.integers(0, 2**31))
+def test_quantize_equals_qonnx_quant(bits, signed, narrow, zp, rounding, seed):
+    """The input quantizer (clip and round in place, a zero point of 0 skipped) against
+    qonnx's own Quant on the same float32 inputs, at the clipping bounds and halves."""
+    from qonnx.custom_op.general.quant import quant
+
+    if narrow and bits == 1 and not signed:
+        narrow = False
+    if bits == 1 and signed:
+        zp = 0.0  # +-1 regardless of a zero point here (qonnx would subtract it): not this test's subject
+    rng = np.random.default_rng(seed)
+    scale = np.float32(rng.choice([1 / 255, 0.5, 1.0, 3.0]))
+    half = (np.arange(-2**bits, 2**bits) + 0.5) * scale
+    x = np.concatenate([rng.normal(0, 2.0**bits, 300) * scale, half, [0.0, -0.0, 1e30, -1e30]]).astype(np.float32)
+    want = quant(x, scale, np.float32(zp), np.float32(bits), signed, narrow, rounding) / scale  # (q - zp), to float rounding
+    got = sem.quantize(x, scale, np.float32(zp), bits, signed, narrow, rounding)
+    assert np.array_equal(got, np.round(want).astype(np.int64))
+
+
+@pytest.mark.parametrize("lo, hi", [(-1, 1), (-128, 127), (-255, 0), (-300, -100), (100, 300), (-45, 210)])
+def test_shifted_operands_equal_dot_product(lo, hi):
+    """Every shift: a uint8 zero point of MatMulInteger (-255 <= shift <= 0), else the
+    correction added after it; the values at both ends of the range."""
+    rng = np.random.default_rng(lo & 0xFFFF)
+    x = rng.choice([lo, hi, (lo + hi) // 2], size=(70, 1, 1, 33))
+    w = rng.integers(-64, 64, size=(5, 33), endpoint=True)
+    plan = sem.weight_plan(w)
+    shift = sem.qgemm_shift(lo, hi, plan)
+    assert shift == (0 if lo >= 0 and hi <= 255 else lo)
+    for xs in (x, x.astype(sem.int_dtype(lo, hi))):
+        assert np.array_equal(sem.matvec(xs, w).reshape(70, 5).astype(object), oracle_matvec(x.reshape(70, 33), w))

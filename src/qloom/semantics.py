@@ -30,14 +30,18 @@ def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: 
     zero_point = np.asarray(zero_point, dtype=np.float32)
     if bipolar:
         return np.where(x / scale >= 0, 1, -1).astype(dtype)
-    y = x / scale + zero_point
+    y = x / scale
+    zp = bool(zero_point.any())  # adding or subtracting a zero point of 0 changes no integer
+    if zp:
+        y = y + zero_point
     if bits == 1 and signed:
         return np.where(y >= 0.0, 1, -1).astype(dtype)
     lo = np.float32(min_int(signed, narrow, bits))
     hi = np.float32(max_int(signed, narrow, bits))
-    y = np.clip(y, lo, hi)
-    q = resolve_rounding_mode(rounding)(y)
-    return (q - zero_point).astype(dtype)
+    np.clip(y, lo, hi, out=y)  # in place: y is this function's own array
+    rnd = resolve_rounding_mode(rounding)
+    q = rnd(y, out=y) if rnd in (np.round, np.ceil, np.floor, np.fix) else rnd(y)
+    return (q - zero_point if zp else q).astype(dtype)
 
 
 def quantize_range(bits: int, signed: bool, narrow: bool, zero_point) -> tuple[int, int]:
@@ -128,6 +132,7 @@ def exact_dot(x: np.ndarray, w_t: np.ndarray, bound: int) -> np.ndarray:
 # int16, so `qgemm_shift` admits only operands whose pair sums stay within it.
 PAIR_MAX = 2**15 - 1
 _QGEMM = None
+_ZP = [np.array(v, dtype=np.uint8) for v in range(256)]  # MatMulInteger's zero points (0-d arrays)
 
 
 class WeightPlan(NamedTuple):
@@ -201,8 +206,8 @@ def to_uint8(x: np.ndarray, shift: int) -> np.ndarray:
     is modulo 256, so the wrapped cast and subtraction give the exact value."""
     if x.dtype == np.uint8 and shift == 0:
         return x
-    if x.dtype == np.int8 and shift % 256 == 0:  # the same bits mod 256: a free view
-        return x.view(np.uint8)
+    if x.dtype == np.int8:  # the same bits mod 256: a free view, then one uint8 pass
+        return x.view(np.uint8) if shift % 256 == 0 else np.subtract(x.view(np.uint8), np.uint8(shift % 256))
     out = x.astype(np.uint8)
     if shift % 256:
         out -= np.uint8(shift % 256)
@@ -215,11 +220,12 @@ def _qgemm_session():
         import onnxruntime as ort
         from onnx import TensorProto, helper
 
-        node = helper.make_node("MatMulInteger", ["a", "b"], ["y"])
+        node = helper.make_node("MatMulInteger", ["a", "b", "za"], ["y"])  # (a - za) @ b
         graph = helper.make_graph(
             [node], "qgemm",
             [helper.make_tensor_value_info("a", TensorProto.UINT8, ["m", "k"]),
-             helper.make_tensor_value_info("b", TensorProto.INT8, ["k", "n"])],
+             helper.make_tensor_value_info("b", TensorProto.INT8, ["k", "n"]),
+             helper.make_tensor_value_info("za", TensorProto.UINT8, [])],
             [helper.make_tensor_value_info("y", TensorProto.INT32, ["m", "n"])])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         model.ir_version = 8
@@ -231,13 +237,16 @@ def _qgemm_session():
 
 
 def qgemm(xu: np.ndarray, plan: WeightPlan, shift: int) -> np.ndarray:
-    """(x - shift) @ w.T + shift * col_sum = x @ w.T, int32, for xu = `to_uint8(x, shift)`
-    (M, MW) with `shift` from `qgemm_shift`."""
+    """x @ w.T, int32, for xu = `to_uint8(x, shift)` (M, MW) with `shift` from `qgemm_shift`:
+    (xu + shift) @ w.T, the shift as MatMulInteger's zero point (-shift) where that is a
+    uint8 (its correction is int32 arithmetic on the same exact sums), else added here as
+    shift * col_sum (exact: the sum is an accumulator)."""
     if len(xu) == 0:
         return np.zeros((0, plan.mh), dtype=np.int32)
-    acc = _qgemm_session().run(None, {"a": np.ascontiguousarray(xu), "b": plan.w8_t})[0]
-    if shift:
-        acc += (shift * plan.col_sum).astype(np.int32)  # exact: the sum is an accumulator
+    za = -shift if 0 <= -shift <= 255 else 0
+    acc = _qgemm_session().run(None, {"a": np.ascontiguousarray(xu), "b": plan.w8_t, "za": _ZP[za]})[0]
+    if shift + za:
+        acc += ((shift + za) * plan.col_sum).astype(np.int32)
     return acc
 
 
