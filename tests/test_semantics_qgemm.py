@@ -8,11 +8,11 @@ beyond it would fail the equality tests), and every admitted case equals the ora
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_semantics_fast import oracle_conv, oracle_multithreshold
 
 from qloom import semantics as sem
-
-from test_semantics_fast import oracle_conv, oracle_multithreshold
 
 
 def oracle_matvec(x, w):

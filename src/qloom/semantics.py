@@ -448,7 +448,7 @@ def conv_matvec(x: np.ndarray, weights: np.ndarray, kernel, stride, pad, pad_val
     kh, kw = kernel
     sh, sw = stride
     x = np.asarray(x)
-    n, h, w, c = x.shape
+    n, c = x.shape[0], x.shape[3]
     lo, hi = value_range(x)
     if any(pad):
         lo, hi = min(lo, pad_value), max(hi, pad_value)
