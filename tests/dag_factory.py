@@ -121,7 +121,7 @@ def dag_models(draw, max_steps: int = 4, max_hw: int = 5):
     x_in = live[0]
     kinds = []
     for _ in range(draw(st.integers(1, max_steps))):
-        kind = draw(st.sampled_from(["conv", "residual", "residual2", "concat", "fork3"]))
+        kind = draw(st.sampled_from(["conv", "residual", "residual2", "residual_acc", "concat", "fork3"]))
         kinds.append(kind)
         t = live[draw(st.integers(0, len(live) - 1))]
         bits, signed = draw(st.sampled_from(BITS)), draw(st.booleans())
@@ -139,6 +139,11 @@ def dag_models(draw, max_steps: int = 4, max_hw: int = 5):
                                                           draw(st.booleans()))
             s = b.add(branch, skip) if draw(st.booleans()) else b.add(skip, branch)
             y = b.requant(s, draw(st.sampled_from(BITS)), draw(st.booleans()), relu=draw(st.booleans()))
+        elif kind == "residual_acc":  # the conv's accumulator itself (no quantizer) plus the skip
+            if np.unique(t.scale).size != 1:
+                t = b.requant(t, 4, True)
+            acc = b.conv(t, t.c, draw(st.sampled_from([1, 3])), draw(st.sampled_from(BITS)))
+            y = b.requant(b.add(acc, t), bits, signed, relu=draw(st.booleans()))
         elif kind == "concat":
             # distinct inputs: qonnx's cleanup renames only the first of a node's repeated inputs
             picks = draw(st.lists(st.integers(0, len(live) - 1), min_size=min(2, len(live)), max_size=3, unique=True))

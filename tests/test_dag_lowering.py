@@ -207,6 +207,20 @@ def test_add_of_scales_not_a_power_of_two_apart_is_a_one_line_error(tmp_path):
     assert (add.shift_a, add.shift_b) == (2, 0)
 
 
+def test_an_accumulator_plus_the_skip_is_exact(tmp_path):
+    """conv (no quantizer) + skip: the MatVec keeps its accumulator, the add reads it and the
+    quantizer after the sum becomes a Threshold."""
+    b = Builder(3, 3, np.random.default_rng(1))
+    x = b.quant(T("x", 2, np.ones(2), -1, 1), 8, True, 2.0 ** -7)
+    t = b.quant(b.conv(x, 2, 3, 4), 4, True, 2.0 ** -3)
+    y = b.requant(b.add(b.conv(t, 2, 3, 3), t), 3, False, relu=True)
+    g = _check(b.model((1, 2, 3, 3), y, (1, 2, 3, 3)), (1, 2, 3, 3), tmp_path)
+    (add,) = [l for l in g.layers if isinstance(l, AddStreams)]
+    acc, skip = g.producers(add.name)
+    assert acc.kind == "MatVec" and acc.thresholds is None and add.in_dtype == acc.acc_dtype
+    assert skip.kind == "Fork" and isinstance(g.consumers(add.name)[0], Threshold)
+
+
 def test_an_accumulator_quantized_on_two_paths_is_refused(tmp_path):
     b = Builder(3, 3, np.random.default_rng(0))
     x = b.quant(T("x", 2, np.ones(2), -1, 1), 8, True, 2.0 ** -7)
