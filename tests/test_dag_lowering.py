@@ -221,6 +221,18 @@ def test_an_accumulator_plus_the_skip_is_exact(tmp_path):
     assert skip.kind == "Fork" and isinstance(g.consumers(add.name)[0], Threshold)
 
 
+def test_one_tensor_read_twice_by_one_node(tmp_path):
+    """Concat([t, t]) and Add(t, t): a Fork whose two streams go to the two ports of one layer."""
+    b = Builder(3, 3, np.random.default_rng(2))
+    x = b.quant(T("x", 2, np.ones(2), -1, 1), 8, True, 2.0 ** -7)
+    t = b.quant(b.conv(x, 2, 3, 4), 3, True, 2.0 ** -2)
+    y = b.requant(b.concat([b.requant(b.add(t, t), 4, True), t]), 4, False)
+    g = _check(b.model((1, 2, 3, 3), y, (1, 4, 3, 3)), (1, 2, 3, 3), tmp_path)
+    (add,) = [l for l in g.layers if isinstance(l, AddStreams)]
+    (fork,) = {p.name for p in g.producers(add.name)}
+    assert g.layer(fork).k == 3  # both ports of the add, and the concat
+
+
 def test_an_accumulator_quantized_on_two_paths_is_refused(tmp_path):
     b = Builder(3, 3, np.random.default_rng(0))
     x = b.quant(T("x", 2, np.ones(2), -1, 1), 8, True, 2.0 ** -7)
