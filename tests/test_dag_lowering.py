@@ -199,6 +199,10 @@ def test_add_of_scales_not_a_power_of_two_apart_is_a_one_line_error(tmp_path):
     with pytest.raises(QloomError, match=r'Add node "Add_0".*not a power of two apart') as e:
         streamline.run(tmp_path / "m.onnx")
     assert "\n" not in str(e.value)
+    from cli_helpers import run_cli  # the command: exit code 2 and that one line, no traceback
+
+    rc, _, err = run_cli(["build", tmp_path / "m.onnx", "--out", tmp_path / "b", "--stop-after", "streamline"])
+    assert rc == 2 and "not a power of two apart" in err and "Traceback" not in err
     # a power of two apart (0.5 = 4 * 0.125) lowers, with the shift on the coarser input
     b, a1, a2 = _two_branches(0.5, 0.125)
     s = b.requant(b.add(a1, a2), 4, True)
