@@ -236,8 +236,6 @@ def test_quantize_equals_qonnx_quant(bits, signed, narrow, zp, rounding, seed):
 
     if narrow and bits == 1 and not signed:
         narrow = False
-    if bits == 1 and signed:
-        zp = 0.0  # +-1 regardless of a zero point here (qonnx would subtract it): not this test's subject
     rng = np.random.default_rng(seed)
     scale = np.float32(rng.choice([1 / 255, 0.5, 1.0, 3.0]))
     half = (np.arange(-2**bits, 2**bits) + 0.5) * scale
@@ -245,6 +243,8 @@ def test_quantize_equals_qonnx_quant(bits, signed, narrow, zp, rounding, seed):
     want = quant(x, scale, np.float32(zp), np.float32(bits), signed, narrow, rounding) / scale  # (q - zp), to float rounding
     got = sem.quantize(x, scale, np.float32(zp), bits, signed, narrow, rounding)
     assert np.array_equal(got, np.round(want).astype(np.int64))
+    lo, hi = sem.quantize_range(bits, signed, narrow, np.float32(zp))
+    assert lo <= got.min() and got.max() <= hi  # the types chosen from the range hold every result
 
 
 @pytest.mark.parametrize("lo, hi", [(-1, 1), (-128, 127), (-255, 0), (-300, -100), (100, 300), (-45, 210)])

@@ -34,8 +34,9 @@ def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: 
     zp = bool(zero_point.any())  # adding or subtracting a zero point of 0 changes no integer
     if zp:
         y = y + zero_point
-    if bits == 1 and signed:
-        return np.where(y >= 0.0, 1, -1).astype(dtype)
+    if bits == 1 and signed:  # qonnx: +-1, then the zero point is subtracted like any level
+        q = np.where(y >= 0.0, np.float32(1), np.float32(-1))
+        return (q - zero_point if zp else q).astype(dtype)
     lo = np.float32(min_int(signed, narrow, bits))
     hi = np.float32(max_int(signed, narrow, bits))
     np.clip(y, lo, hi, out=y)  # in place: y is this function's own array
@@ -49,6 +50,8 @@ def quantize_range(bits: int, signed: bool, narrow: bool, zero_point) -> tuple[i
     (a 1-bit signed or bipolar result, +-1, lies inside it)."""
     zp = np.asarray(zero_point, dtype=np.float64)
     lo, hi = int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits))
+    if bits == 1 and signed:  # the levels are +-1 (see `quantize`), not the clip range [-1, 0]
+        lo, hi = -1, 1
     return min(lo - int(np.ceil(zp.max())), -1), max(hi - int(np.floor(zp.min())), 1)
 
 
