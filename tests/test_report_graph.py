@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import pairwise
 
 import numpy as np
 import pytest
+from dag_factory import dag_models
+from hypothesis import HealthCheck, given, settings
 
 from qloom import artifacts as A
 from qloom.ir import (
@@ -164,3 +167,34 @@ def test_fork_arrows_leave_in_their_targets_order(k, tmp_path):
     svg = hwgraph.svg(nodes, edges, 10)
     xs = [float(x) for x in re.findall(r"<rect x='([\d.]+)' y='\d+' width='184'", svg)]
     assert len(xs) == k + 1 and all(b - a >= hwgraph.W for a, b in zip(sorted(xs[1:]), sorted(xs[1:])[1:]))
+
+
+@settings(max_examples=15, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(m=dag_models(max_steps=6, max_hw=4))
+def test_random_lowered_dags_draw_every_layer_and_stream_downwards_without_overlap(m, tmp_path):
+    import onnx
+
+    from qloom import streamline
+
+    model, _, _ = m
+    onnx.save(model, tmp_path / "dag.onnx")
+    g = streamline.run(tmp_path / "dag.onnx")
+    rep = {"layers": [{"name": l.name, "cycles": 7} for l in g.layers], "cycles_per_frame": 7,
+           "bottleneck": g.hardware_layers[0].name}
+    nodes, edges = hwgraph.hardware_graph(g, rep, {})
+    hw = {l.name for l in g.hardware_layers}
+    assert {(e.src, e.dst, e.port) for e in edges if e.src in hw and e.dst in hw} == {
+        t for t in g.edges() if t[0] in hw and t[1] in hw}
+    depth, rows = hwgraph._layout(nodes, edges)
+    for e in edges:
+        assert depth[e.dst] > depth[e.src]
+        assert [r for r, row in enumerate(rows) if any(s is e for s in row)] == list(range(depth[e.src] + 1,
+                                                                                           depth[e.dst]))
+    svg = hwgraph.svg(nodes, edges, 7)
+    assert svg.count("marker-end") == len(edges)
+    boxes = [(float(x), int(y)) for x, y in re.findall(rf"<rect x='([\d.]+)' y='(\d+)' width='{hwgraph.W}'", svg)]
+    assert len(boxes) == len(hw)
+    for y in {y for _, y in boxes}:
+        xs = sorted(x for x, yy in boxes if yy == y)
+        assert all(b - a >= hwgraph.W + hwgraph.GAP_X for a, b in pairwise(xs))
