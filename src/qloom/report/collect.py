@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qloom import artifacts as A
+
+if TYPE_CHECKING:
+    from qloom.ir import Graph
 
 ANALYSIS_PLACES = ("analysis.json", "analysis/analysis.json")  # in DIR, then beside the model
 
@@ -28,7 +32,7 @@ class Build:
     analysis_path: Path | None = None
     design: dict = field(default_factory=dict)  # rtl/design.json
     synth: dict = field(default_factory=dict)  # synth.json (Yosys: counts, logic depth)
-    graph: object | None = None  # the folded IR (`qloom.ir.Graph`): the hardware graph's structure
+    graph: Graph | None = None  # the folded IR (`qloom.ir.Graph`): the hardware graph's structure
     problems: list[str] = field(default_factory=list)
 
     def rel(self, path: Path) -> str:
