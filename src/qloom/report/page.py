@@ -1,6 +1,6 @@
 """report.html: one self-contained page (inline CSS, charts as data URIs, no script, no network).
 
-Every section has an `id` (the browser test checks them): summary, accuracy, cycles,
+Every section has an `id` (the browser test checks them): summary, accuracy, cycles, graph,
 resources, confusion, timing, rounding, analysis, vivado, artifacts. A section without data
 says what command would give it, rather than vanishing.
 """
@@ -11,10 +11,11 @@ import html
 
 from qloom import artifacts as A
 from qloom.report import charts
+from qloom.report import graph as hwgraph
 from qloom.report.collect import Build, accuracies
 
 GENERATOR = "qloom report"  # <meta name=generator>: marks a report.html that qloom may overwrite
-SECTIONS = ("summary", "accuracy", "cycles", "resources", "confusion", "timing", "rounding", "analysis",
+SECTIONS = ("summary", "accuracy", "cycles", "graph", "resources", "confusion", "timing", "rounding", "analysis",
             "vivado", "artifacts")
 KEYS = ("LUT", "FF", "BRAM18", "DSP")
 
@@ -24,6 +25,7 @@ table{border-collapse:collapse;font-size:13px;margin:.6em 0}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}img.chart{max-width:100%;border:1px solid #eee}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:1em 0}.card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;
 min-width:140px}.card b{display:block;font-size:20px}.ok{color:#2a7a2a}.bad{color:#b00}.note{color:#555;font-size:13px}
+svg.graph{max-width:100%;height:auto;display:block;margin:.5em 0}
 .warn{background:#fff4e0;border-left:4px solid #e0a030;padding:6px 10px}code{background:#f3f3f3;padding:0 3px}"""
 
 
@@ -114,6 +116,34 @@ def _cycles(b: Build) -> str:
     table = _table(["layer", "kind", "shape (H, W, C)", "PE", "SIMD", "memory", "cycles", ""], rows, left=3)
     chart = charts.cycles_chart(layers, r.get("bottleneck"), r.get("cycles_per_frame"))
     return _section("cycles", "Cycles per layer and folding", _img(chart, "cycles per layer") + table)
+
+
+def _graph(b: Build) -> str:
+    title = "Hardware graph"
+    if b.graph is None or not b.report.get("layers"):
+        return _section("graph", title, "<p class=note>No folded IR and report.json yet: build through 'fold'.</p>")
+    nodes, edges = hwgraph.hardware_graph(b.graph, b.report, b.design)
+    ii, hot = b.report.get("cycles_per_frame"), b.report.get("bottleneck")
+    notes = [("Layers in topological order, top to bottom (rows: the longest path from the DMA input); "
+              "each box: kind, folding, cycles per frame and a bar of its share of the initiation interval "
+              f"({_n(ii)} cycles/frame, set by <b class=bad>{_e(hot or '-')}</b>, in red).")]
+    known = [e for e in edges if e.fifo is not None]
+    if known:
+        notes.append("Arrows: the streams, labelled with the words of the FIFO in front of the consumer "
+                     "(p<i>n</i>: its input port), as rtl/design.json builds them.")
+    elif b.design:
+        notes.append("rtl/design.json names no FIFO depths (an older qloom): the arrows carry none.")
+    else:
+        notes.append("No FIFO depths yet: the rtl stage writes them to rtl/design.json (build without "
+                     "<code>--stop-after fold</code>, or <code>--resume</code>).")
+    rows = [[_e(e.src), _e(e.dst), _n(e.port) if e.ports > 1 else "-", _n(e.fifo),
+             f"{e.dwc['in']} &rarr; {e.dwc['out']}" if isinstance(e.dwc, dict) and "in" in e.dwc else "-"]
+            for e in edges if e.dst != hwgraph.OUT]
+    table = (f"<details><summary>every stream ({len(rows)})</summary>"
+             + _table(["from", "to", "port", "FIFO depth (words)", "width converter (elements/word)"], rows, left=2)
+             + "</details>")
+    body = hwgraph.svg(nodes, edges, ii) + "".join(f"<p class=note>{n}</p>" for n in notes) + table
+    return _section("graph", title, body)
 
 
 def _resource_parts(b: Build) -> dict:
@@ -334,8 +364,10 @@ def _vivado(b: Build) -> str:
 ARTIFACTS = [(A.BUILD_JSON, "stages, options, hashes"), (A.FRONTEND_ONNX, "cleaned QONNX: the reference"),
              (A.IR_JSON, "integer IR"), (A.IR_ONNX, "the IR for Netron"), (A.FOLDED_JSON, "IR with folding"),
              (A.FOLDING_JSON, "the folding (editable, --folding)"), (A.REPORT_JSON, "cycles and resources"),
+             (A.ESTIMATE_JSON, "the fold stage's estimate alone"),
              ("rtl/qloom_top.sv", "top-level Verilog"), ("rtl/design.json", "ports and stream packing"),
-             ("rtl/lint.json", "Verilator lint"), (A.SYNTH_JSON, "Yosys counts"), (A.VERIFY_JSON, "verification"),
+             ("rtl/lint.json", "Verilator lint"),
+             (A.SYNTH_JSON, "Yosys counts and logic depth"), (A.VERIFY_JSON, "verification"),
              ("deploy/README.md", "how to run it on the board"), ("deploy/build.sh", "Vivado build"),
              ("deploy/sw/qloom_driver.c", "bare-metal C driver"), ("deploy/pynq/qloom_pynq.py", "PYNQ driver")]
 
@@ -363,7 +395,7 @@ def render(b: Build) -> str:
     name = b.metrics.get("model") or b.report.get("graph") or (b.model.stem if b.model else "build")
     board = (b.report.get("board") or {}).get("name")
     title = f"qloom build report: {name}" + (f" on {board}" if board else "")
-    body = [_summary(b), _accuracy(b), _cycles(b), _resources(b), _confusion(b), _timing(b), _rounding(b),
+    body = [_summary(b), _accuracy(b), _cycles(b), _graph(b), _resources(b), _confusion(b), _timing(b), _rounding(b),
             _analysis(b), _vivado(b), _artifacts(b)]
     return (f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><meta name=generator content='{GENERATOR}'>"
             f"<title>{_e(title)}</title><style>{ANALYSIS_CSS}\n{CSS}</style></head><body>"
