@@ -37,12 +37,16 @@ module qloom_concat #(
   localparam int SW = PE * OUT_BITS;  // slot width
   localparam int KW = K > 1 ? $clog2(K) : 1;
 
-  function automatic int max_words();
-    int m = 1;
-    for (int i = 0; i < K; i++) m = int'(WORDS[i*32 +: 32]) > m ? int'(WORDS[i*32 +: 32]) : m;
-    return m;
+  function automatic integer max_words(input logic [K*32-1:0] words);  // Yosys: no loop-local ints
+    integer i, m;
+    begin
+      m = 1;
+      for (i = 0; i < K; i = i + 1) if (words[i*32 +: 32] > m) m = words[i*32 +: 32];
+      max_words = m;
+    end
   endfunction
-  localparam int WW = max_words() > 1 ? $clog2(max_words()) : 1;
+  localparam int MAXW = max_words(WORDS);
+  localparam int WW = MAXW > 1 ? $clog2(MAXW) : 1;
 
   logic [KW-1:0] port;  // the port being read
   logic [WW-1:0] word;  // word of this pixel from that port
