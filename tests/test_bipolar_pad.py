@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from qloom import sim, streamline
 from qloom.fold import layer_resources
 from qloom.fold.cycles import layer_cycles
-from qloom.fold import datapath
+from qloom.backends.rtl import datapath
 from qloom.ir import BIPOLAR, IntType, MatVec, SlidingWindow
 from qloom.verify.reference import Reference
 

@@ -5,9 +5,10 @@ import dataclasses
 import pytest
 from fold_graphs import dense, tiny_cnn, zoo
 
+from qloom.backends.rtl.coeffs import DEFAULT
 from qloom.fold import layer_cycles, latency_cycles, performance, set_folding
-from qloom.fold.coeffs import DEFAULT
 from qloom.fold.cycles import DMA_CONVERTER_DEPTH, dma_geometry
+from qloom.hw import interface
 from qloom.ir import Graph, OutputSpec
 
 
@@ -120,7 +121,6 @@ def test_cycle_model_matches_the_rtl_generator():
     import itertools
 
     from qloom.fold import legal_values
-    from qloom.fold.cycles import in_words
 
     rtl = pytest.importorskip("qloom.backends.rtl.layers")
     checked = 0
@@ -131,6 +131,6 @@ def test_cycle_model_matches_the_rtl_generator():
             for values in itertools.product(*picks):
                 l = dataclasses.replace(layer, **dict(zip(legal, values)))
                 core = rtl.emit(l, "x")
-                assert (core.cycles, core.in_words) == (layer_cycles(l), in_words(l)), (l.name, values)
+                assert (core.cycles, core.in_words) == (layer_cycles(l), interface(l).in_words), (l.name, values)
                 checked += 1
     assert checked > 200

@@ -12,11 +12,11 @@ import pytest
 from fold_graphs import dense, tiny_cnn, zoo
 from hypothesis import given, strategies as st
 
-from qloom.fold import Coefficients, layer_resources, memory_styles, report, resources, set_folding
-from qloom.fold import datapath
-from qloom.fold.coeffs import DEFAULT
-from qloom.fold.resources import (LINE, RAM_SDP, Memory, auto_style, bram18_count, compare_bits, lutram_luts,
-                                  memories, memory_cost, memory_luts, sum_tree_luts)
+from qloom.backends.rtl import datapath
+from qloom.backends.rtl.coeffs import DEFAULT, Coefficients
+from qloom.backends.rtl.cost import (LINE, RAM_SDP, Memory, auto_style, bram18_count, compare_bits, lutram_luts,
+                                     memories, memory_cost, memory_luts, sum_tree_luts)
+from qloom.fold import layer_resources, memory_styles, report, resources, set_folding
 from qloom.ir import BIPOLAR, IntType, MemStyle
 
 
@@ -179,7 +179,7 @@ FIFO_SWEEP = {(2, 6): 23, (16, 20): 38, (40, 20): 54, (16, 34): 52, (40, 40): 84
 
 
 def test_fifo_luts_follow_the_yosys_sweep():
-    from qloom.fold.resources import fifo_luts
+    from qloom.backends.rtl.cost import fifo_luts
 
     for (width, depth), luts in FIFO_SWEEP.items():
         assert abs(fifo_luts(width, depth) - luts) <= 0.10 * luts, (width, depth, fifo_luts(width, depth), luts)

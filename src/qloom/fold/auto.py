@@ -36,12 +36,11 @@ import numpy as np
 
 from qloom.errors import QloomError
 from qloom.fold.boards import Board, get_board
-from qloom.fold.coeffs import DEFAULT, Coefficients
-from qloom.fold.cycles import layer_cycles
 from qloom.fold.greedy import finn_greedy_fold
-from qloom.fold.cycles import in_par, out_par
-from qloom.fold.resources import KEYS, dwc_resources, fifo_resources, layer_resources, resources
+from qloom.fold.model import CostModel, cost_model
+from qloom.fold.resources import KEYS, layer_resources, resources
 from qloom.fold.rules import fold_fields, legal_values
+from qloom.hw import interface, layer_cycles
 from qloom.ir import Graph, Layer, MemStyle
 
 DEFAULT_BOARD = "xc7z020"  # normalises the cost when no board is given
@@ -68,7 +67,7 @@ def _shallow(layer: Layer, changes: dict) -> Layer:
     return new
 
 
-def layer_options(layer: Layer, coeffs: Coefficients = DEFAULT, fifo: bool = False) -> _Options:
+def layer_options(layer: Layer, coeffs=None, fifo: bool = False) -> _Options:
     """Enumerate the folding space of one layer with its cycles and resources (plus its
     input FIFO if `fifo`; width converters depend on two layers and are checked later)."""
     legal = legal_values(layer)
@@ -76,12 +75,13 @@ def layer_options(layer: Layer, coeffs: Coefficients = DEFAULT, fifo: bool = Fal
     for f in fold_fields(layer):
         values = SEARCH_STYLES if f == "mem_style" else legal[f]
         grids = [{**g, f: v} for g in grids for v in values]
+    model = cost_model(coeffs)
     cycles, res = [], []
     for ch in grids:
         l = _shallow(layer, ch)
         cycles.append(layer_cycles(l))
-        r = layer_resources(l, coeffs)
-        f = fifo_resources(l, 1, coeffs) if fifo else {}
+        r = layer_resources(l, model)
+        f = model.fifo(l, 1) if fifo else {}
         res.append([r[k] + f.get(k, 0) for k in KEYS])
     return _Options(layer, grids, np.array(cycles, dtype=np.int64), np.array(res, dtype=np.float64))
 
@@ -185,18 +185,18 @@ def _pareto(o: _Options, t: int) -> np.ndarray:
     return ok[~np.array(dominated, dtype=bool)]
 
 
-def _dwc(opts: list[_Options], picks: list[int], hw: list[int], k: int, coeffs: Coefficients) -> np.ndarray:
+def _dwc(opts: list[_Options], picks: list[int], hw: list[int], k: int, coeffs: CostModel) -> np.ndarray:
     """Resources of the width converter in front of hardware layer hw[k] (none for the first)."""
     if k == 0:
         return np.zeros(len(KEYS))
     a, b = opts[hw[k - 1]], opts[hw[k]]
     prev, layer = _shallow(a.layer, a.changes[picks[hw[k - 1]]]), _shallow(b.layer, b.changes[picks[hw[k]]])
-    r = dwc_resources(out_par(prev), in_par(layer), layer.in_dtype.bits, coeffs)
+    r = coeffs.converter(interface(prev).out_par, interface(layer).in_par, layer.in_dtype.bits)
     return np.array([r[key] for key in KEYS], dtype=np.float64)
 
 
 def _polish_glue(opts: list[_Options], t: int, picks: list[int], limit: np.ndarray, weights: np.ndarray,
-                 coeffs: Coefficients) -> list[int]:
+                 coeffs: CostModel) -> list[int]:
     """Width converters depend on two neighbours' parallelism, so the per-layer search cannot
     see them. Move one layer at a time to another of its Pareto-optimal options (so every
     layer stays balanced) when that lowers the cost of layer + converters on both sides and
@@ -233,14 +233,14 @@ def _apply(graph: Graph, opts: list[_Options], picks: list[int]) -> Graph:
     return graph.with_layers(layers)
 
 
-def _real(graph: Graph, coeffs: Coefficients) -> np.ndarray:
+def _real(graph: Graph, coeffs: CostModel) -> np.ndarray:
     """Totals of the full model, stream glue (FIFOs, width converters) included."""
     tot = resources(graph, coeffs)["totals"]
     return np.array([tot[k] for k in KEYS], dtype=np.float64)
 
 
 def _solve(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, weights: np.ndarray,
-           coeffs: Coefficients) -> Graph | None:
+           coeffs: CostModel) -> Graph | None:
     """The cheapest folding at t whose full totals are under `limit`.
 
     The search sees each layer with its input FIFO; width converters between layers are
@@ -262,7 +262,7 @@ def _solve(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, weight
 
 
 def _cheapest(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, weights: np.ndarray,
-              coeffs: Coefficients) -> Graph | None:
+              coeffs: CostModel) -> Graph | None:
     """The cheapest folding with cycles <= t under `limit`, never worse than FINN's.
 
     FINN's SetFolding at the same interval (its "<" made "<=") caps LUT, BRAM18 and DSP as
@@ -318,7 +318,7 @@ def _no_fit(graph: Graph, opts: list[_Options], board: Board, cap: np.ndarray, m
 
 
 def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Board | None = None,
-              clock_mhz: float | None = None, margin: float = 0.85, coeffs: Coefficients = DEFAULT) -> Graph:
+              clock_mhz: float | None = None, margin: float = 0.85, coeffs=None) -> Graph:
     """Fold `graph` for `target_fps` (cheapest), or for `board` (fastest that fits), or both."""
     if target_fps is None and board is None:
         raise QloomError("auto folding needs a target frame rate (target_fps) or a board to fill")
@@ -327,6 +327,7 @@ def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Boa
     hw = graph.hardware_layers
     if not hw:
         return graph
+    coeffs = cost_model(coeffs)
     opts = [layer_options(l, coeffs, fifo=l.hardware and l is not hw[0]) for l in graph.layers]
     fastest = max(int(o.cycles.min()) for o in opts)
     slowest = max(int(o.cycles.max()) for o in opts)

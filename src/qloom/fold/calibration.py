@@ -10,7 +10,6 @@ converter in front of it (`streams`), the split `qloom.fold.resources` uses.
 
 from __future__ import annotations
 
-from qloom.fold.coeffs import DEFAULT, Coefficients
 from qloom.fold.resources import KEYS, resources
 
 
@@ -29,7 +28,7 @@ def on_dma_side(instance: dict, streams) -> bool:
     return instance["layer"] is None or (instance["part"] != "core" and instance["layer"] not in streams)
 
 
-def compare(graph, synth_result: dict | None = None, coeffs: Coefficients = DEFAULT, got: dict | None = None) -> dict:
+def compare(graph, synth_result: dict | None = None, coeffs=None, got: dict | None = None) -> dict:
     """{"layers": {name: {"est": {...}, "yosys": {...}}}, "streams", "totals" (the whole top), "dma" (its
     DMA side), "dataflow" (totals without the DMA side), each {"est": {...}, "yosys": {...}}.
 

@@ -1,14 +1,5 @@
-"""Cycle model per frame: the formulas agreed with the RTL (keep the two in step).
-
-    MatVec         vectors * (MH/PE) * (MW/SIMD)        vectors = H*W of the input frame
-    SlidingWindow  max(H*W*C/SIMD, OH*OW*kh*kw*C/SIMD)  input words vs output words
-    Pool           H*W*C/PE                             input-bound (*)
-    Threshold      H*W*C/PE
-    LabelSelect    C                                    one element per cycle
-    InputQuant     0                                    host side
-
-(*) qloom_pool walks virtual columns/rows for windows that end in right/bottom padding:
-max(H*XCOLS, YROWS*OW)*C/PE, which is H*W*C/PE without padding.
+"""Cycle model per frame: each layer's cycles are its hardware interface's
+(`qloom.hw.interface`, the formulas the RTL implements).
 
 The pipeline's initiation interval (cycles per frame) is the largest of these and of the
 words per frame on the top's DMA ports (`dma_geometry`: one word per clock each side); fps
@@ -22,61 +13,9 @@ import math
 from dataclasses import dataclass
 
 from qloom.errors import QloomError
-from qloom.fold.coeffs import DEFAULT, Coefficients
-from qloom.ir import Graph, InputQuant, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
-
-
-def layer_cycles(layer: Layer) -> int:
-    """Cycles one frame occupies this layer (its initiation interval alone)."""
-    h, w, c = layer.in_shape
-    if isinstance(layer, MatVec):
-        return layer.vectors * (layer.mh // layer.pe) * (layer.mw // layer.simd)
-    if isinstance(layer, SlidingWindow):
-        oh, ow, oc = layer.out_shape  # oc = kh*kw*C
-        return max(h * w * c, oh * ow * oc) // layer.simd
-    if isinstance(layer, Pool):
-        oh, ow, _ = layer.out_shape
-        (kh, kw), (sh, sw), (pt, pl, _, _) = layer.kernel, layer.stride, layer.pad
-        xcols = max(w, (ow - 1) * sw + kw - pl)
-        yrows = max(h, (oh - 1) * sh + kh - pt)
-        return max(h * xcols, yrows * ow) * c // layer.pe
-    if isinstance(layer, Threshold):
-        return h * w * c // layer.pe
-    if isinstance(layer, LabelSelect):
-        return c
-    if isinstance(layer, InputQuant):
-        return 0
-    raise NotImplementedError(f"no cycle model for {layer.kind}")
-
-
-def in_par(layer: Layer) -> int:
-    """Elements per input stream word."""
-    if isinstance(layer, (MatVec, SlidingWindow)):
-        return layer.simd
-    if isinstance(layer, (Pool, Threshold)):
-        return layer.pe
-    return 1
-
-
-def out_par(layer: Layer) -> int:
-    """Elements per output stream word."""
-    if isinstance(layer, (MatVec, Pool, Threshold)):
-        return layer.pe
-    if isinstance(layer, SlidingWindow):
-        return layer.simd
-    return 1
-
-
-def in_words(layer: Layer) -> int:
-    """Stream transfers per frame at the layer's input (its input parallelism)."""
-    h, w, c = layer.in_shape
-    if isinstance(layer, MatVec):
-        return layer.vectors * (layer.mw // layer.simd)
-    if isinstance(layer, SlidingWindow):
-        return h * w * c // layer.simd
-    if isinstance(layer, (Pool, Threshold)):
-        return h * w * c // layer.pe
-    return h * w * c  # LabelSelect: one element per cycle
+from qloom.fold.model import cost_model
+from qloom.hw import interface, layer_cycles
+from qloom.ir import Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
 
 
 DMA_WIDTHS = tuple(8 << i for i in range(8))  # what the Xilinx AXI DMA takes: 8 .. 1024 bits
@@ -117,7 +56,7 @@ def dma_geometry(graph: Graph, in_width: int | None = None) -> tuple[DmaSide, Dm
     if not hw:
         raise QloomError(f"graph {graph.name} has no hardware layers: no DMA ports")
     first, last = hw[0], hw[-1]
-    b, par, e = first.in_dtype.bits, in_par(first), math.prod(first.in_shape)
+    b, par, e = first.in_dtype.bits, interface(first).in_par, math.prod(first.in_shape)
     ii = _layers_ii(graph)
     if in_width is not None:
         if in_width not in DMA_WIDTHS or in_width < b:
@@ -131,7 +70,7 @@ def dma_geometry(graph: Graph, in_width: int | None = None) -> tuple[DmaSide, Dm
         w = fits[0] if fits else DMA_WIDTHS[-1]
     k = par if w == par * b else w // b
     din = DmaSide(w, k, -(-e // k), par, e, b)
-    b, par, e = last.out_dtype.bits, out_par(last), math.prod(last.out_shape)
+    b, par, e = last.out_dtype.bits, interface(last).out_par, math.prod(last.out_shape)
     if b > DMA_WIDTHS[-1]:
         raise QloomError(f"{last.name}: {b}-bit output elements do not fit a 1024-bit DMA word")
     d = max(x for x in range(1, par + 1) if par % x == 0 and x * b <= DMA_WIDTHS[-1])
@@ -145,40 +84,39 @@ def dma_ii(graph: Graph, in_width: int | None = None) -> int:
     return max(_layers_ii(graph), din.words, dout.words)
 
 
-def tlast_queue_depth(graph: Graph, in_width: int | None = None, coeffs: Coefficients = DEFAULT) -> int:
+def tlast_queue_depth(graph: Graph, in_width: int | None = None, coeffs=None) -> int:
     """Flags in qloom_tlast's queue: the frames in flight between a frame's last input word
     and its last output word, bounded by twice the modelled latency over the II, plus 2 (a
     queue too small would only stall the input; the RTL benches measure the II)."""
     return 2 * math.ceil(latency_cycles(graph, coeffs) / max(1, dma_ii(graph, in_width))) + 2
 
 
-def _head_tail(layer: Layer, co: Coefficients) -> tuple[int, int, int]:
+def _head_tail(layer: Layer) -> tuple[int, int]:
     """(input words needed before the first output, cycles from the last input to the last
-    output, register depth) of one layer."""
+    output) of one layer."""
     h, w, c = layer.in_shape
+    io = interface(layer)
     if isinstance(layer, MatVec):
         sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
-        depth = co.mvau_depth + co.adder_tree_depth_per_level * math.ceil(math.log2(layer.simd))
         # the first PE group needs a whole input vector; after the last input word the
         # remaining NF-1 neuron folds of the last vector still run, SF cycles each
-        return sf, (nf - 1) * sf + 1, depth
+        return sf, (nf - 1) * sf + 1
     if isinstance(layer, SlidingWindow):
         # qloom_swg double-buffers whole frames: reading starts once the frame is in, and
         # every window of the frame is read after its last input word
-        oh, ow, oc = layer.out_shape
-        return in_words(layer), oh * ow * oc // layer.simd, co.stream_depth
+        return io.in_words, io.out_words
     if isinstance(layer, Pool):
         kh, kw = layer.kernel
         words = c // layer.pe
-        return ((kh - 1) * w + kw) * words, words, co.stream_depth
+        return ((kh - 1) * w + kw) * words, words
     if isinstance(layer, Threshold):
-        return 1, 1, co.stream_depth
+        return 1, 1
     if isinstance(layer, LabelSelect):
-        return c, layer.k, co.stream_depth  # top-k is known after the last element
+        return c, layer.k  # top-k is known after the last element
     raise NotImplementedError(f"no latency model for {layer.kind}")
 
 
-def latency_cycles(graph: Graph, coeffs: Coefficients = DEFAULT) -> int:
+def latency_cycles(graph: Graph, coeffs=None) -> int:
     """Cycles from the first input word of a frame to its last output word, pipeline empty.
 
     Model (an estimate, to be checked against RTL simulation): the host streams the first
@@ -196,10 +134,12 @@ def latency_cycles(graph: Graph, coeffs: Coefficients = DEFAULT) -> int:
     din, _ = dma_geometry(graph)
     # the DMA words arrive one per clock; a width converter passes them on at that rate
     first_in = float(DMA_CONVERTER_DEPTH) if din.converter else 0.0
-    last_in = first_in + float(max(in_words(hw[0]), din.words) - 1)
+    last_in = first_in + float(max(interface(hw[0]).in_words, din.words) - 1)
+    model = cost_model(coeffs)
     for layer in hw:
-        need, tail, depth = _head_tail(layer, coeffs)
-        n_in = in_words(layer)
+        need, tail = _head_tail(layer)
+        depth = model.depth(layer)
+        n_in = interface(layer).in_words
         rate = (last_in - first_in) / max(1, n_in - 1)  # cycles between input words
         first_out = first_in + (need - 1) * rate + 1 + depth
         last_out = max(last_in + tail, first_in + layer_cycles(layer) - 1) + depth
@@ -207,7 +147,7 @@ def latency_cycles(graph: Graph, coeffs: Coefficients = DEFAULT) -> int:
     return int(math.ceil(last_in)) + 1
 
 
-def performance(graph: Graph, clock_mhz: float, coeffs: Coefficients = DEFAULT) -> dict:
+def performance(graph: Graph, clock_mhz: float, coeffs=None) -> dict:
     """Cycles per layer, initiation interval, latency, frames per second, bottleneck."""
     cycles = {l.name: layer_cycles(l) for l in graph.layers}
     hw = [l.name for l in graph.hardware_layers]

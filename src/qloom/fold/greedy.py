@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from qloom.fold.cycles import layer_cycles
+from qloom.hw import layer_cycles
 from qloom.fold.rules import divisors
 from qloom.ir import Graph, Layer, MatVec, Pool, SlidingWindow, Threshold
 

@@ -8,13 +8,14 @@ of each layer; `totals` include it. Utilization is a fraction of the board's cap
 from __future__ import annotations
 
 from qloom.fold.boards import Board, get_board
-from qloom.fold.coeffs import DEFAULT, Coefficients
+from qloom.fold.model import cost_model
 from qloom.fold.cycles import performance
 from qloom.fold.resources import KEYS, reported_mem_style, resources
 
 
-def report(graph, clock_mhz: float, board: str | Board | None = None, coeffs: Coefficients = DEFAULT) -> dict:
+def report(graph, clock_mhz: float, board: str | Board | None = None, coeffs=None) -> dict:
     """Per layer folding, cycles and resources; pipeline totals; utilization of `board`."""
+    coeffs = cost_model(coeffs)
     perf = performance(graph, clock_mhz, coeffs)
     res = resources(graph, coeffs)
     layers = []

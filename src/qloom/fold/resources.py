@@ -1,440 +1,84 @@
-"""Resource model per layer: LUT, FF, BRAM18 (RAMB18 equivalents) and DSP48.
+"""Resources of a folded graph: per layer, the stream glue between layers, the DMA side.
 
-What it counts is what the qloom RTL library builds at a folding, as Yosys `synth_xilinx
--family xc7` maps it (LUT includes LUTs used as LUTRAM, as Vivado's "Slice LUTs" does).
-Every constant is in `coeffs.Coefficients`, with the measurement it was fitted to; the
-structure of each formula follows the RTL:
-
-MatVec (qloom_mvtu, scheme from `datapath`), per PE:
-    sum tree    sum over its adders of the wider operand's bits (a carry-chain adder
-                costs one LUT per bit), the tree of `datapath.Dot`'s leaves
-    leaves      computed terms (TABLE/POW2 products, PAIRED selects): one LUT per bit for
-                the left leaf of each bottom adder (the right one folds into the adder)
-    popcount    2 LUTs per 3 lanes (xnor, count), then the tree of the 2-bit counts
-    accumulate  ACC_BITS, compare N_THR * ACC_BITS (one carry chain each)
-  plus the PAIRED pair sums (2 * LEAF_BITS per lane pair, shared by all PEs), control,
-  the output queue, and the memories.
-DSP: one DSP48E1 per lane product of the DSP scheme (operands up to 25 x 18 bits).
-
-Memories (`memories`): weight and threshold ROMs, the MatVec input buffer, the sliding
-window's double frame buffer, the pool's delay lines. Block RAM counts replay Yosys
-`memory_libmap`'s choice for xc7 (`bram18_count`: every RAMB18/RAMB36 width mode, data of
-several address ranges packed into one word when that is cheaper; checked against 223
-ROM shapes, 16..32768 deep, 1..100 bits wide). LUT costs (`memory_luts`) are per kind:
-a ROM is logic (one LUT6 per bit up to 64 words), a RAM is LUTRAM (RAM32M/RAM64M/
-RAM128X1D/RAM256X1S packing). "auto" picks LUTs while they cost at most
-`auto_luts_per_bram18` per RAMB18 saved; a MatVec's mem_style is its weight ROM's (as
-FINN's mem_style), its thresholds are placed by "auto". `stream_resources` counts the FIFO and width converter in front of
-each layer, `dma_resources` the top's DMA side (input converter and its FIFO, output
-converter, TLAST counters and flag queue).
+The parts are costed by the backend's `model.CostModel` (for the RTL backend,
+`qloom.backends.rtl.cost`: what the qloom library builds, as Yosys `synth_xilinx -family
+xc7` maps it); this module only says which parts a design has and adds them up: a core per
+hardware layer, in front of each further layer a FIFO (its input burst plus the producer's
+output block, `qloom.hw.fifo_depth`) and a width converter when the producer's out_par
+differs from the consumer's in_par, and the top's DMA side (`dma_resources`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
-from qloom.fold import datapath
-from qloom.fold.coeffs import BRAM_CONFIGS, DEFAULT, Coefficients
-from qloom.fold.cycles import dma_geometry, in_par, out_par, tlast_queue_depth
-from qloom.fold.datapath import Dot
-from qloom.ir import Graph, InputQuant, IntType, LabelSelect, Layer, MatVec, MemStyle, Pool, SlidingWindow, Threshold
+from qloom.fold.cycles import dma_geometry, tlast_queue_depth
+from qloom.fold.model import cost_model
+from qloom.hw import interface
+from qloom.ir import Graph, InputQuant, Layer
 
 KEYS = ("LUT", "FF", "BRAM18", "DSP")
-
-# Memory kinds, as the RTL builds them
-ROM = "rom"  # qloom_rom: initialised, registered read
-RAM_WF = "ram_wf"  # qloom_ram: single port, write-first registered read (MatVec input buffer)
-RAM_SDP = "ram_sdp"  # qloom_sdpram: write port + registered read port (sliding window)
-LINE = "line"  # qloom_line: single port, asynchronous read (pool delay lines): no block RAM
-
-
-@dataclass(frozen=True)
-class Memory:
-    """`count` identical memories of depth x width bits of a `kind` above. `lanes`: the bit
-    columns that are not constant over all words (Yosys opt_mem drops the others from a
-    ROM before mapping it: sign bits of small thresholds, say); None: all of them."""
-
-    name: str
-    depth: int
-    width: int
-    kind: str = ROM
-    count: int = 1
-    style_field: bool = True  # follows the layer's mem_style (False: always auto)
-    lanes: int | None = None
-
-    @property
-    def rom(self) -> bool:
-        return self.kind == ROM
-
-    @property
-    def bits(self) -> int:
-        """Width as synthesized."""
-        return self.width if self.lanes is None else self.lanes
-
-
-def _bram_geometry(depth: int, width: int, ram: bool) -> tuple[int, int]:
-    """(RAMB18 equivalents, address ranges) of Yosys `memory_libmap`'s choice on xc7.
-
-    It picks the cheapest (RAMB18 mode, RAMB36 mode, RAMB36 cascade) x data width; a mode
-    of D words covers the memory in ceil(depth / D) address ranges whose data bits are
-    packed together into ceil(ranges * width / port width) RAMs; cost = RAM cost * RAMs +
-    0.5 per output bit per extra range (read mux) + 0.5 per range when a RAM has more
-    than one (write demux). A RAM (`ram`, a write port) packs each range's word padded to
-    the write-enable granularity, 9 bits (or the port width below 9). (yosys
-    passes/memory/memory_libmap.cc `handle_geom`, techlibs/xilinx/brams_xc4v.txt costs;
-    exact on 223 ROM shapes, 16..32768 deep, 1..100 bits wide, and the zoo designs.)
-    """
-    best = None
-    for cost, abits, widths, per in BRAM_CONFIGS:
-        for i, unit in enumerate(widths):
-            ranges = -(-depth // (1 << (abits - i)))
-            word = width
-            if ram:  # each range's word starts on a write-enable boundary
-                byte = min(9, unit)
-                word = -(-width // byte) * byte
-            rams = -(-(ranges * word) // unit)
-            c = cost * rams + 0.5 * (ranges - 1) * width + (0.5 * ranges if ram and ranges > 1 else 0)
-            if best is None or c < best[0]:
-                best = (c, rams * per, ranges)
-    return best[1], best[2]
-
-
-def bram18_count(depth: int, width: int, ram: bool = False) -> int:
-    """RAMB18 equivalents Yosys uses for one depth x width memory on xc7 (`_bram_geometry`)."""
-    if depth <= 0 or width <= 0:
-        return 0
-    return _bram_geometry(depth, width, ram)[0]
-
-
-def block_read_mux(depth: int, width: int, ram: bool = False) -> int:
-    """Output bits x extra address ranges Yosys multiplexes behind a block RAM mapping."""
-    if depth <= 0 or width <= 0:
-        return 0
-    return (_bram_geometry(depth, width, ram)[1] - 1) * width
-
-
-def _lutram_bits_per_4luts(depth: int, kind: str) -> float:
-    """Bits one 4-LUT LUTRAM group stores at `depth` (Yosys lutrams_xc5v.txt configs)."""
-    if kind == RAM_SDP:  # RAM32M/RAM64M as 32x6 / 64x3 simple dual port
-        return 6 if depth <= 32 else 3
-    return {32: 8, 64: 4, 128: 2, 256: 1}[max(32, 1 << (depth - 1).bit_length())]  # single port
-
-
-def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
-    """LUTs of one memory in LUTs (ROM logic or LUTRAM), measured on Yosys (see coeffs).
-
-    ROM: a LUT6 per bit up to 64 words, then ceil(depth/64) LUT6 per bit (MUXF7/F8 join
-    them up to 256 words, LUT multiplexers beyond). LUTRAM up to 64 words (256 single
-    port): the RAM32M/RAM64M/RAM128X1D/RAM256X1S packing; deeper: per word and bit (cells
-    and read multiplexer) plus, per word, the write-enable decode (sweep, 1K..8K words).
-    """
-    d, w = mem.depth, mem.bits
-    if d <= 1:
-        return 0.0
-    if mem.kind == ROM:
-        if d <= 4:
-            return coeffs.rom_lut_tiny * w
-        if d <= 64:
-            return float(w)
-        return w * math.ceil(d / 64) * (1.0 if d <= 256 else coeffs.rom_lut_deep)
-    if mem.kind == RAM_SDP and d > 64:
-        return w * (coeffs.sdp_lut_per_word_bit * d + 0.3) + coeffs.sdp_lut_per_word * d
-    if d > 256:
-        return w * coeffs.sp_lut_per_word_bit * d + coeffs.sp_lut_per_word * d
-    return 4 * math.ceil(w / _lutram_bits_per_4luts(d, mem.kind))
-
-
-def lutram_luts(depth: int, width: int) -> int:
-    """LUTs of a depth x width ROM in LUTs (kept for callers of the old name)."""
-    return int(round(memory_luts(Memory("rom", depth, width))))
-
-
-def auto_style(mem: Memory, coeffs: Coefficients = DEFAULT) -> MemStyle:
-    """What "auto" resolves to: registers for one word, else LUTs while they are cheap.
-    A delay line (asynchronous read) cannot be block RAM."""
-    if mem.depth <= 1:
-        return MemStyle.REGISTERS
-    if mem.kind == LINE:
-        return MemStyle.DISTRIBUTED
-    ram = mem.kind != ROM
-    if memory_luts(mem, coeffs) <= coeffs.auto_luts_per_bram18 * bram18_count(mem.depth, mem.bits, ram):
-        return MemStyle.DISTRIBUTED
-    return MemStyle.BLOCK
-
-
-def memory_cost(mem: Memory, style: MemStyle, coeffs: Coefficients = DEFAULT) -> dict:
-    """LUT/FF/BRAM18 of `mem` stored in a resolved style (not AUTO)."""
-    n, d, w = mem.count, mem.depth, mem.bits
-    if d <= 1 or w == 0:  # a constant (ROM) or a register (RAM)
-        return {"LUT": 0, "FF": 0 if mem.rom else n * w, "BRAM18": 0}
-    if style is MemStyle.BLOCK and mem.kind != LINE:
-        bypass = mem.kind == RAM_WF  # Yosys emulates write-first reads: a mux and 2 FF per bit
-        mux = coeffs.bram_mux_lut * block_read_mux(d, w, ram=not mem.rom)  # several address ranges
-        return {"LUT": n * ((w if bypass else 0) + mux), "FF": 2 * n * w if bypass else 0,
-                "BRAM18": n * bram18_count(d, w, ram=not mem.rom)}
-    if style is MemStyle.REGISTERS and not mem.rom:  # flip-flops and a read multiplexer
-        return {"LUT": n * coeffs.reg_mem_lut_per_bit * d * w, "FF": n * d * w, "BRAM18": 0}
-    # output register, or the address register where Yosys moves it: before a RAM_WF read and
-    # before a tiny ROM (<= 4 words: a LUT per bit, the register retimed to the 2 address bits)
-    tiny_rom = mem.rom and d <= 4
-    ff = 0 if mem.kind == LINE else (math.ceil(math.log2(d)) if mem.kind == RAM_WF or tiny_rom else w)
-    return {"LUT": n * memory_luts(mem, coeffs), "FF": n * ff, "BRAM18": 0}
-
-
-def compare_bits(layer: Layer) -> int:
-    """Width of a stored threshold, as the RTL stores it: the MatVec accumulator
-    (`datapath.acc_type`), or for Threshold a signed type covering the input and a
-    threshold clipped one above it (qloom_thresh CMP_BITS)."""
-    if isinstance(layer, MatVec):
-        return datapath.acc_type(layer).bits
-    t = layer.in_dtype
-    return IntType.for_range(min(t.min, -1), t.max + 1).bits
-
-
-def memories(layer: Layer) -> list[Memory]:
-    """The storage the RTL core of a layer builds at its current folding."""
-    h, w, c = layer.in_shape
-    if isinstance(layer, MatVec):
-        sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
-        lanes = datapath.rom_lanes(layer)
-        mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"])]
-        if layer.thresholds is not None:  # shared (1, T) thresholds are broadcast to MH rows
-            n_thr = datapath.n_thresholds(layer)
-            # placed on their own ("auto"), as FINN's ram_style_thresholds: a layer's mem_style is
-            # its weights' (a block-RAM weight layer need not put a 4-word threshold ROM in RAMB18s)
-            mems.append(Memory("thresholds", nf, layer.pe * n_thr * compare_bits(layer), lanes=lanes["thresholds"],
-                               style_field=False))
-        if nf > 1:  # the input vector is replayed once per further row fold
-            mems.append(Memory("input_buffer", sf, layer.simd * layer.in_dtype.bits, RAM_WF, style_field=False))
-        return mems
-    if isinstance(layer, Threshold):
-        n_thr = max(1, layer.thresholds.shape[1])
-        return [Memory("thresholds", c // layer.pe, layer.pe * n_thr * compare_bits(layer))]
-    if isinstance(layer, SlidingWindow):
-        # qloom_swg: one memory of two frame banks, H*W*C/SIMD words each
-        return [Memory("frame_buffer", 2 * h * w * c // layer.simd, layer.simd * layer.in_dtype.bits,
-                       RAM_SDP, style_field=False)]
-    if isinstance(layer, Pool):
-        # qloom_pool: KW-1 pixel delay lines of C/PE words, KH-1 row delay lines of OW*C/PE
-        (kh, kw), ow, cf = layer.kernel, layer.out_shape[1], c // layer.pe
-        mems = []
-        if kw > 1:
-            mems.append(Memory("column_lines", cf, layer.pe * layer.out_dtype.bits, LINE, count=kw - 1, style_field=False))
-        if kh > 1:
-            mems.append(Memory("row_lines", ow * cf, layer.pe * layer.out_dtype.bits, LINE, count=kh - 1, style_field=False))
-        return mems
-    return []
-
-
-def memory_styles(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict[str, MemStyle]:
-    """Memory name -> the style the backend builds (an explicit mem_style wins, AUTO resolves;
-    a delay line never becomes block RAM)."""
-    field = getattr(layer, "mem_style", MemStyle.AUTO)
-    out = {}
-    for m in memories(layer):
-        explicit = m.style_field and field is not MemStyle.AUTO
-        out[m.name] = field if explicit else auto_style(m, coeffs)
-    return out
 
 
 def _add(a: dict, b: dict) -> dict:
     return {k: a.get(k, 0) + b.get(k, 0) for k in KEYS}
 
 
-def sum_tree_luts(n: int, w: int) -> int:
-    """LUTs of qloom_sum_tree over n leaves of w bits: each adder costs its wider operand's
-    bits (the sign or carry bit on top shares a LUT); the left half holds ceil(n/2) leaves."""
-    if n <= 1:
-        return 0
-    nl = (n + 1) // 2
-    return sum_tree_luts(nl, w) + sum_tree_luts(n - nl, w) + w + math.ceil(math.log2(nl))
+def _rounded(r: dict) -> dict:
+    return {k: int(round(v)) for k, v in r.items()}
 
 
-def _bottom_adders(n: int) -> int:
-    """Adders of qloom_sum_tree whose two operands are both leaves."""
-    if n <= 1:
-        return 0
-    if n == 2:
-        return 1
-    nl = (n + 1) // 2
-    return _bottom_adders(nl) + _bottom_adders(n - nl)
-
-
-def dsp_per_product(x: IntType, w: IntType, coeffs: Coefficients = DEFAULT) -> int:
-    """DSP48E1s per lane product of the DSP scheme: operands signed-extended (an unsigned
-    one gains a bit), split into 25 x 18 pieces."""
-    a = x.bits + (0 if x.signed else 1)
-    b = w.bits + (0 if w.signed else 1)
-    big, small = max(a, b), min(a, b)
-    return math.ceil(big / coeffs.dsp_a_bits) * math.ceil(small / coeffs.dsp_b_bits)
-
-
-def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
-    dot = datapath.dot_scheme(l)
-    acc = datapath.acc_type(l, dot).bits
-    p, q = l.pe, l.simd
-    n_thr = datapath.n_thresholds(l)
-    shared = 0.0
-    if dot is Dot.POPCOUNT:
-        groups = (q + 2) // 3
-        lanes = co.popcount_group_lut * groups + co.tree_lut * sum_tree_luts(groups, 2)
-    else:
-        lb = datapath.leaf_bits(l, dot)
-        leaves = (q + 1) // 2 if dot is Dot.PAIRED else q
-        lanes = co.tree_lut * sum_tree_luts(leaves, lb)
-        if dot in (Dot.TABLE, Dot.POW2, Dot.PAIRED):  # computed leaves not folded into an adder
-            lanes += co.leaf_lut * lb * (leaves - _bottom_adders(leaves))
-        elif dot is Dot.SHIFTADD:  # per lane: partial products and their adders
-            nb = min(l.w_dtype.bits, l.in_dtype.bits)
-            lanes += q * nb * (lb + 1)
-        if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair
-            shared = co.pair_lut * 2 * lb * (q // 2)
-    per_pe = lanes + co.acc_lut * acc + co.cmp_lut * n_thr * acc
-    queue = fifo_luts(p * l.out_dtype.bits, 5, co)
-    dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
-    nf = l.mh // l.pe
-    ff = co.mvau_ff + 2 * p * acc + (q * l.in_dtype.bits if nf == 1 else 0)  # acc, result, input word
-    return {"LUT": co.mvau_c0 + shared + p * per_pe + queue, "FF": ff, "DSP": dsp}
-
-
-def fifo_luts(width: int, depth: int, coeffs: Coefficients = DEFAULT) -> float:
-    """qloom_fifo (STYLE distributed): pointers, count and flags, and its words in LUTRAM
-    with an asynchronous read. Up to 32 words one bank of RAM32M (32 x 6 bits in 4 LUTs,
-    counted per bit), plus address decode per word beyond 6. Deeper, Yosys banks RAM32M (32 x 6) or RAM64M (64 x 3) cells behind a
-    bank:1 read multiplexer (a LUT6 per 3 further banks and bit), whichever is cheaper;
-    control grows with the address width (sweep: 2..40 bits x 6..1024 words, within 10%).
-    Beyond 1024 words as a deep simple dual-port LUTRAM."""
-    if depth <= 32:
-        return coeffs.fifo_lut + coeffs.fifo_lut_per_bit * width + coeffs.fifo_lut_per_word * max(0, depth - 6)
-    if depth <= 1024:
-        store, banks = min((4 * b * math.ceil(width / bits) + width * math.ceil((b - 1) / 3), b)
-                           for b, bits in ((math.ceil(depth / 32), 6), (math.ceil(depth / 64), 3)))
-        return (coeffs.fifo_deep_lut + coeffs.fifo_lut_per_addr_bit * math.ceil(math.log2(depth))
-                + coeffs.fifo_lut_per_bank * (banks - 1) + store)
-    return coeffs.fifo_lut + memory_luts(Memory("fifo", depth, width, RAM_SDP), coeffs)
-
-
-def _logic(layer: Layer, co: Coefficients) -> dict:
-    """Datapath and control of a layer, memories excluded."""
-    if isinstance(layer, MatVec):
-        return _matvec_logic(layer, co)
-    if isinstance(layer, Threshold):
-        t, bits = max(1, layer.thresholds.shape[1]), compare_bits(layer)
-        return {"LUT": co.thr_lut + co.cmp_lut * layer.pe * t * bits + fifo_luts(layer.pe * layer.out_dtype.bits, 4, co),
-                "FF": co.ff_base + layer.pe * layer.in_dtype.bits}
-    if isinstance(layer, SlidingWindow):
-        bits = layer.simd * layer.in_dtype.bits  # pad mux and output queue, per distinct output bit
-        if layer.widens:  # a widened bipolar element is {!b, 1} or the pad 00: its low bit is the
-            # pad flag, one bit for all lanes after Yosys merges the copies (measured: +0..3 LUT)
-            extra = layer.out_dtype.bits - layer.in_dtype.bits
-            bits += 1 if layer.in_dtype.bipolar else layer.simd * extra
-        return {"LUT": co.swg_lut + co.swg_lut_per_bit * bits + fifo_luts(bits, 4, co),
-                "FF": co.swg_ff + 2 * bits}
-    if isinstance(layer, Pool):
-        bits = layer.pe * layer.out_dtype.bits
-        k = layer.kernel[0] + layer.kernel[1] - 2  # reduce2 operators per element
-        return {"LUT": co.pool_lut + co.pool_lut_per_bit * k * bits + 2 * fifo_luts(bits, 4, co),
-                "FF": co.pool_ff + 3 * bits}
-    if isinstance(layer, LabelSelect):
-        kept = layer.k * (layer.in_dtype.bits + layer.out_dtype.bits)
-        return {"LUT": co.label_lut + co.label_lut_per_bit * kept, "FF": co.ff_base + kept}
-    raise NotImplementedError(f"no resource model for {layer.kind}")
-
-
-def layer_resources(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict:
-    """{"LUT", "FF", "BRAM18", "DSP"} of one layer at its current folding (ints)."""
+def layer_resources(layer: Layer, coeffs=None) -> dict:
+    """{"LUT", "FF", "BRAM18", "DSP"} of one layer's core at its current folding (ints)."""
     if isinstance(layer, InputQuant) or not layer.hardware:
         return dict.fromkeys(KEYS, 0)
-    total = _add({}, _logic(layer, coeffs))
-    styles = memory_styles(layer, coeffs)
-    for m in memories(layer):
-        total = _add(total, memory_cost(m, styles[m.name], coeffs))
-    return {k: int(round(v)) for k, v in total.items()}
+    return _rounded(_add({}, cost_model(coeffs).layer(layer)))
 
 
-def _in_burst(layer: Layer) -> int:
-    """Input words a core takes back to back (a MatVec reads a whole vector in fold 0)."""
-    if isinstance(layer, MatVec) and layer.mh > layer.pe:
-        return layer.mw // layer.simd
-    return 1
+def fifo_resources(layer: Layer, producer_block: int = 1, coeffs=None) -> dict:
+    """The FIFO in front of a layer (behind a producer of `producer_block`-word output runs)."""
+    return cost_model(coeffs).fifo(layer, producer_block)
 
 
-def _out_block(layer: Layer) -> int:
-    """Output words a core may emit in one run (a pool finishes a row of windows at once)."""
-    return layer.out_shape[1] * layer.in_shape[2] // layer.pe if isinstance(layer, Pool) else 1
+def dwc_resources(a: int, b: int, bits: int, coeffs=None, frame: int = 0) -> dict:
+    """A width converter from a to b elements of `bits` per word (frames of `frame` elements)."""
+    return cost_model(coeffs).converter(a, b, bits, frame)
 
 
-def fifo_resources(layer: Layer, producer_block: int = 1, coeffs: Coefficients = DEFAULT) -> dict:
-    """qloom_fifo in front of a layer: max(its input burst + the producer's output block, 2)
-    + 2 words of its input width."""
-    width = in_par(layer) * layer.in_dtype.bits
-    depth = max(_in_burst(layer) + producer_block, 2) + 2
-    ff = coeffs.fifo_ff + 3 * math.ceil(math.log2(depth + 1))
-    return {"LUT": fifo_luts(width, depth, coeffs), "FF": ff, "BRAM18": 0, "DSP": 0}
+def memory_styles(layer: Layer, coeffs=None) -> dict:
+    """Memory name -> the style the backend builds (AUTO resolved)."""
+    return cost_model(coeffs).memory_styles(layer)
 
 
-def dwc_resources(a: int, b: int, bits: int, coeffs: Coefficients = DEFAULT, frame: int = 0) -> dict:
-    """qloom_dwc from a to b elements per word of `bits` (frames of `frame` elements, 0: whole
-    words): narrowing by an integer factor alternates two word registers behind a 2K:1
-    output multiplexer, widening a gathering register and an output word; a < b otherwise
-    a gearbox (a shift register and a log2(a)-stage shifter per output bit);
-    anything else a barrel-shifted buffer of a + b - 1 + max(a, b) elements (sweep of 15
-    ratios)."""
-    if a == b:
-        return dict.fromkeys(KEYS, 0)
-    whole = frame == 0 or frame % a == 0
-    words = max(1, -(-frame // a))
-    counter = math.ceil(math.log2(words)) if not whole else 0  # the frame's input word
-    if a % b == 0 and whole:  # narrowing
-        return {"LUT": coeffs.dwc_narrow_lut + coeffs.dwc_lut_per_bit * a * bits,
-                "FF": 2 * a * bits + math.ceil(math.log2(a // b + 1)) + 1, "BRAM18": 0, "DSP": 0}
-    if b % a == 0 and whole:  # widening
-        return {"LUT": coeffs.dwc_lut, "FF": (2 * b - a) * bits + math.ceil(math.log2(b // a)) + 1,
-                "BRAM18": 0, "DSP": 0}
-    if a < b and frame:  # gearbox (the DMA side's converter)
-        return {"LUT": coeffs.dwc_lut + counter + coeffs.dwc_gear_lut * b * bits * max(1, math.ceil(math.log2(a))),
-                "FF": (2 * b - 1) * bits + math.ceil(math.log2(b)) + counter + 1, "BRAM18": 0, "DSP": 0}
-    cap = a + b - 1 + max(a, b)
-    # the fill level moves in steps of gcd(a, b) elements; Yosys drops the barrel shifter
-    # stages below the largest power of two dividing that step (in bits)
-    step = math.gcd(a, b, frame % a or a) * bits
-    grain = step & -step
-    return {"LUT": coeffs.dwc_narrow_lut + counter
-            + coeffs.dwc_shift_lut * cap * bits * math.log2(max(2, cap * bits / grain)),
-            "FF": cap * bits + math.ceil(math.log2(cap * bits + 1)) + counter, "BRAM18": 0, "DSP": 0}
-
-
-def dma_resources(graph: Graph, coeffs: Coefficients = DEFAULT) -> dict:
+def dma_resources(graph: Graph, coeffs=None) -> dict:
     """The top's DMA side at `cycles.dma_geometry`'s widths: the input converter and its
     FIFO (when the DMA word is not the first layer's), the output narrowing converter, and
-    qloom_tlast (two word counters and a 1-bit flag FIFO of the generator's depth)."""
+    the TLAST logic (two word counters and a 1-bit flag FIFO of the generator's depth)."""
     hw = graph.hardware_layers
     if not hw:
         return dict.fromkeys(KEYS, 0)
+    model = cost_model(coeffs)
     din, dout = dma_geometry(graph)
     total = dict.fromkeys(KEYS, 0)
     if din.converter:
-        total = _add(total, dwc_resources(din.per_word, din.par, din.bits, coeffs, din.elems))
-        total = _add(total, fifo_resources(hw[0], 1, coeffs))
+        total = _add(total, model.converter(din.per_word, din.par, din.bits, din.elems))
+        total = _add(total, model.fifo(hw[0], 1))
     if dout.converter:
-        total = _add(total, dwc_resources(dout.par, dout.per_word, dout.bits, coeffs))
-    depth = tlast_queue_depth(graph, coeffs=coeffs)
-    cnt = math.ceil(math.log2(max(2, din.words))) + math.ceil(math.log2(max(2, dout.words)))
-    total = _add(total, {"LUT": fifo_luts(1, depth, coeffs) + cnt + 4,
-                         "FF": cnt + coeffs.fifo_ff + 3 * math.ceil(math.log2(depth + 1)), "BRAM18": 0, "DSP": 0})
-    return {k: int(round(v)) for k, v in total.items()}
+        total = _add(total, model.converter(dout.par, dout.per_word, dout.bits))
+    depth = tlast_queue_depth(graph, coeffs=model)
+    total = _add(total, model.tlast(depth, din.words, dout.words))
+    return _rounded(total)
 
 
-def stream_resources(prev: Layer, layer: Layer, coeffs: Coefficients = DEFAULT) -> dict:
-    """The FIFO, and the qloom_dwc width converter when producer PE != consumer SIMD, the
-    top level puts before `layer`."""
-    total = fifo_resources(layer, _out_block(prev), coeffs)
-    total = _add(total, dwc_resources(out_par(prev), in_par(layer), layer.in_dtype.bits, coeffs))
-    return {k: int(round(v)) for k, v in total.items()}
+def stream_resources(prev: Layer, layer: Layer, coeffs=None) -> dict:
+    """The FIFO, and the width converter when producer out_par != consumer in_par, the top
+    level puts before `layer`."""
+    model = cost_model(coeffs)
+    a, b = interface(prev), interface(layer)
+    total = _add({}, model.fifo(layer, a.out_block))
+    total = _add(total, model.converter(a.out_par, b.in_par, layer.in_dtype.bits))
+    return _rounded(total)
 
 
-def resources(graph: Graph, coeffs: Coefficients = DEFAULT) -> dict:
+def resources(graph: Graph, coeffs=None) -> dict:
     """Per layer resources, the stream glue in front of each layer, the DMA side, and totals.
 
     {"layers": {name: {LUT, FF, BRAM18, DSP}}, "streams": {name: {...}}, "totals": {...},
@@ -443,17 +87,18 @@ def resources(graph: Graph, coeffs: Coefficients = DEFAULT) -> dict:
     balances: the DMA side depends on the whole pipeline's II, which it does not see), and
     totals_with_dma the top's DMA side too (converter, its FIFO, TLAST).
     """
-    per = {l.name: layer_resources(l, coeffs) for l in graph.layers}
+    model = cost_model(coeffs)
+    per = {l.name: layer_resources(l, model) for l in graph.layers}
     hw = graph.hardware_layers
-    streams = {b.name: stream_resources(a, b, coeffs) for a, b in zip(hw, hw[1:])}
+    streams = {b.name: stream_resources(a, b, model) for a, b in zip(hw, hw[1:])}
     totals = dict.fromkeys(KEYS, 0)
     for r in list(per.values()) + list(streams.values()):
         totals = _add(totals, r)
-    dma = dma_resources(graph, coeffs)
+    dma = dma_resources(graph, model)
     return {"layers": per, "streams": streams, "totals": totals, "dma": dma, "totals_with_dma": _add(totals, dma)}
 
 
-def reported_mem_style(layer: Layer, coeffs: Coefficients = DEFAULT) -> str | None:
+def reported_mem_style(layer: Layer, coeffs=None) -> str | None:
     """The style of a layer's main memory (weights, else thresholds) for reports."""
     styles = memory_styles(layer, coeffs)
     for name in ("weights", "thresholds"):

@@ -11,7 +11,7 @@
 // it is rewritten by the next vector's fold 0 only after every fold of this vector read
 // that word).
 //
-// Dot product of one step, per PE (DOT, chosen by qloom.fold.datapath, which also derives
+// Dot product of one step, per PE (DOT, chosen by qloom.backends.rtl.datapath, which also derives
 // the thresholds, so `acc` may differ from W @ x by a per-row constant the thresholds hold):
 //   0 POPCOUNT  bipolar x bipolar: acc = #(x xnor w) (thresholds in the popcount domain);
 //               three lanes' xnor count per two LUT6, then a sum tree of the counts.

@@ -17,7 +17,7 @@
 //     T(node) = T(l) + T(r) + (1 - ml)
 // so the tree's value (sum ^ {OW{mask_out}}) is the exact sum of the leaf values plus, for
 // every node, 1 when the mask of its leftmost leaf is 0. Masks are functions of the weights
-// only, so the generator folds that count into the thresholds (see qloom.fold.datapath).
+// only, so the generator folds that count into the thresholds (see qloom.backends.rtl.datapath).
 // A node's value fits OW bits: n leaves in [-2^(W-1), 2^(W-1)-1] plus at most n-1 ones.
 module qloom_sum_tree #(
   parameter int N = 2,

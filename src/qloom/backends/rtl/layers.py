@@ -3,15 +3,9 @@
 An emitter turns a folded layer into a `Core`: which hand-written module implements it,
 the exact parameter values (accumulator widths, encoded output affine map, ...), the
 `$readmemh` images of its weights/thresholds, and its stream interface (elements per word
-in and out, words per frame) plus its cycle count per frame, which is the agreed model:
-
-  MatVec         vectors * (MH/PE) * (MW/SIMD)
-  Threshold      input words            (C/PE per pixel)
-  SlidingWindow  max(input words, output words)
-  Pool           max(H * XCOLS, YROWS * OW) * C/PE, XCOLS/YROWS = real columns/rows plus
-                 the virtual ones up to the last window end (= input words without
-                 right/bottom padding)
-  LabelSelect    C                      (one element per clock)
+in and out, words per frame, cycles per frame, bursts): the layer's `qloom.hw.interface`,
+the same one the cost model reads. Memory styles: a layer's own `mem_style` (the folding
+resolves "auto"), the others as the cost model places them (`cost.memory_styles`).
 """
 
 from __future__ import annotations
@@ -21,11 +15,12 @@ from typing import Callable
 
 import numpy as np
 
-from qloom.packing import pack_rows
-from qloom.fold import datapath
-from qloom.fold.resources import memory_styles
+from qloom.backends.rtl import datapath
+from qloom.backends.rtl.cost import memory_styles
+from qloom.hw import LayerInterface, clip_thresholds, interface, threshold_compare_type
 from qloom.ir import ops
 from qloom.ir.types import IntType
+from qloom.packing import pack_rows
 
 MEM_STYLE_CODE = {ops.MemStyle.AUTO: 0, ops.MemStyle.BLOCK: 1, ops.MemStyle.DISTRIBUTED: 2,
                   ops.MemStyle.REGISTERS: 3}
@@ -56,16 +51,18 @@ class Memory:
 class Core:
     module: str  # library module, a key of LIBRARY_DEPS
     params: dict[str, int | str]
-    in_par: int
+    io: LayerInterface  # elements per word, words per frame, cycles, bursts (`qloom.hw.interface`)
     in_dtype: IntType
-    in_words: int  # words per frame
-    out_par: int
     out_dtype: IntType
-    out_words: int
-    cycles: int  # clocks per frame when neither starved nor stalled
     mems: tuple[Memory, ...] = field(default=())
-    in_burst: int = 1  # input words the core takes back to back after idling (FIFO sizing)
-    out_block: int = 1  # output words it may emit in a run before a long gap (FIFO sizing)
+
+    in_par = property(lambda self: self.io.in_par)
+    out_par = property(lambda self: self.io.out_par)
+    in_words = property(lambda self: self.io.in_words)  # words per frame
+    out_words = property(lambda self: self.io.out_words)
+    cycles = property(lambda self: self.io.cycles)  # clocks per frame when neither starved nor stalled
+    in_burst = property(lambda self: self.io.in_burst)  # input words taken back to back after idling
+    out_block = property(lambda self: self.io.out_block)  # output words emitted in a run before a gap
 
 
 def _flag(b: bool) -> int:
@@ -86,10 +83,10 @@ def _out_affine(n_thr: int, base: int, step: int, out: IntType) -> tuple[int, in
 
 
 def _threshold_rows(thresholds: np.ndarray, rows: int, lo: int, hi: int) -> np.ndarray:
-    """(rows, T) thresholds clipped into [lo, hi + 1]: x >= t is unchanged for every x in [lo, hi]."""
+    """(rows, T) thresholds, clipped (`hw.clip_thresholds`)."""
     t = np.asarray(thresholds, dtype=np.int64)
     t = np.broadcast_to(t, (rows, t.shape[1])) if t.shape[0] == 1 else t
-    return np.clip(t, lo, hi + 1)
+    return clip_thresholds(t, lo, hi)
 
 
 def _threshold_image(t: np.ndarray, pe: int, bits: int, file: str) -> Memory:
@@ -128,8 +125,7 @@ def matvec(l: ops.MatVec, prefix: str) -> Core:
                "W_STYLE": MEM_STYLE_CODE[styles["weights"]],
                "T_STYLE": MEM_STYLE_CODE[styles.get("thresholds", ops.MemStyle.AUTO)],
                "BUF_STYLE": MEM_STYLE_CODE[styles.get("input_buffer", ops.MemStyle.AUTO)]}
-    return Core("qloom_mvtu", params, simd, l.in_dtype, l.vectors * sf, pe, out, l.vectors * nf,
-                l.vectors * nf * sf, tuple(mems), in_burst=sf if nf > 1 else 1)
+    return Core("qloom_mvtu", params, interface(l), l.in_dtype, out, tuple(mems))
 
 
 def threshold(l: ops.Threshold, prefix: str) -> Core:
@@ -138,14 +134,13 @@ def threshold(l: ops.Threshold, prefix: str) -> Core:
     n = l.thresholds.shape[1]
     t, step_ir = (np.full((1, 1), it.max + 1), 0) if n == 0 else (l.thresholds, l.out_step)
     t = _threshold_rows(t, c, it.min, it.max)
-    cmp = IntType.for_range(min(it.min, -1), it.max + 1)
+    cmp = threshold_compare_type(it)
     base, step = _out_affine(t.shape[1], l.out_base, step_ir, out)
     mem = _threshold_image(t, l.pe, cmp.bits, f"{prefix}_thresh.mem")
     params: dict[str, int | str] = {"C": c, "PE": l.pe, **_dtype_params("IN", it), "CMP_BITS": cmp.bits,
                                     "N_THR": t.shape[1], "OUT_BITS": out.bits, "OUT_BASE": base, "OUT_STEP": step,
                                     "THRESH_FILE": mem.file, "MEM_STYLE": MEM_STYLE_CODE[memory_styles(l)["thresholds"]]}
-    words = h * w * c // l.pe
-    return Core("qloom_thresh", params, l.pe, it, words, l.pe, out, words, words, (mem,))
+    return Core("qloom_thresh", params, interface(l), it, out, (mem,))
 
 
 def _check_elem_bits(l: ops.Layer, t: IntType) -> None:
@@ -165,10 +160,7 @@ def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
                                     "BITS": it.bits, "PAD": pad,
                                     "OUT_BITS": out.bits, "IN_SIGNED": _flag(it.signed), "IN_BIPOLAR": _flag(it.bipolar),
                                     "STYLE": MEM_STYLE_CODE[memory_styles(l)["frame_buffer"]]}
-    in_words = h * w * c // l.simd
-    out_words = oh * ow * kh * kw * c // l.simd
-    return Core("qloom_swg", params, l.simd, it, in_words, l.simd, out, out_words,
-                max(in_words, out_words))
+    return Core("qloom_swg", params, interface(l), it, out)
 
 
 def pool(l: ops.Pool, prefix: str) -> Core:
@@ -185,12 +177,7 @@ def pool(l: ops.Pool, prefix: str) -> Core:
     styles = memory_styles(l)
     params |= {"COL_STYLE": MEM_STYLE_CODE[styles.get("column_lines", ops.MemStyle.AUTO)],
                "ROW_STYLE": MEM_STYLE_CODE[styles.get("row_lines", ops.MemStyle.AUTO)]}
-    cf = c // l.pe
-    # columns/rows a pass walks: the real ones plus virtual ones up to the last window end
-    xcols = max(w, (ow - 1) * sw + kw - pl)
-    yrows = max(h, (oh - 1) * sh + kh - pt)
-    return Core("qloom_pool", params, l.pe, it, h * w * cf, l.pe, l.out_dtype, oh * ow * cf,
-                max(h * xcols, yrows * ow) * cf, out_block=ow * cf)
+    return Core("qloom_pool", params, interface(l), it, l.out_dtype)
 
 
 def label_select(l: ops.LabelSelect, prefix: str) -> Core:
@@ -198,7 +185,7 @@ def label_select(l: ops.LabelSelect, prefix: str) -> Core:
     it = l.in_dtype
     params: dict[str, int | str] = {"C": c, "K": l.k, "IN_BITS": it.bits, "CMP_SIGNED": _flag(it.signed and not it.bipolar),
                                     "OUT_BITS": l.out_dtype.bits}
-    return Core("qloom_labelselect", params, 1, it, c, 1, l.out_dtype, l.k, c)
+    return Core("qloom_labelselect", params, interface(l), it, l.out_dtype)
 
 
 EMITTERS: dict[type, Callable[[ops.Layer, str], Core]] = {

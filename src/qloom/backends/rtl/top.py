@@ -33,6 +33,7 @@ from qloom.backends.rtl.layers import Core
 from qloom.backends.rtl.out_kind import out_kind as kind_of
 from qloom.backends.rtl.out_kind import with_out_kind
 from qloom.fold.cycles import DmaSide, dma_geometry, tlast_queue_depth
+from qloom.hw import fifo_depth
 from qloom.ir.graph import Graph
 from qloom.packing import hex_lines, port_width
 
@@ -58,8 +59,8 @@ def verilog_names(names: list[str]) -> list[str]:
 
 
 def default_fifo_depth(producer: Core | None, consumer: Core) -> int:
-    """Words of the FIFO in front of `consumer`; producer None: the DMA input converter."""
-    return max(consumer.in_burst + (producer.out_block if producer else 1), 2) + 2
+    """Words of the FIFO in front of `consumer` (`hw.fifo_depth`); producer None: the DMA input converter."""
+    return fifo_depth(consumer.io, producer.out_block if producer else 1)
 
 
 def _stream_decl(prefix: str, width: int) -> str:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qloom import semantics as sem
+from qloom.hw import clip_thresholds
 from qloom.ir import IntType, MatVec
 
 
@@ -166,7 +167,7 @@ def rtl_thresholds(l: MatVec, dot: Dot | None = None) -> Thresholds | None:
     if t.shape[1] == 0:
         t, step = np.full((1, 1), hi + 1), 0
     t = np.broadcast_to(t, (l.mh, t.shape[1])) if t.shape[0] == 1 else t
-    t = np.clip(t, lo, hi + 1) + row_constants(l, dot)[:, None]
+    t = clip_thresholds(t, lo, hi) + row_constants(l, dot)[:, None]
     return Thresholds(t, l.out_base, step)
 
 
