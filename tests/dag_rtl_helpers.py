@@ -176,3 +176,70 @@ def run_ports(workdir: Path, module: str, params: dict, ins: list[Port], outs: l
     if errors is None or errors or "ERROR" in r.stdout:
         raise AssertionError(f"{module} test bench reported errors ({errors}):\n{r.stdout[-3000:]}")
     return run
+
+
+# ---------------------------------------------------------------- small DAG graphs
+
+
+def graph_residual(seed=0, pe=2, skew_heavy=False):
+    """thr -> fork -> (3x3 conv: window + MatVec with thresholds) + skip -> add -> thr.
+    `skew_heavy`: the conv branch's window double-buffers whole frames, so the skip FIFO
+    must hold about a frame."""
+    import numpy as np
+
+    from qloom.ir import AddStreams, Fork, IntType, SlidingWindow, Threshold
+
+    from rtl_helpers import _graph, _mv
+
+    rng = np.random.default_rng(seed)
+    u2, s8 = IntType(2, False), IntType(8, True)
+    h = 6 if skew_heavy else 4
+    t0 = Threshold(name="thr0", in_shape=(h, h, 4), in_dtype=s8,
+                   thresholds=np.sort(rng.integers(-60, 60, size=(4, 3)), axis=1), out_base=0, pe=pe)
+    fk = Fork(name="fork", in_shape=t0.out_shape, in_dtype=t0.out_dtype, k=2, pe=pe)
+    sw = SlidingWindow(name="swg", in_shape=fk.out_shape, in_dtype=u2, kernel=(3, 3), pad=(1, 1, 1, 1), simd=2,
+                       inputs=("fork",))
+    cv = _mv(rng, "conv", sw.out_shape, u2, IntType(2, True), 4, 3, 0, 1, pe=2, simd=6)
+    ad = AddStreams(name="add", in_shape=fk.out_shape, in_dtype=u2, in_dtype_b=cv.out_dtype, shift_a=1, pe=pe,
+                    inputs=("fork", "conv"))
+    acc = ad.out_dtype
+    t1 = Threshold(name="thr1", in_shape=ad.out_shape, in_dtype=acc,
+                   thresholds=np.sort(rng.integers(acc.min, acc.max + 1, size=(4, 2)), axis=1), pe=pe)
+    return _graph("residual" + ("_heavy" if skew_heavy else ""), [t0, fk, sw, cv, ad, t1])
+
+
+def graph_concat3(seed=1):
+    """fork to three readers: a threshold, a 1x1 conv and the stream itself, concatenated
+    (mixed types), then a 1x1 conv over all channels."""
+    import numpy as np
+
+    from qloom.ir import Concat, Fork, IntType, Threshold
+
+    from rtl_helpers import _graph, _mv
+
+    rng = np.random.default_rng(seed)
+    u3 = IntType(3, False)
+    t0 = Threshold(name="thr0", in_shape=(3, 3, 6), in_dtype=IntType(6, True),
+                   thresholds=np.sort(rng.integers(-20, 20, size=(6, 7)), axis=1), pe=3)
+    fk = Fork(name="split", in_shape=t0.out_shape, in_dtype=u3, k=3, pe=3)
+    ta = Threshold(name="thr_a", in_shape=fk.out_shape, in_dtype=u3, thresholds=np.array([[2]] * 6), out_base=-1,
+                   out_step=2, pe=6, inputs=("split",))
+    mb = _mv(rng, "conv_b", fk.out_shape, u3, IntType(3, True), 3, None, pe=1, simd=2)
+    mb = _replace(mb, inputs=("split",))
+    ct = Concat(name="cat", in_shape=ta.out_shape, in_dtype=ta.out_dtype, channels=(6, 3, 6),
+                dtypes=(ta.out_dtype, mb.out_dtype, u3), pe=3, inputs=("thr_a", "conv_b", "split"))
+    fc = _mv(rng, "conv_c", ct.out_shape, ct.out_dtype, IntType(2, True), 4, None, pe=2, simd=5)
+    return _graph("concat3", [t0, fk, ta, mb, ct, fc])
+
+
+def _replace(layer, **changes):
+    import dataclasses
+
+    return dataclasses.replace(layer, **changes)
+
+
+DAG_GRAPHS = {
+    "residual": lambda: graph_residual(),
+    "residual_heavy": lambda: graph_residual(seed=3, pe=4, skew_heavy=True),
+    "concat3": lambda: graph_concat3(),
+}

@@ -5,6 +5,11 @@ The pipeline's initiation interval (cycles per frame) is the largest of these an
 words per frame on the top's DMA ports (`dma_geometry`: one word per clock each side); fps
 is clock / II. Latency is modelled in `latency_cycles` (see there); the RTL testbench will
 measure the real figure.
+
+Over a DAG (`schedule`) a layer starts when its latest input does (a join waits for its
+slowest port), so the latency is the critical path's; `edge_fifo_depths` sizes the FIFO of
+every edge from the same schedule: a join's faster port (a skip path) buffers the words
+that arrive while the join waits for its slower one.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from dataclasses import dataclass
 
 from qloom.errors import QloomError
 from qloom.fold.model import cost_model
-from qloom.hw import interface, layer_cycles
-from qloom.ir import Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
+from qloom.hw import fifo_depth, interface, layer_cycles, port_words
+from qloom.ir import AddStreams, Concat, Fork, Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
 
 
 DMA_WIDTHS = tuple(8 << i for i in range(8))  # what the Xilinx AXI DMA takes: 8 .. 1024 bits
@@ -113,7 +118,36 @@ def _head_tail(layer: Layer) -> tuple[int, int]:
         return 1, 1
     if isinstance(layer, LabelSelect):
         return c, layer.k  # top-k is known after the last element
+    if isinstance(layer, (Fork, AddStreams, Concat)):
+        return 1, 1  # word by word (a join once every port has its word: `schedule`)
     raise NotImplementedError(f"no latency model for {layer.kind}")
+
+
+def schedule(graph: Graph, coeffs=None) -> dict[str, tuple[float, float]]:
+    """Hardware layer name -> (first, last) cycle of its output words for one frame, pipeline
+    empty (the model of `latency_cycles`). A layer reading several streams starts from the
+    latest first word and the latest last word of its inputs."""
+    hw = graph.hardware_layers
+    if not hw:
+        return {}
+    din, _ = dma_geometry(graph)
+    # the DMA words arrive one per clock; a width converter passes them on at that rate
+    dma_first = float(DMA_CONVERTER_DEPTH) if din.converter else 0.0
+    dma_last = dma_first + float(max(interface(hw[0]).in_words, din.words) - 1)
+    model = cost_model(coeffs)
+    times: dict[str, tuple[float, float]] = {}
+    for layer in hw:
+        ports = [times[p] for p in graph.input_names(layer.name) if p in times]
+        first_in = max((f for f, _ in ports), default=dma_first)
+        last_in = max((last for _, last in ports), default=dma_last)
+        need, tail = _head_tail(layer)
+        depth = model.depth(layer)
+        n_in = interface(layer).in_words
+        rate = (last_in - first_in) / max(1, n_in - 1)  # cycles between input words
+        first_out = first_in + (need - 1) * rate + 1 + depth
+        last_out = max(last_in + tail, first_in + layer_cycles(layer) - 1) + depth
+        times[layer.name] = (first_out, max(last_out, first_out))
+    return times
 
 
 def latency_cycles(graph: Graph, coeffs=None) -> int:
@@ -125,26 +159,62 @@ def latency_cycles(graph: Graph, coeffs=None) -> int:
     arrived (at the observed arrival rate) plus its register depth; its last output leaves
     at the later of (last input + tail) and (first input + its own cycles), i.e. it is
     either starved by its producer or bound by its own throughput. Outputs of one layer
-    are the next layer's inputs. Backpressure from a slower consumer is covered by the
-    consumer's own-throughput term.
+    are the next layer's inputs (`schedule`, which follows a DAG's critical path).
+    Backpressure from a slower consumer is covered by the consumer's own-throughput term.
     """
-    hw = graph.hardware_layers
-    if not hw:
+    times = schedule(graph, coeffs)
+    if not times:
         return 0
-    din, _ = dma_geometry(graph)
-    # the DMA words arrive one per clock; a width converter passes them on at that rate
-    first_in = float(DMA_CONVERTER_DEPTH) if din.converter else 0.0
-    last_in = first_in + float(max(interface(hw[0]).in_words, din.words) - 1)
-    model = cost_model(coeffs)
-    for layer in hw:
-        need, tail = _head_tail(layer)
-        depth = model.depth(layer)
-        n_in = interface(layer).in_words
-        rate = (last_in - first_in) / max(1, n_in - 1)  # cycles between input words
-        first_out = first_in + (need - 1) * rate + 1 + depth
-        last_out = max(last_in + tail, first_in + layer_cycles(layer) - 1) + depth
-        first_in, last_in = first_out, max(last_out, first_out)
-    return int(math.ceil(last_in)) + 1
+    return int(math.ceil(times[graph.hardware_layers[-1].name][1])) + 1
+
+
+def _skew_words(arrive: tuple[float, float], start: tuple[float, float], words: int, ii: int) -> int:
+    """Words of a port arriving at (first, last) that wait for a join starting at (first,
+    last): those within the larger delay, frames `ii` apart, each frame's words evenly
+    spread from its first to its last."""
+    delay = max(start[0] - arrive[0], start[1] - arrive[1], 0.0)
+    if delay <= 0:
+        return 0
+    frames, rest = divmod(delay, ii)
+    spacing = (arrive[1] - arrive[0]) / max(1, words - 1)
+    within = words if spacing <= 0 else min(words, math.floor(rest / spacing) + 1)
+    return int(frames) * words + within
+
+
+def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], int]:
+    """Words of the FIFO on each edge between hardware layers, keyed (producer, consumer,
+    consumer's port): the one home of the rule the top generator builds and the cost model
+    counts.
+
+    Every edge: `hw.fifo_depth` (the consumer's input burst + the producer's output block,
+    at least 2, + 2 words of slack). In front of a join (AddStreams, Concat) add the words
+    that arrive on this port while the join waits for its slowest one (`_skew_words` over
+    `schedule`: a skip path beside a branch whose first output needs a window, a vector or
+    a whole frame), and for a Concat the other ports' words of a pixel (read while this
+    port waits). With these the join never blocks the fork feeding both branches, so a
+    DAG neither deadlocks nor runs below its II (checked in RTL simulation,
+    tests/test_dag_rtl_top.py).
+    """
+    times = schedule(graph, coeffs)
+    if not times:
+        return {}
+    ii = max(1, dma_ii(graph))
+    depths = {}
+    for prod, cons, port in graph.edges():
+        if prod not in times:  # the DMA input (the top sizes its converter's FIFO)
+            continue
+        consumer = graph.layer(cons)
+        depth = fifo_depth(interface(consumer), interface(graph.layer(prod)).out_block)
+        sources = graph.input_names(cons)
+        if len(sources) > 1:
+            start = (max(times[q][0] for q in sources), max(times[q][1] for q in sources))
+            words = port_words(consumer)
+            depth += _skew_words(times[prod], start, words[port], ii)
+            if isinstance(consumer, Concat):
+                pixels = consumer.in_shape[0] * consumer.in_shape[1]
+                depth += sum(w for q, w in enumerate(words) if q != port) // pixels
+        depths[(prod, cons, port)] = depth
+    return depths
 
 
 def performance(graph: Graph, clock_mhz: float, coeffs=None) -> dict:
