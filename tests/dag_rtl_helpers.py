@@ -243,3 +243,128 @@ DAG_GRAPHS = {
     "residual_heavy": lambda: graph_residual(seed=3, pe=4, skew_heavy=True),
     "concat3": lambda: graph_concat3(),
 }
+
+
+class _Dag:
+    """Builds a random IR DAG layer by layer (names, inputs, random foldings)."""
+
+    def __init__(self, rng, h: int, w: int):
+        self.rng, self.h, self.w = rng, h, w
+        self.layers: list = []
+        self.n = 0
+
+    def name(self, kind: str) -> str:
+        self.n += 1
+        return f"{kind}{self.n}"
+
+    def pe(self, c: int) -> int:
+        from qloom.fold.rules import divisors
+
+        return int(self.rng.choice(divisors(c)))
+
+    def add(self, layer):
+        self.layers.append(layer)
+        return layer
+
+    def thr(self, src, c: int, bits: int, inputs=()):
+        """Requantize to `bits` unsigned (1 bit: sometimes bipolar)."""
+        import numpy as np
+
+        from qloom.ir import Threshold
+
+        t = src.out_dtype
+        n = (1 << bits) - 1
+        if bits == 1 and self.rng.random() < 0.5:  # bipolar out
+            thr = self.rng.integers(t.min, t.max + 1, size=(c, 1))
+            return self.add(Threshold(name=self.name("thr"), in_shape=src.out_shape, in_dtype=t, thresholds=thr,
+                                      out_base=-1, out_step=2, pe=self.pe(c), inputs=inputs))
+        thr = np.sort(self.rng.integers(t.min, t.max + 2, size=(c, n)), axis=1)
+        return self.add(Threshold(name=self.name("thr"), in_shape=src.out_shape, in_dtype=t, thresholds=thr,
+                                  pe=self.pe(c), inputs=inputs))
+
+    def conv1x1(self, src, mh: int, inputs=(), n_thr=None):
+        import dataclasses
+
+        from qloom.ir import IntType
+
+        from rtl_helpers import _mv
+
+        c = src.out_shape[2]
+        mv = _mv(self.rng, self.name("mv"), src.out_shape, src.out_dtype, IntType(2, True), mh, n_thr,
+                 pe=self.pe(mh), simd=self.pe(c))
+        return self.add(dataclasses.replace(mv, inputs=inputs))
+
+    def conv3x3(self, src, mh: int, inputs=()):
+        from qloom.ir import IntType, SlidingWindow
+
+        from rtl_helpers import _mv
+
+        c = src.out_shape[2]
+        sw = self.add(SlidingWindow(name=self.name("swg"), in_shape=src.out_shape, in_dtype=src.out_dtype,
+                                    kernel=(3, 3), pad=(1, 1, 1, 1), simd=self.pe(c), inputs=inputs))
+        t = sw.out_dtype
+        return self.add(_mv(self.rng, self.name("conv"), sw.out_shape, t, IntType(2, True), mh, 3 if t.bits > 1 else 1,
+                            0, 1, pe=self.pe(mh), simd=self.pe(9 * c)))
+
+    def pool(self, src, inputs=()):
+        from qloom.ir import Pool, PoolMode
+
+        c = src.out_shape[2]
+        return self.add(Pool(name=self.name("pool"), in_shape=src.out_shape, in_dtype=src.out_dtype,
+                             mode=PoolMode.MAX, kernel=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), pe=self.pe(c),
+                             inputs=inputs))
+
+    def branch(self, fork, c: int):
+        """One reader of `fork`: the stream itself (None), a threshold, a 1x1 conv with
+        thresholds, a 3x3 conv or a max pool; returns its last layer."""
+        kind = self.rng.choice(["id", "thr", "mv", "conv", "pool"], p=[0.25, 0.2, 0.2, 0.2, 0.15])
+        inputs = (fork.name,)
+        if kind == "id":
+            return fork
+        if kind == "thr":
+            return self.thr(fork, c, int(self.rng.integers(1, 4)), inputs)
+        if kind == "mv":
+            return self.conv1x1(fork, c, inputs, n_thr=int(self.rng.integers(1, 4)))
+        if kind == "pool":
+            return self.pool(fork, inputs)
+        return self.conv3x3(fork, c, inputs)
+
+
+def random_dag(seed: int):
+    """A small random DAG: an input threshold, 1-2 blocks (a residual add of two readers of a
+    fork, or a concat of 2-3), each requantized, then a 1x1 conv to logits; random widths,
+    foldings, shifts."""
+    from qloom.ir import AddStreams, Concat, Fork, IntType
+
+    from rtl_helpers import _graph
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    h = int(rng.integers(2, 5))
+    b = _Dag(rng, h, int(rng.integers(2, 5)))
+    c = int(rng.choice([2, 3, 4, 6]))
+    from qloom.ir import Threshold
+
+    x0 = Threshold(name="in_thr", in_shape=(h, b.w, c), in_dtype=IntType(6, True),
+                   thresholds=np.sort(rng.integers(-32, 33, size=(c, 3)), axis=1), pe=b.pe(c))
+    cur = b.add(x0)
+    for _ in range(int(rng.integers(1, 3))):
+        k = 2 if rng.random() < 0.6 else 3
+        fk = b.add(Fork(name=b.name("fork"), in_shape=cur.out_shape, in_dtype=cur.out_dtype, k=k, pe=b.pe(c),
+                        inputs=(cur.name,)))
+        ends = [b.branch(fk, c) for _ in range(k)]
+        if k == 2 and rng.random() < 0.6:  # residual add (shapes equal: every branch keeps C)
+            sa, sb = (int(s) for s in rng.integers(0, 2, size=2))
+            cur = b.add(AddStreams(name=b.name("add"), in_shape=ends[0].out_shape, in_dtype=ends[0].out_dtype,
+                                   in_dtype_b=ends[1].out_dtype, shift_a=sa, shift_b=sb, pe=b.pe(c),
+                                   inputs=tuple(e.name for e in ends)))
+        else:
+            chans = tuple(e.out_shape[2] for e in ends)
+            cur = b.add(Concat(name=b.name("cat"), in_shape=ends[0].out_shape, in_dtype=ends[0].out_dtype,
+                               channels=chans, dtypes=tuple(e.out_dtype for e in ends),
+                               pe=b.pe(int(np.gcd.reduce(chans))), inputs=tuple(e.name for e in ends)))
+        cur = b.thr(cur, cur.out_shape[2], int(rng.integers(1, 4)), (cur.name,))
+        c = cur.out_shape[2]
+    b.conv1x1(cur, int(rng.integers(2, 5)), (cur.name,))
+    return _graph(f"random_dag_{seed}", b.layers)

@@ -4,7 +4,8 @@ valid on every input and random ready on every output (and at full rate: one wor
 import numpy as np
 import pytest
 
-from qloom.ir import BIPOLAR, IntType
+from qloom import semantics
+from qloom.ir import BIPOLAR, AddStreams, Concat, IntType
 from qloom.packing import pack_words, unpack_words
 
 from dag_rtl_helpers import Port, packed, run_ports
@@ -18,13 +19,13 @@ LATENCY = {"qloom_fork": 1, "qloom_add": 2, "qloom_concat": 2}
 
 
 def add_model(a, b, shift_a, shift_b):
-    """AddStreams: (a << shift_a) + (b << shift_b), exact (the contract's add_streams)."""
-    return (np.asarray(a, np.int64) << shift_a) + (np.asarray(b, np.int64) << shift_b)
+    """AddStreams: the contract's semantics."""
+    return semantics.add_streams(a, b, shift_a, shift_b)
 
 
 def concat_model(xs):
-    """Concat: channels (the last axis) of every port in port order (the contract's concat)."""
-    return np.concatenate([np.asarray(x, np.int64) for x in xs], axis=-1)
+    """Concat along channels (the last axis), in port order."""
+    return semantics.concat(xs)
 
 
 def _flag(b: bool) -> int:
@@ -87,8 +88,8 @@ ADD_CASES = {
 
 
 def add_out_type(ta: IntType, tb: IntType, sa: int, sb: int) -> IntType:
-    """The smallest type holding the sum's range (the contract's AddStreams out_dtype)."""
-    return IntType.for_range((ta.min << sa) + (tb.min << sb), (ta.max << sa) + (tb.max << sb))
+    """The smallest type holding the sum's range (the IR's AddStreams out_dtype)."""
+    return AddStreams(name="a", in_shape=(1, 1, 1), in_dtype=ta, in_dtype_b=tb, shift_a=sa, shift_b=sb).out_dtype
 
 
 def _add_params(ta, tb, sa, sb, pe, out) -> dict:
@@ -151,10 +152,9 @@ CONCAT_CASES = {
 
 
 def concat_out_type(types) -> IntType:
-    """The smallest type holding every port's range (the same type if all are equal)."""
-    if len(set(types)) == 1:
-        return types[0]
-    return IntType.for_range(min(t.min for t in types), max(t.max for t in types))
+    """The smallest type holding every port's range (the IR's Concat out_dtype)."""
+    return Concat(name="c", in_shape=(1, 1, 1), in_dtype=types[0], channels=(1,) * len(types),
+                  dtypes=tuple(types)).out_dtype
 
 
 def _run_concat(path, chans, types, pe, xs, out, p_in, p_out, seed, rng):
