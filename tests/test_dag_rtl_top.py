@@ -145,8 +145,11 @@ def test_folded_dag_rtl_matches_ir(name, fold, tmp_path):
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 10**6))
 def test_random_dags_match_ir_in_rtl(seed, tmp_path_factory):
-    """Random residual/concat/fork networks (mixed widths, foldings, shifts) through Verilator."""
+    """Random residual/concat/fork networks (mixed widths, foldings, shifts) through Verilator;
+    every other one folded for a board (fast forks, bursty branches: the skip FIFOs' test)."""
     g = random_dag(seed)
+    if seed % 2:
+        g = auto_fold(g, board="xc7z020")
     d = tmp_path_factory.mktemp(f"dag{seed}")
     generate(g, d)
     _check_passed(rtl.verify_rtl(g, d, _frames(g, 6, seed), seed=seed % 1000, stall_prob=0.4))

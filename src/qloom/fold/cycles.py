@@ -169,16 +169,33 @@ def latency_cycles(graph: Graph, coeffs=None) -> int:
 
 
 def _skew_words(arrive: tuple[float, float], start: tuple[float, float], words: int, ii: int) -> int:
-    """Words of a port arriving at (first, last) that wait for a join starting at (first,
-    last): those within the larger delay, frames `ii` apart, each frame's words evenly
-    spread from its first to its last."""
-    delay = max(start[0] - arrive[0], start[1] - arrive[1], 0.0)
-    if delay <= 0:
-        return 0
-    frames, rest = divmod(delay, ii)
-    spacing = (arrive[1] - arrive[0]) / max(1, words - 1)
-    within = words if spacing <= 0 else min(words, math.floor(rest / spacing) + 1)
-    return int(frames) * words + within
+    """Most words of a port queued while its join waits, for a port whose frame arrives from
+    arrive[0] to arrive[1] and a join that takes its first and last word at start[0],
+    start[1]: at either end, the word waiting plus every word after it that arrives before
+    the join takes it (the frame's later words and the next frames', `ii` apart, each frame
+    spread evenly from its first word to its last). 0 when the port never waits."""
+    first, last = arrive
+    spacing = (last - first) / max(1, words - 1)
+    worst = 0
+    for t0, until in ((first, start[0]), (last, start[1])):
+        if until <= t0:
+            continue
+        queued, k = 1, 0
+        while first + k * ii <= until:  # frame k's words in (t0, until]
+            base = first + k * ii
+            if spacing > 0:
+                lo = max(0, math.floor((t0 - base) / spacing) + 1)
+                hi = min(words - 1, math.floor((until - base) / spacing))
+                queued += max(0, hi - lo + 1)
+            elif t0 < base:
+                queued += words
+            k += 1
+        worst = max(worst, queued)
+    return worst
+
+
+CORE_QUEUE_WORDS = 8  # output words a core may hold in its issue stages and output queue
+# (at most 3 + 5 in the qloom library), beyond what its schedule accounts for
 
 
 def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], int]:
@@ -187,33 +204,43 @@ def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], in
     counts.
 
     Every edge: `hw.fifo_depth` (the consumer's input burst + the producer's output block,
-    at least 2, + 2 words of slack). In front of a join (AddStreams, Concat) add the words
-    that arrive on this port while the join waits for its slowest one (`_skew_words` over
-    `schedule`: a skip path beside a branch whose first output needs a window, a vector or
-    a whole frame), and for a Concat the other ports' words of a pixel (read while this
-    port waits). With these the join never blocks the fork feeding both branches, so a
-    DAG neither deadlocks nor runs below its II (checked in RTL simulation,
-    tests/test_dag_rtl_top.py).
+    at least 2, + 2 words of slack). In front of a join (AddStreams, Concat) the port also
+    holds what it receives while the join waits for its other ports:
+    - the words arriving while the join waits for its slowest port (`_skew_words` over
+      `schedule`: beside a branch whose first output needs a window, a vector or a frame);
+    - plus the frames the other ports' branches can queue beyond this port's (their FIFOs
+      and `CORE_QUEUE_WORDS` per core): a fork faster than the slow branch fills those
+      queues, and a skip path sees the same words wait;
+    and for a Concat the other ports' words of a pixel (read while this port waits). With
+    these the fork feeding both branches is never held back by the join, so a DAG neither
+    deadlocks nor runs below its II (checked in RTL simulation, tests/test_dag_rtl_top.py).
     """
     times = schedule(graph, coeffs)
     if not times:
         return {}
     ii = max(1, dma_ii(graph))
+    held: dict[str, float] = {}  # frames the deepest path up to a layer's output can queue
     depths = {}
-    for prod, cons, port in graph.edges():
-        if prod not in times:  # the DMA input (the top sizes its converter's FIFO)
-            continue
-        consumer = graph.layer(cons)
-        depth = fifo_depth(interface(consumer), interface(graph.layer(prod)).out_block)
-        sources = graph.input_names(cons)
+    for layer in graph.hardware_layers:
+        name = layer.name
+        sources = [p for p in graph.input_names(name) if p in times]
+        base = {q: fifo_depth(interface(layer), interface(graph.layer(p)).out_block) for q, p in enumerate(sources)}
         if len(sources) > 1:
-            start = (max(times[q][0] for q in sources), max(times[q][1] for q in sources))
-            words = port_words(consumer)
-            depth += _skew_words(times[prod], start, words[port], ii)
-            if isinstance(consumer, Concat):
-                pixels = consumer.in_shape[0] * consumer.in_shape[1]
-                depth += sum(w for q, w in enumerate(words) if q != port) // pixels
-        depths[(prod, cons, port)] = depth
+            start = (max(times[p][0] for p in sources), max(times[p][1] for p in sources))
+            words = port_words(layer)
+            deepest = max(held[p] for p in sources)
+            for q, p in enumerate(sources):
+                skew = _skew_words(times[p], start, words[q], ii)
+                ahead = math.ceil((deepest - held[p]) * words[q])
+                base[q] += skew + ahead
+                if isinstance(layer, Concat):
+                    pixels = layer.in_shape[0] * layer.in_shape[1]
+                    base[q] += sum(w for r, w in enumerate(words) if r != q) // pixels
+        words = port_words(layer)
+        paths = [held[p] + base[q] / max(1, words[q]) for q, p in enumerate(sources)]
+        held[name] = max(paths, default=0.0) + CORE_QUEUE_WORDS / max(1, interface(layer).out_words)
+        for q, p in enumerate(sources):
+            depths[(p, name, q)] = base[q]
     return depths
 
 

@@ -17,6 +17,15 @@ bottleneck layer is never starved or blocked, so the pipeline runs at
 II = max(layer cycles per frame, DMA words per frame in, out) (checked by
 tests/test_rtl_e2e.py). The input converter's FIFO is sized like one behind a producer
 of 1-word blocks, so a layer's burst finds its words queued.
+
+A DAG (`Layer.inputs`): the same per edge (`dag.links`: a Fork's j-th reader gets its
+output j, a join one FIFO per input port), depths from `fold.cycles.edge_fifo_depths`.
+The argument above fails only at a join fed by one fork through branches of different
+latency: the fork moves a word only when every branch takes it, so the fast branch's FIFO
+must hold what arrives while the join waits for the slow one (a whole frame beside a
+sliding window), or the fork stops, starves the slow branch and the pipeline deadlocks.
+The rule sizes that skip FIFO from the schedule; tests/test_dag_rtl_top.py checks the II
+and shows the hang (named by the bench's stream watchdog) when a skip FIFO is too small.
 """
 
 from __future__ import annotations
