@@ -12,7 +12,7 @@ from table import print_table
 
 from qloom.errors import QloomError
 from qloom.fold import auto_fold, finn_greedy_fold, get_board, performance, report, resources, set_folding
-from qloom.fold.zoo import zoo_graph
+from qloom.testing.zoo import zoo_graph
 
 CLOCK = 100.0
 FINN_TFC_FOLDING = [("fc0", 16, 49, "block"), ("fc1", 8, 8, "auto"), ("fc2", 8, 8, "auto"), ("fc3", 10, 8, "distributed")]

@@ -55,9 +55,9 @@ def _trained(name: str, work: Path) -> Path:
 
 def _graph(source: str, work: Path):
     from qloom import streamline
-    from qloom.fold.zoo import zoo_graph
+    from qloom.testing.zoo import zoo_graph
 
-    if source.startswith("finn:"):  # FINN's zoo shapes with random weights (qloom.fold.zoo)
+    if source.startswith("finn:"):  # FINN's zoo shapes with random weights (qloom.testing.zoo)
         return zoo_graph(source[5:])
     if source.endswith("+trained"):
         return streamline.run(_trained(source[:-8], work))

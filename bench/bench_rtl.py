@@ -21,20 +21,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from table import print_table  # noqa: E402
 
-from qloom import semantics as sem  # noqa: E402
 from qloom.errors import QloomError  # noqa: E402
-from qloom.ir import Graph, InputQuant, IntType, MatVec, OutputSpec, Pool, PoolMode, SlidingWindow  # noqa: E402
+from qloom.ir import Graph, InputQuant, IntType, OutputSpec, Pool, PoolMode, SlidingWindow  # noqa: E402
+from qloom.testing.layers import random_matvec  # noqa: E402
 from qloom.verify import rtl  # noqa: E402
 
 
 def _matvec(name, rng, in_shape, in_dtype, mh, *, wbits=2, out_bits=2, pe=1, simd=1, thresholds=True):
-    mw = in_shape[2]
-    w_dtype = IntType(wbits, True)
-    w = rng.integers(w_dtype.min, w_dtype.max + 1, size=(mh, mw))
-    lo, hi = sem.accumulator_range(w, in_dtype.min, in_dtype.max)
-    thr = np.sort(rng.integers(lo, hi + 1, size=(mh, 2 ** out_bits - 1)), axis=1) if thresholds else None
-    return MatVec(name=name, in_shape=in_shape, in_dtype=in_dtype, weights=w, w_dtype=w_dtype,
-                  acc_dtype=IntType.for_range(min(lo, 0), max(hi, 0)), thresholds=thr, pe=pe, simd=simd)
+    return random_matvec(rng, name, in_shape, in_dtype, IntType(wbits, True), mh,
+                         2 ** out_bits - 1 if thresholds else None, spread="exact", acc_with_zero=True, pe=pe, simd=simd)
 
 
 def _inq(shape, dtype):

@@ -1,4 +1,4 @@
-"""Small hand-built graphs for the folding tests (the zoo shapes come from qloom.fold.zoo)."""
+"""Small hand-built graphs for the folding tests (the zoo shapes come from qloom.testing.zoo)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from qloom.fold.zoo import zoo_graph
+from qloom.testing.zoo import zoo_graph
 from qloom.ir import BIPOLAR, Graph, InputQuant, IntType, LabelSelect, MatVec, OutputSpec, Pool, PoolMode, SlidingWindow, Threshold
 
 

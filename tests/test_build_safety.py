@@ -267,13 +267,29 @@ def test_resume_after_the_model_was_overwritten_reruns_frontend(models, tmp_path
 
 
 @pytest.mark.parametrize("name, stage", [(A.FRONTEND_ONNX, "frontend"), (A.IR_JSON, "streamline"),
-                                         (A.FOLDED_JSON, "fold"), (A.REPORT_JSON, "fold")])
+                                         (A.FOLDED_JSON, "fold"), (A.ESTIMATE_JSON, "fold")])
 def test_resume_repairs_a_damaged_artifact(name, stage, models, good, capsys):
     (good / name).write_text('{"qloom_ir": 1, "graph": ')
     assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
     log = capsys.readouterr().out
     assert f"[{stage}] re-run: its artifacts" in log and state(good)["complete"]
     assert json.loads((good / A.REPORT_JSON).read_text())["layers"]
+
+
+def test_resume_recomposes_a_damaged_report_json_and_keeps_imported_keys(models, good, capsys):
+    """report.json is composed from the stages' artifacts: a resume rewrites it, no stage re-runs;
+    a key imported later (Vivado's figures) stays while fold and rtl are reused."""
+    before = json.loads((good / A.REPORT_JSON).read_text())
+    (good / A.REPORT_JSON).write_text('{"layers": ')
+    assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
+    assert "re-run" not in capsys.readouterr().out
+    assert json.loads((good / A.REPORT_JSON).read_text()) == before
+    A.write_json(good / A.REPORT_JSON, {**before, "vivado": {"LUT": 7}})
+    assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume"]) == 0
+    assert json.loads((good / A.REPORT_JSON).read_text()) == {**before, "vivado": {"LUT": 7}}
+    assert main(["build", str(models / "a.onnx"), "--out", str(good), "--stop-after", "fold", "--resume",
+                 "--target-fps", "1000"]) == 0  # a new folding: the imported figures describe another design
+    assert "vivado" not in json.loads((good / A.REPORT_JSON).read_text())
 
 
 @pytest.mark.parametrize("record", [{"options": []}, {"options": {}, "inputs": 3}, {"options": {"model": 1}}])
@@ -369,14 +385,15 @@ def test_a_damaged_report_json_is_a_qloom_error_naming_it(content, good):
 
 
 def test_a_stage_updating_an_earlier_artifact_does_not_make_resume_rerun_it(models, tmp_path, monkeypatch, capsys):
-    """synth adds its counts to fold's report.json and writes rtl/synth/: a resume still reuses fold and rtl."""
+    """synth writes rtl/synth/ and its counts to synth.json, which report.json shows beside fold's
+    estimate (fold's estimate.json is not rewritten): a resume still reuses fold and rtl."""
 
     def fake_synth(cfg, work):  # what _synth does to the folder, without Yosys
         (work / A.RTL_DIR / "synth").mkdir()
         (work / A.RTL_DIR / "synth" / "yosys.log").write_text("log\n")
-        A.write_json(work / A.SYNTH_JSON, {"total": {"LUT": 1}})
-        report = A.read_json(work / A.REPORT_JSON)
-        A.write_json(work / A.REPORT_JSON, {**report, "yosys": {"total": {"LUT": 1}}})
+        estimate = (work / A.ESTIMATE_JSON).read_bytes()
+        A.write_json(work / A.SYNTH_JSON, {"total": {"LUT": 1}, "report": {"yosys": {"total": {"LUT": 1}}}})
+        assert (work / A.ESTIMATE_JSON).read_bytes() == estimate
         return {"total": {"LUT": 1}}
 
     monkeypatch.setitem(pipeline.RUNNERS, "synth", fake_synth)

@@ -43,6 +43,10 @@ def test_build_until_fold_then_verify_ir(small_model, tmp_path, capsys):
     assert v["levels"]["ir"]["frames"] == 300 and v["levels"]["ir"]["mismatches"] == 0
     report = json.loads((out / A.REPORT_JSON).read_text())
     assert report["cycles_per_frame"] > 0 and report["layers"]
+    # the folded IR says which memory style is built (the folding resolved "auto"), as the report does
+    folded = {l.name: l for l in serialize.load(out / A.FOLDED_JSON).layers}
+    styled = [r for r in report["layers"] if r["mem_style"]]
+    assert styled and all(folded[r["name"]].mem_style.value == r["mem_style"] != "auto" for r in styled)
 
 
 def test_resume_reuses_finished_stages(small_model, tmp_path, capsys):
@@ -93,3 +97,41 @@ def test_bad_folding_file_is_a_user_error(small_model, tmp_path, capsys):
     assert "mvu0" in err and "3" in err
     state = json.loads((tmp_path / "b" / A.BUILD_JSON).read_text())
     assert not state["complete"]  # a failed build never looks complete
+
+
+def test_synth_writes_its_own_artifact_and_report_json_shows_it(small_model, tmp_path, monkeypatch):
+    """synth leaves fold's estimate.json as it was; report.json = the estimate + Yosys' counts, per layer,
+    per stream and for the DMA side (Yosys stood in for: per-instance counts from design.json)."""
+    from qloom import synth
+
+    def fake_synthesize(rtl_dir, family="xc7"):
+        design = json.loads((rtl_dir / "design.json").read_text())
+        layers = {}
+        for i, row in enumerate(design["layers"]):
+            layers[row["instance"]] = {"layer": row["name"], "part": "core", "slice_LUT": 10 + i, "FF": 5, "BRAM18": 0,
+                                       "DSP": 0}
+            if row["fifo_depth"]:
+                layers[row["instance"] + "_fifo"] = {"layer": row["name"], "part": "fifo", "slice_LUT": 3, "FF": 2,
+                                                     "BRAM18": 0, "DSP": 0}
+        layers["u_tlast"] = {"layer": None, "part": None, "slice_LUT": 7, "FF": 1, "BRAM18": 0, "DSP": 0}
+        total = {k: sum(c[k] for c in layers.values()) for k in ("slice_LUT", "FF", "BRAM18", "DSP")}
+        return {"tool": "yosys (stand-in)", "note": "not Vivado", "seconds": 0.0, "layers": layers,
+                "total": {**total, "LUT": total["slice_LUT"]}}
+
+    monkeypatch.setattr(synth, "synthesize", fake_synthesize)
+    out = tmp_path / "b"
+    assert main(["build", str(small_model), "--out", str(out), "--stop-after", "fold"]) == 0
+    estimate = (out / A.ESTIMATE_JSON).read_bytes()
+    assert json.loads((out / A.REPORT_JSON).read_text()) == json.loads(estimate)  # nothing synthesized yet
+    assert main(["build", str(small_model), "--out", str(out), "--resume"]) == 0
+    assert (out / A.ESTIMATE_JSON).read_bytes() == estimate  # fold's artifact: reused, not rewritten
+    report = json.loads((out / A.REPORT_JSON).read_text())
+    bare = [{k: v for k, v in r.items() if k != "yosys"} for r in report["layers"]]
+    assert {**{k: v for k, v in report.items() if not k.endswith("yosys")}, "layers": bare} == json.loads(estimate)
+    assert report["yosys"]["total"]["slice_LUT"] == json.loads((out / A.SYNTH_JSON).read_text())["total"]["slice_LUT"]
+    hw = [r for r in report["layers"] if r["hardware"] and r["kind"] != "InputQuant"]
+    assert hw and all("yosys" in r for r in hw) and set(report["streams_yosys"]) == set(report["streams"])
+    parts = sum(r["yosys"]["LUT"] for r in hw) + sum(s["LUT"] for s in report["streams_yosys"].values())
+    assert parts + report["dma_yosys"]["LUT"] == report["yosys"]["total"]["slice_LUT"]
+    assert main(["build", str(small_model), "--out", str(out), "--resume", "--stop-after", "fold"]) == 0
+    assert "yosys" in json.loads((out / A.REPORT_JSON).read_text())  # the recorded synth stage still shows

@@ -168,7 +168,6 @@ def test_verilator_build_reports_elapsed_time(model, tmp_path, monkeypatch, fast
 def test_demo_quiet_passes_down(tmp_path, monkeypatch, fast):
     """The demo's steps (stood in for here) see --quiet: no progress, no step lines."""
     from qloom.cli import demo
-    from qloom.cli import verify as verify_cli
 
     (tmp_path / "train").mkdir()
     (tmp_path / "train" / "model.onnx").write_bytes(b"")
@@ -178,12 +177,12 @@ def test_demo_quiet_passes_down(tmp_path, monkeypatch, fast):
             time.sleep(0.2)
         log("[synth] done in 0.20 s")
 
-    def fake_verify(ns):
-        print(f"[{ns.level[0]}] OK")
+    def fake_verify(build_dir, levels, **options):
+        print(f"[{levels[0]}] OK")
         return 0
 
     monkeypatch.setattr(demo, "build", fake_build)
-    monkeypatch.setattr(verify_cli, "run", fake_verify)
+    monkeypatch.setattr(demo, "verify", fake_verify)
     monkeypatch.setattr(demo, "_summary", lambda build_dir: print("== summary"))
     rc, out, err = run_cli(["demo", "--out", tmp_path, "--skip-train"])
     assert rc == 0 and "[synth] running: 0 s" in err and "== 2/3 build" in out and "[synth] done" in out

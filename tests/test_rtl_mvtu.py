@@ -8,10 +8,10 @@ schedule: one step per clock, so consecutive output words are exactly MW/SIMD cl
 import numpy as np
 import pytest
 
-from qloom import semantics as sem
 from qloom.ir import BIPOLAR, IntType, MatVec, MemStyle
+from qloom.testing.layers import random_matvec as _random_matvec
 
-from rtl_helpers import check_layer, random_values
+from rtl_helpers import check_layer
 
 U = lambda b: IntType(b, False)  # noqa: E731
 S = lambda b: IntType(b, True)  # noqa: E731
@@ -19,14 +19,9 @@ S = lambda b: IntType(b, True)  # noqa: E731
 
 def random_matvec(rng, in_t, w_t, mh, mw, pe, simd, n_thr, hw=(1, 1), shared=False, base=0, step=1,
                   mem_style=MemStyle.AUTO, name="mv") -> MatVec:
-    w = random_values(rng, w_t, (mh, mw))
-    lo, hi = sem.accumulator_range(w, in_t.min, in_t.max)
-    thr = None
-    if n_thr is not None:
-        thr = np.sort(rng.integers(lo - 2, hi + 3, size=(1 if shared else mh, n_thr)), axis=1)
-    return MatVec(name=name, in_shape=(*hw, mw), in_dtype=in_t, weights=w, w_dtype=w_t,
-                  acc_dtype=IntType.for_range(lo, hi), thresholds=thr, out_base=base, out_step=step,
-                  pe=pe, simd=simd, mem_style=mem_style)
+    """Thresholds up to 2 beyond the accumulator range on each side: the clipping is exercised."""
+    return _random_matvec(rng, name, (*hw, mw), in_t, w_t, mh, n_thr, spread="beyond", shared=shared,
+                          out_base=base, out_step=step, pe=pe, simd=simd, mem_style=mem_style)
 
 
 CASES = {

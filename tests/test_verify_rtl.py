@@ -255,17 +255,11 @@ def test_full_flag_queue_stalls_the_input_and_loses_nothing(tmp_path):
 
 
 def _mv(name, rng, in_shape, in_dtype, mh, w_dtype, *, levels=3, pe=1, simd=1, out_base=0, out_step=1, thr=True):
-    from qloom import semantics as sem
-    from qloom.ir import MatVec
+    """Thresholds near the typical accumulator, not at its extremes."""
+    from qloom.testing.layers import random_matvec
 
-    w = rng.choice([-1, 1], size=(mh, in_shape[2])) if w_dtype.bipolar else \
-        rng.integers(w_dtype.min, w_dtype.max + 1, size=(mh, in_shape[2]))
-    lo, hi = sem.accumulator_range(w, in_dtype.min, in_dtype.max)
-    span = max(1, (hi - lo) // 8)  # thresholds near the typical accumulator, not at its extremes
-    t = np.sort(rng.integers(-span, span + 1, size=(mh, levels)), axis=1) if thr else None
-    return MatVec(name=name, in_shape=in_shape, in_dtype=in_dtype, weights=w, w_dtype=w_dtype,
-                  acc_dtype=IntType.for_range(min(lo, 0), max(hi, 0)), thresholds=t, out_base=out_base,
-                  out_step=out_step, pe=pe, simd=simd)
+    return random_matvec(rng, name, in_shape, in_dtype, w_dtype, mh, levels if thr else None, spread="zero",
+                         acc_with_zero=True, out_base=out_base, out_step=out_step, pe=pe, simd=simd)
 
 
 def _bnn_mlp() -> Graph:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import onnx
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
@@ -184,8 +183,3 @@ def load(path: str | Path) -> ModelWrapper:
         raise QloomError(f"qonnx cleanup failed on {path}: {type(exc).__name__}: {exc}") from None
     check_supported(model)
     return model
-
-
-def constant(model: ModelWrapper, name: str) -> np.ndarray | None:
-    """The value of a tensor if it is an initializer, else None."""
-    return model.get_initializer(name)

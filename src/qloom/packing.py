@@ -130,12 +130,18 @@ def unpack_frames(port: dict, data: bytes, n_frames: int, *, check_padding: bool
     return dtype.decode(codes[:, :e]).reshape((n_frames,) + shape)
 
 
+def chunks_per_word(port: dict) -> int:
+    """uint32 chunks of one port word in Verilator's VlWide layout: ceil(W / 32)."""
+    _, w, *_ = _geometry(port)
+    return -(-w // 32)
+
+
 def to_chunks(port: dict, data: bytes) -> np.ndarray:
     """Packed bytes -> (words, ceil(W / 32)) little-endian uint32 (Verilator's VlWide layout;
     a word narrower than 32 bits fills the low bytes of its chunk)."""
     _, w, *_ = _geometry(port)
     raw = np.frombuffer(bytes(data), dtype=np.uint8).reshape(-1, w // 8)
-    chunks = -(-w // 32)
+    chunks = chunks_per_word(port)
     raw = np.pad(raw, ((0, 0), (0, 4 * chunks - w // 8)))
     return np.ascontiguousarray(raw).view("<u4").reshape(-1, chunks)
 
@@ -143,7 +149,7 @@ def to_chunks(port: dict, data: bytes) -> np.ndarray:
 def from_chunks(port: dict, chunks: np.ndarray) -> bytes:
     """Inverse of `to_chunks` (the bytes above W in a chunk are dropped)."""
     _, w, *_ = _geometry(port)
-    c = -(-w // 32)
+    c = chunks_per_word(port)
     raw = np.ascontiguousarray(np.asarray(chunks, dtype="<u4").reshape(-1, c)).view(np.uint8)
     return raw.reshape(-1, 4 * c)[:, : w // 8].tobytes()
 

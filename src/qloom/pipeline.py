@@ -3,10 +3,13 @@
 
     frontend   MODEL.onnx        -> frontend.onnx          (cleaned QONNX, the reference)
     streamline frontend.onnx     -> ir.json, ir.onnx        (integer IR; ir.onnx opens in Netron)
-    fold       ir.json           -> ir_folded.json, folding.json, report.json (estimates)
+    fold       ir.json           -> ir_folded.json, folding.json, estimate.json (estimates)
     rtl        ir_folded.json    -> rtl/ (Verilog, memories, design.json; lint-clean)
     deploy     rtl/, ir_folded.json -> deploy/ (Vivado/Vitis scripts, C and PYNQ drivers); only with --board
-    synth      rtl/              -> synth.json, report.json gains Yosys counts
+    synth      rtl/              -> synth.json (Yosys counts, with the per-layer summary under "report")
+
+report.json, the build's report, is composed from estimate.json and synth.json's "report" after
+the stages ran (`compose_report`): no stage rewrites another stage's artifact.
 
 A build never destroys a previous build it cannot replace (`build`):
 - every input is checked before the folder is touched (`check_config`);
@@ -56,6 +59,13 @@ class BuildConfig:
         return [s for s in STAGES[: STAGES.index(self.stop_after) + 1] if s != "deploy" or self.board]
 
 
+def verify(build_dir: Path, levels=("ir",), **options) -> int:
+    """Verify a build folder (`qloom.verify.stage.verify_build`: verify.json; 0 all levels matched, 1 not)."""
+    from qloom.verify.stage import verify_build
+
+    return verify_build(build_dir, levels, **options)
+
+
 # Every runner reads its inputs from and writes its artifacts to `work` (the staging folder, which
 # holds copies of the reused stages' artifacts); `cfg.out` is where the artifacts will land.
 def _frontend(cfg: BuildConfig, work: Path) -> dict:
@@ -78,11 +88,9 @@ def _streamline(cfg: BuildConfig, work: Path) -> dict:
 
 
 def _clock(cfg: BuildConfig) -> float:
-    from qloom.fold import get_board
+    from qloom.fold.boards import clock_mhz
 
-    if cfg.clock_mhz:
-        return cfg.clock_mhz
-    return get_board(cfg.board).clock_mhz if cfg.board else 100.0
+    return clock_mhz(cfg.board, cfg.clock_mhz)
 
 
 def _fold(cfg: BuildConfig, work: Path) -> dict:
@@ -94,15 +102,16 @@ def _fold(cfg: BuildConfig, work: Path) -> dict:
         graph = fold.apply_folding_file(graph, cfg.folding)
     elif cfg.target_fps or cfg.board:
         graph = fold.auto_fold(graph, target_fps=cfg.target_fps, board=cfg.board, clock_mhz=cfg.clock_mhz)
+    fold.save_folding(graph, work / A.FOLDING_JSON)  # the choice: "auto" stays auto
+    graph = fold.resolve_mem_styles(graph)  # the build: the style the backend makes of it
     serialize.save(graph, work / A.FOLDED_JSON)
-    fold.save_folding(graph, work / A.FOLDING_JSON)
     report = fold.report(graph, _clock(cfg), board=cfg.board)
     from qloom.verify import ties  # thresholds a float reference may round to the other side
 
     report["reference_ties"] = ties.find_ties(work / A.FRONTEND_ONNX, graph)
     if report["reference_ties"]:
         print(ties.summary(report["reference_ties"]))
-    A.write_json(work / A.REPORT_JSON, report)
+    A.write_json(work / A.ESTIMATE_JSON, report)
     return {"cycles_per_frame": report["cycles_per_frame"], "fps": report["fps"]}
 
 
@@ -123,41 +132,81 @@ def _rtl(cfg: BuildConfig, work: Path) -> dict:
 
 def _synth(cfg: BuildConfig, work: Path) -> dict:
     from qloom import synth
-    from qloom.fold import get_board
-    from qloom.fold.calibration import on_dma_side, yosys_layers
-    from qloom.fold.resources import KEYS
 
-    family = get_board(cfg.board).family if cfg.board else "xc7"
+    family = get_board_family(cfg)
     result = synth.synthesize(work / A.RTL_DIR, family=family)
     if isinstance(result.get("log"), str):  # name the log where it will be, not in the staging folder
         result["log"] = result["log"].replace(str(work.resolve()), str(cfg.out.resolve()), 1)
+    result["report"] = yosys_report(result, A.read_json(work / A.ESTIMATE_JSON), family)
     A.write_json(work / A.SYNTH_JSON, result)
-    report = A.read_json(work / A.REPORT_JSON)
-    report["yosys"] = {"note": result.get("note"), "tool": result.get("tool"), "family": family,
-                       "seconds": result.get("seconds"), "total": result.get("total"),
-                       "lut_note": "slice_LUT = logic LUTs + LUTs used as LUTRAM/SRL (Vivado's 'Slice LUTs'); "
-                                   "the estimates' LUT counts the same"}
+    return {"total": result.get("total")}
+
+
+def get_board_family(cfg: BuildConfig) -> str:
+    from qloom.fold import get_board
+
+    return get_board(cfg.board).family if cfg.board else "xc7"
+
+
+def yosys_report(result: dict, estimate: dict, family: str) -> dict:
+    """The Yosys counts in the estimate's layout, the keys report.json gains: "yosys" (totals, and
+    the board's share when the estimate has a board), "layers" ({name: core counts}),
+    "streams_yosys" (per estimate stream) and "dma_yosys" (the DMA side)."""
+    from qloom.fold.calibration import on_dma_side, yosys_layers
+    from qloom.fold.resources import KEYS
+
+    out = {"yosys": {"note": result.get("note"), "tool": result.get("tool"), "family": family,
+                     "seconds": result.get("seconds"), "total": result.get("total"),
+                     "lut_note": "slice_LUT = logic LUTs + LUTs used as LUTRAM/SRL (Vivado's 'Slice LUTs'); "
+                                 "the estimates' LUT counts the same"}}
     instances = yosys_layers(result)  # per instance, in the estimates' units (slice LUTs)
 
     def counts(part: tuple[str, ...], layer: str) -> dict | None:
         mine = [c for c in instances.values() if c["layer"] == layer and c["part"] in part]
         return {k: sum(c[k] for c in mine) for k in KEYS} if mine else None
 
-    for row in report.get("layers", []):
-        core = counts(("core",), row["name"])
-        if core:
-            row["yosys"] = core
-    board = report.get("board")
+    out["layers"] = {row["name"]: core for row in estimate.get("layers", []) if (core := counts(("core",), row["name"]))}
+    board = estimate.get("board")
     if board and board.get("capacity"):  # the board's share by Yosys' counts, beside the estimate's
         got = {"LUT": result["total"]["slice_LUT"], "FF": result["total"]["FF"], "BRAM18": result["total"]["BRAM18"],
                "DSP": result["total"]["DSP"]}
-        report["yosys"]["utilization"] = {k: got[k] / cap for k, cap in board["capacity"].items() if k in got and cap}
+        out["yosys"]["utilization"] = {k: got[k] / cap for k, cap in board["capacity"].items() if k in got and cap}
     zero = dict.fromkeys(KEYS, 0)
-    report["streams_yosys"] = {name: counts(("fifo", "dwc"), name) or zero for name in report.get("streams", {})}
-    dma = [c for c in instances.values() if on_dma_side(c, report.get("streams", {}))]
-    report["dma_yosys"] = {k: sum(c[k] for c in dma) for k in KEYS}  # beside the estimate's "dma"
-    A.write_json(work / A.REPORT_JSON, report)
-    return {"total": result.get("total")}
+    streams = estimate.get("streams", {})
+    out["streams_yosys"] = {name: counts(("fifo", "dwc"), name) or zero for name in streams}
+    dma = [c for c in instances.values() if on_dma_side(c, streams)]
+    out["dma_yosys"] = {k: sum(c[k] for c in dma) for k in KEYS}  # beside the estimate's "dma"
+    return out
+
+
+def compose_report(d: Path, keep: dict | None = None, synthesized: bool = True) -> None:
+    """Write d/report.json: d/estimate.json (fold) with d/synth.json's "report" keys (synth) laid
+    over it, each layer row gaining its "yosys" counts; `keep`: keys of an earlier report.json
+    that neither stage writes (e.g. "vivado", imported later) and that are still valid;
+    `synthesized`: whether d's synth.json belongs to the build."""
+    if not (d / A.ESTIMATE_JSON).is_file():
+        return
+    report = A.read_json(d / A.ESTIMATE_JSON)
+    result = A.read_json(d / A.SYNTH_JSON) if synthesized and (d / A.SYNTH_JSON).is_file() else {}
+    extra = result.get("report") if isinstance(result.get("report"), dict) else None
+    if extra:
+        for row in report.get("layers", []):
+            if row.get("name") in extra.get("layers", {}):
+                row["yosys"] = extra["layers"][row["name"]]
+        report.update({k: v for k, v in extra.items() if k != "layers"})
+    report.update({k: v for k, v in (keep or {}).items() if k not in report})
+    A.write_json(d / A.REPORT_JSON, report)
+
+
+def _foreign_report_keys(out: Path) -> dict:
+    """Keys of out/report.json no stage writes (e.g. "vivado", from `qloom deploy --import-reports`)."""
+    try:
+        old = A.read_json(out / A.REPORT_JSON) if (out / A.REPORT_JSON).is_file() else {}
+        est = A.read_json(out / A.ESTIMATE_JSON) if (out / A.ESTIMATE_JSON).is_file() else {}
+    except QloomError:  # a damaged one: recomposed without them
+        return {}
+    ours = set(est) | {"yosys", "streams_yosys", "dma_yosys"}
+    return {k: v for k, v in old.items() if k not in ours} if isinstance(old, dict) else {}
 
 
 def _deploy_dataset(cfg: BuildConfig, work: Path) -> str:
@@ -184,12 +233,12 @@ RUNNERS = {"frontend": _frontend, "streamline": _streamline, "fold": _fold, "rtl
 OUTPUTS = {
     "frontend": [A.FRONTEND_ONNX],
     "streamline": [A.IR_JSON, A.IR_ONNX],
-    "fold": [A.FOLDED_JSON, A.FOLDING_JSON, A.REPORT_JSON],
+    "fold": [A.FOLDED_JSON, A.FOLDING_JSON, A.ESTIMATE_JSON],
     "rtl": [A.RTL_DIR],
     "synth": [A.SYNTH_JSON],
     "deploy": [A.DEPLOY_DIR],
 }
-INPUTS = {  # what a stage reads (synth also updates report.json, which is fold's: not an input)
+INPUTS = {  # what a stage reads (synth also reads estimate.json for its layout, and writes rtl/synth/)
     "frontend": [],
     "streamline": [A.FRONTEND_ONNX],
     "fold": [A.IR_JSON, A.FRONTEND_ONNX],  # the reference's float path, for its ties
@@ -373,8 +422,11 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
                 for name in OUTPUTS[s]:
                     if name != A.DEPLOY_DIR:  # read by no later stage, and may hold a Vivado project
                         A.copy(out / name, work / name)
+        # keys added to report.json after a build stay while the hardware they describe does
+        keep = _foreign_report_keys(out) if {"fold", "rtl"} <= set(records) else {}
         for failed in to_run:
             step = f"stage '{failed}'"
+            compose_report(work, keep)  # report.json as far as built: deploy reads its clock
             inputs = {n: A.digest(work / n) for n in INPUTS[failed]}
             t0 = time.perf_counter()
             with progress.task(f"[{failed}] running"):
@@ -382,6 +434,9 @@ def _build_locked(cfg: BuildConfig, previous: dict | None, fresh: bool, log) -> 
             seconds = round(time.perf_counter() - t0, 3)
             records[failed] = {"seconds": seconds, **info, "options": options[failed], "inputs": inputs}
             log(f"[{failed}] done in {seconds:.2f} s")
+        step = "composing report.json"
+        if to_run:
+            compose_report(work, keep)
         failed, step = None, "moving the artifacts into place"
         state.update(complete=True, stopped_after=cfg.stop_after)
         _install(cfg, previous, state, to_run)
@@ -433,16 +488,22 @@ def _install(cfg: BuildConfig, previous: dict | None, state: dict, ran: list[str
             for name in OUTPUTS[s]:
                 if (work / name).exists():
                     _MOVE.get(name, A.move)(work / name, out / name)
+        if (work / A.REPORT_JSON).exists():  # composed from the stages' artifacts (`compose_report`)
+            A.move(work / A.REPORT_JSON, out / A.REPORT_JSON)
         # stale: the artifacts the old build recorded for stages this build did not produce
         old = (previous or {}).get("stages", {})
         for s in STAGES:
             if s in old and s not in state["stages"]:
                 for name in OUTPUTS[s]:
                     _REMOVE.get(name, A.remove)(out / name)
+        if "fold" not in state["stages"]:
+            A.remove(out / A.REPORT_JSON)
         if previous is not None and any(s not in KEEPS_VERIFY for s in ran) and (out / A.VERIFY_JSON).exists():
             (out / A.VERIFY_JSON).replace(out / A.VERIFY_STALE_JSON)
         for s, rec in state["stages"].items():
             rec["outputs"] = {n: A.digest(out / n) for n in OUTPUTS[s]}
+    elif "fold" in state["stages"]:  # all reused: report.json again from them (repairs a damaged one)
+        compose_report(out, _foreign_report_keys(out), synthesized="synth" in state["stages"])
     if state["complete"]:  # the options that reproduce this build (not written for a failed one)
         buildconfig.write(out, cfg)
     A.write_json(out / A.BUILD_JSON, state)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qloom.pipeline import BuildConfig, build
+from qloom.pipeline import BuildConfig, build, verify
 
 
 def add_parser(sub) -> None:
@@ -43,7 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, say) -> int:
-    from qloom.cli import verify as verify_cli
     from qloom.errors import QloomError
 
     out: Path = args.out
@@ -65,8 +64,7 @@ def _run(args: argparse.Namespace, say) -> int:
     say("== 3/3 verify")
     rc = 0
     for level, frames in (("ir", args.ir_frames), ("rtl", args.rtl_frames), ("driver", args.driver_frames)):
-        ns = argparse.Namespace(dir=build_dir, level=[level], dataset=args.dataset, frames=frames, seed=0)
-        rc |= verify_cli.run(ns)
+        rc |= verify(build_dir, [level], dataset=args.dataset, frames=frames, seed=0, quiet=args.quiet)
     _summary(build_dir)
     return rc
 

@@ -27,6 +27,7 @@ from qloom import artifacts as A
 from qloom.deploy import vitis, vivado
 from qloom.deploy.presets import MICROBLAZE, Target, get_target
 from qloom.errors import QloomError
+from qloom.fold.boards import DEFAULT_CLOCK_MHZ
 
 DEPLOY_DIR = A.DEPLOY_DIR
 MANIFEST = "deploy.json"
@@ -47,7 +48,7 @@ def load_design(build_dir: Path) -> dict:
     # pipeline passes it to the RTL generator, and the fallback for a folder without report.json.
     report = Path(build_dir) / A.REPORT_JSON
     folded = A.read_json(report).get("clock_mhz") if report.exists() else None
-    design["clock_mhz"] = float(folded or design.get("clock_mhz") or 100.0)
+    design["clock_mhz"] = float(folded or design.get("clock_mhz") or DEFAULT_CLOCK_MHZ)
     return design
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from qloom.errors import QloomError
+from qloom.fold.boards import DEFAULT_CLOCK_MHZ
 from qloom.ir.types import IntType
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -151,7 +152,7 @@ def driver_header(design: dict, batch_frames: int, output=None) -> str:
               **_side_keys("IN", din), **_side_keys("OUT", dout), "OUT_LABELS": int(kind == "labels"),
               "OUT_AFFINE": int(affine is not None), "OUT_SCALE": _c_list(affine[0]) if affine else "1",
               "OUT_BIAS": _c_list(affine[1]) if affine else "0",
-              "CLOCK_MHZ": int(round(float(design.get("clock_mhz") or 100))), "FRAME_CYCLES": frame_cycles,
+              "CLOCK_MHZ": int(round(float(design.get("clock_mhz") or DEFAULT_CLOCK_MHZ))), "FRAME_CYCLES": frame_cycles,
               "LAYERS": len(design.get("layers") or []) or 1, "LENGTH_BITS": bits, "MAX_BATCH": batch,
               "POOL_BYTES": _pad64(batch * din.bytes_per_frame) + _pad64(batch * dout.bytes_per_frame)}
     return fill((TEMPLATES / "sw" / "qloom_driver.h.in").read_text(), values, "qloom_driver.h.in")

@@ -8,6 +8,7 @@ graph costs and how fast it runs. Each layer's stream interface and cycles come 
 interface; the RTL backend's is `qloom.backends.rtl.cost`, calibrated against Yosys
 synth_xilinx with every constant in `qloom.backends.rtl.coeffs.Coefficients`), which
 `resources.py` adds up over a graph (`calibration.py` compares the two per layer).
+`resolve_mem_styles` stores what "auto" memory styles become (the folded IR says what is built).
 `finn_greedy_fold` is FINN's SetFolding heuristic, kept as the baseline auto folding is
 measured against.
 """
@@ -17,6 +18,7 @@ from qloom.fold.boards import Board, get_board, list_boards
 from qloom.fold.cycles import latency_cycles, performance
 from qloom.fold.folding_file import apply_folding_file, folding_dict, save_folding
 from qloom.fold.greedy import finn_greedy_fold
+from qloom.fold.memstyle import resolve_mem_styles
 from qloom.fold.model import CostModel, cost_model
 from qloom.fold.report import report
 from qloom.fold.resources import layer_resources, memory_styles, resources
@@ -27,5 +29,5 @@ __all__ = [
     "apply_folding_file", "save_folding", "folding_dict", "auto_fold", "finn_greedy_fold",
     "performance", "layer_cycles", "latency_cycles", "resources", "layer_resources",
     "memory_styles", "report", "Board", "get_board", "list_boards", "CostModel", "cost_model",
-    "legal_values", "set_folding",
+    "legal_values", "set_folding", "resolve_mem_styles",
 ]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qloom.errors import QloomError
+from qloom.fold import boards
 from qloom.fold.boards import Board, get_board
 from qloom.fold.greedy import finn_greedy_fold
 from qloom.fold.model import CostModel, cost_model
@@ -328,7 +329,7 @@ def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Boa
     if target_fps is None and board is None:
         raise QloomError("auto folding needs a target frame rate (target_fps) or a board to fill")
     b = get_board(board) if board is not None else None
-    clock = clock_mhz or (b.clock_mhz if b else 100.0)
+    clock = boards.clock_mhz(b, clock_mhz)
     hw = graph.hardware_layers
     if not hw:
         return graph

@@ -102,6 +102,16 @@ def _device_of(part: str) -> str | None:
     return None
 
 
+DEFAULT_CLOCK_MHZ = 100.0  # the clock of a build without --clock-mhz or --board (and of design.json without one)
+
+
+def clock_mhz(board: str | Board | None = None, clock: float | None = None) -> float:
+    """The build's clock: `clock` if given, else the board's, else DEFAULT_CLOCK_MHZ."""
+    if clock:
+        return float(clock)
+    return get_board(board).clock_mhz if board is not None else DEFAULT_CLOCK_MHZ
+
+
 def _make(name: str, part: str) -> Board:
     d = DEVICES[_device_of(part)]
     clock = 100.0 if d.family == "xc7" else 200.0

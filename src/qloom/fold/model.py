@@ -12,6 +12,7 @@ keeps working.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Protocol, runtime_checkable
 
@@ -46,9 +47,15 @@ class CostModel(Protocol):
         """Register stages the layer's core adds to the latency."""
 
 
+@functools.cache
+def _is_model(cls: type) -> bool:
+    """Whether instances of `cls` are CostModels (a Protocol check is slow: once per class)."""
+    return all(callable(getattr(cls, m, None)) for m in ("layer", "fifo", "converter", "tlast", "memory_styles", "depth"))
+
+
 def cost_model(coeffs=None) -> CostModel:
     """`coeffs` if it is a CostModel, else the default backend's model at that calibration."""
-    if isinstance(coeffs, CostModel):
+    if coeffs is not None and _is_model(type(coeffs)):
         return coeffs
     backend = importlib.import_module(DEFAULT_BACKEND)
     return backend.cost_model() if coeffs is None else backend.cost_model(coeffs)

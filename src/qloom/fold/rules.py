@@ -19,7 +19,6 @@ Illegal values raise `QloomError` naming the layer, the value and the valid choi
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from functools import lru_cache
 
@@ -114,7 +113,3 @@ def set_folding(graph: Graph, name: str, where: str = "", **params) -> Graph:
         return graph
     return graph.replace_layer(name, **changes)
 
-
-def refold(layer: Layer, **changes) -> Layer:
-    """`dataclasses.replace` for folding fields already known to be legal (internal use)."""
-    return dataclasses.replace(layer, **changes)

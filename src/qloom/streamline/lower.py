@@ -27,10 +27,6 @@ from qloom.streamline.values import QConst, Stream, canonical_index
 # ONNX metadata_props key by which a model declares what its float input holds (ops.INPUT_CONVENTIONS)
 INPUT_CONVENTION_KEY = "qloom.input_convention"
 
-ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu"}
-LAYOUT = {"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
-QUANTIZERS = {"Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc"}
-
 
 class Lowering:
     """Mutable state of one walk: tensor values, the IR layers so far, name counters."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from qloom.deploy import drivers
 from qloom.errors import QloomError
+from qloom.fold.boards import DEFAULT_CLOCK_MHZ
 from qloom.verify import simbuild
 
 TB = Path(__file__).parent / "tb"
@@ -80,7 +81,7 @@ def watchdog_cycles(design: dict, frames: int) -> int:
     din, dout = design["in_dma"], design["out_dma"]
     frame = max(int(design.get("cycles_per_frame_model") or 0), din.words_per_frame, dout.words_per_frame)
     layers = len(design.get("layers") or []) or 1
-    bound = float(design.get("clock_mhz") or 100) * 1000 + 4 * (frames + layers + 2) * frame
+    bound = float(design.get("clock_mhz") or DEFAULT_CLOCK_MHZ) * 1000 + 4 * (frames + layers + 2) * frame
     return int(2 * bound) + 2_000_000
 
 
@@ -89,7 +90,7 @@ def cosim_options(design: dict, dump_dir: Path, *, frames: int = 1, **extra) -> 
     din, dout = design["in_dma"], design["out_dma"]
     bits, max_frames = drivers.length_bits(design)
     opts = {"in_bits": din.width, "out_bits": dout.width, "length_bits": bits,
-            "clock_mhz": float(design.get("clock_mhz") or 100), "dump_dir": str(dump_dir),
+            "clock_mhz": float(design.get("clock_mhz") or DEFAULT_CLOCK_MHZ), "dump_dir": str(dump_dir),
             "watchdog_cycles": watchdog_cycles(design, min(frames, max_frames)), **extra}
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in opts.items())
 
@@ -180,7 +181,7 @@ def cosim_c(design: dict, rtl_dir: Path, sw_dir: Path, lib: Path, work: Path, hw
     stats = _stats(dump)
     r = run["result"]
     n = len(hw_in)
-    clock = float(design.get("clock_mhz") or 100)
+    clock = float(design.get("clock_mhz") or DEFAULT_CLOCK_MHZ)
     cpf = stats["dma_cycles"] / n if stats["dma_cycles"] else None  # MM2S start to S2MM TLAST, per frame
     entry = {"frames": r.get("frames", 0), "mismatches": r.get("mismatches", n), "exit_code": run["exit_code"],
              "driver_status": r.get("status"), "accuracy": r["correct"] / r["labelled"] if r.get("labelled") else None,

@@ -58,11 +58,6 @@ def _shape(port: dict) -> tuple[int, ...]:
     return tuple(int(x) for x in port["shape"])
 
 
-def _chunks(port: dict) -> int:
-    """uint32 chunks per word in the bench's files (Verilator's VlWide layout)."""
-    return -(-int(port["width"]) // 32)
-
-
 def batch_lengths(n: int, seed: int) -> list[int]:
     """Frames per TLAST batch for a run of n frames: a single frame first, then random
     batches of 1 to 5 frames (the bench raises s_axis_tlast on each batch's last word)."""
@@ -192,8 +187,9 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
         sizes = batch_lengths(n, seed)
         _batch_file(tmp / "tlast.txt", sizes)
         args = {"in": tmp / "in.bin", "out_dir": tmp, "frames": n, "steady_frames": steady_frames,
-                "in_words": pin["words_per_frame"], "out_words": pout["words_per_frame"], "in_chunks": _chunks(pin),
-                "out_chunks": _chunks(pout), "tlast": tmp / "tlast.txt", "seed": seed, "stall": stall_prob,
+                "in_words": pin["words_per_frame"], "out_words": pout["words_per_frame"],
+                "in_chunks": packing.chunks_per_word(pin), "out_chunks": packing.chunks_per_word(pout),
+                "tlast": tmp / "tlast.txt", "seed": seed, "stall": stall_prob,
                 "timeout": timeout_cycles, "drain": max(1000, 2 * model_ii)}
         cmd = [str(exe), *(f"{k}={v}" for k, v in args.items()), "+verilator+rand+reset+2",
                f"+verilator+seed+{seed % (2**31 - 1) + 1}"]  # a positive C int
@@ -234,7 +230,7 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
 def _read_outputs(port: dict, path: Path) -> np.ndarray:
     """The bench's uint32 chunks -> (frames, *shape) values, through the one packing module."""
     chunks = np.fromfile(path, dtype="<u4")
-    words = len(chunks) // _chunks(port)
+    words = len(chunks) // packing.chunks_per_word(port)
     data = packing.from_chunks(port, chunks)
     return packing.unpack_frames(port, data, words // int(port["words_per_frame"]))
 

@@ -41,6 +41,7 @@ from qloom.backends.rtl.emit import LIB_DIR, instance, stream_ports
 from qloom.backends.rtl.layers import Core
 from qloom.backends.rtl.out_kind import out_kind as kind_of
 from qloom.backends.rtl.out_kind import with_out_kind
+from qloom.fold.boards import DEFAULT_CLOCK_MHZ
 from qloom.fold.cycles import DmaSide, dma_geometry, edge_fifo_depths, tlast_queue_depth
 from qloom.hw import fifo_depth
 from qloom.ir.graph import Graph
@@ -140,7 +141,7 @@ def _port(core_dtype, par: int, words: int, shape) -> dict:
 
 
 def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=None,
-             mem_paths: str = "relative", out_kind: str | None = None, clock_mhz: float = 100.0,
+             mem_paths: str = "relative", out_kind: str | None = None, clock_mhz: float = DEFAULT_CLOCK_MHZ,
              dma_in_width: int | None = None) -> dict:
     """Write the stitched design of `graph` into `out_dir`; return (and write) design.json.
 

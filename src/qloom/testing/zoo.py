@@ -5,7 +5,8 @@ graphs: TFC = 784-64-64-64-10, SFC = 784-256-256-256-10, LFC = 784-1024-1024-102
 CNV = 3x(two 3x3 convolutions, 2x2 max pool but the last) then 512-512-10 on 32x32x3.
 Weights are W-bit (bipolar for W=1), activations A-bit (bipolar for A=1) by thresholds
 drawn inside the exact accumulator range; the last layer outputs accumulators to a top-1
-LabelSelect. `zoo_graph("lfc_w1a1")` names one by topology and widths.
+LabelSelect. `zoo_graph("lfc_w1a1")` names one by topology and widths. A test fixture
+(also read by bench/), not product code.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import re
 
 import numpy as np
 
-from qloom import semantics as sem
 from qloom.ir import BIPOLAR, Graph, InputQuant, IntType, LabelSelect, MatVec, OutputSpec, Pool, PoolMode, SlidingWindow
+from qloom.testing.layers import random_matvec
 
 MLP_HIDDEN = {"tfc": (64, 64, 64), "sfc": (256, 256, 256), "lfc": (1024, 1024, 1024)}
 CNV_CONVS = ((64, 64), (128, 128), (256, 256))  # channels of the conv pairs; pools between
@@ -26,25 +27,14 @@ def _act(bits: int) -> IntType:
     return BIPOLAR if bits == 1 else IntType(bits, signed=False)
 
 
-def _weights(rng, shape, bits: int) -> tuple[np.ndarray, IntType]:
-    if bits == 1:
-        return rng.choice(np.array([-1, 1]), size=shape), BIPOLAR
-    t = IntType(bits, signed=True)
-    return rng.integers(t.min, t.max + 1, size=shape), t
-
-
 def _matvec(rng, name, in_shape, in_dtype: IntType, mh: int, w_bits: int, a_bits: int | None) -> MatVec:
     """A MatVec with random weights; thresholds to `a_bits` activations (None: accumulators)."""
-    w, wt = _weights(rng, (mh, in_shape[2]), w_bits)
-    lo, hi = sem.accumulator_range(w, in_dtype.min, in_dtype.max)
-    acc = IntType.for_range(lo, hi)
+    w_dtype = BIPOLAR if w_bits == 1 else IntType(w_bits, signed=True)
     if a_bits is None:
-        return MatVec(name=name, in_shape=in_shape, in_dtype=in_dtype, weights=w, w_dtype=wt, acc_dtype=acc)
-    n_thr = 1 if a_bits == 1 else 2 ** a_bits - 1
-    thr = np.sort(rng.integers(lo, hi + 2, size=(mh, n_thr)), axis=1)
+        return random_matvec(rng, name, in_shape, in_dtype, w_dtype, mh)
     base, step = (-1, 2) if a_bits == 1 else (0, 1)
-    return MatVec(name=name, in_shape=in_shape, in_dtype=in_dtype, weights=w, w_dtype=wt, acc_dtype=acc,
-                  thresholds=thr, out_base=base, out_step=step)
+    return random_matvec(rng, name, in_shape, in_dtype, w_dtype, mh, 1 if a_bits == 1 else 2 ** a_bits - 1,
+                         out_base=base, out_step=step)
 
 
 def _input(shape, dtype: IntType) -> InputQuant:
