@@ -102,7 +102,7 @@ def test_dag_fifo_depths_override_names_edges(tmp_path):
 
 
 @pytest.mark.hw
-@pytest.mark.parametrize("name", ["residual", "concat3"])
+@pytest.mark.parametrize("name", ["residual", pytest.param("concat3", marks=pytest.mark.slow)])
 def test_dag_rtl_matches_ir_at_the_model_ii(name, tmp_path):
     g = DAG_GRAPHS[name]()
     generate(g, tmp_path)
@@ -167,3 +167,36 @@ def test_random_dag_models_are_consistent(seed):
         assert depth >= fifo_depth(interface(g.layer(c)), interface(g.layer(p)).out_block)
         assert times[c][0] > times[p][0] and times[c][1] >= times[p][1]
     assert performance(g, 100.0)["cycles_per_frame"] >= max(layer_cycles(l) for l in g.hardware_layers)
+
+
+# ---------------------------------------------------------------- Brevitas modules, lowered (s4-dag-ir)
+
+
+def _brevitas_graph(kind: str, tmp_path, fold: dict | None):
+    pytest.importorskip("brevitas")
+    from qloom import streamline
+
+    from test_dag_lowering import ConcatForkBlock, ResidualBlock, _export
+
+    module = ResidualBlock(bits=2, skip_bits=4, shortcut=True) if kind == "residual" else ConcatForkBlock()
+    g = streamline.run(_export(module, tmp_path / f"{kind}.onnx"))
+    return auto_fold(g, **fold) if fold else g
+
+
+@pytest.mark.hw
+@pytest.mark.parametrize("kind,fold", [
+    ("residual", {"board": "xc7z020"}),  # conv-bn-relu-conv + a 1x1 conv shortcut, add, requant
+    ("concat", {"target_fps": 3e5}),  # one map read by a 1x1 conv, a 3x3 conv and the concat itself
+    pytest.param("residual", None, marks=pytest.mark.slow),
+    pytest.param("concat", None, marks=pytest.mark.slow),  # a 1x1 port waits a frame for the 3x3 one
+])
+def test_lowered_brevitas_blocks_match_in_rtl(kind, fold, tmp_path):
+    """export_qonnx -> lowering -> folding -> RTL: the whole flow on real residual and
+    concat-with-fork blocks, the RTL equal to the IR (which equals QONNX: test_dag_lowering)."""
+    from dag_factory import inputs
+
+    g = _brevitas_graph(kind, tmp_path, fold)
+    assert not g.linear
+    d = tmp_path / "rtl"
+    generate(g, d)
+    _check_passed(rtl.verify_rtl(g, d, inputs((1, 3, 6, 6), 12, seed=1), seed=2, stall_prob=0.4))

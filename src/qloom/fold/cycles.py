@@ -168,29 +168,36 @@ def latency_cycles(graph: Graph, coeffs=None) -> int:
     return int(math.ceil(times[graph.hardware_layers[-1].name][1])) + 1
 
 
+def _arrived(first: float, span: float, words: int, ii: int, t: float) -> int:
+    """Words of a stream whose frames (`words` each, evenly spread over `span` cycles) start
+    at first + k*ii, k = 0, 1, ..., that have come by time t."""
+    if t < first:
+        return 0
+    frames = math.floor((t - first) / ii) + 1  # frames begun by t
+    full = 0 if t - first < span else min(frames, math.floor((t - first - span) / ii) + 1)
+    spacing = span / max(1, words - 1)
+    n = full * words
+    for k in range(full, frames):  # frames still arriving at t (one or two)
+        n += words if spacing <= 0 else min(words, math.floor((t - first - k * ii) / spacing) + 1)
+    return n
+
+
 def _skew_words(arrive: tuple[float, float], start: tuple[float, float], words: int, ii: int) -> int:
-    """Most words of a port queued while its join waits, for a port whose frame arrives from
-    arrive[0] to arrive[1] and a join that takes its first and last word at start[0],
-    start[1]: at either end, the word waiting plus every word after it that arrives before
-    the join takes it (the frame's later words and the next frames', `ii` apart, each frame
-    spread evenly from its first word to its last). 0 when the port never waits."""
-    first, last = arrive
-    spacing = (last - first) / max(1, words - 1)
+    """Most words of a port queued in front of its join: the port's frames arrive from
+    arrive[0] to arrive[1] and the join takes them from start[0] to start[1] (frames `ii`
+    apart, each evenly spread); the queue peaks where a frame's arrival ends or its
+    consumption starts, so those times are checked over the frames in flight. 0 when the
+    port never waits."""
+    if start[0] <= arrive[0] and start[1] <= arrive[1]:
+        return 0
+    a_span, j_span = arrive[1] - arrive[0], start[1] - start[0]
+    frames = math.ceil((max(start[1], arrive[1]) - min(start[0], arrive[0])) / ii) + 2
     worst = 0
-    for t0, until in ((first, start[0]), (last, start[1])):
-        if until <= t0:
-            continue
-        queued, k = 1, 0
-        while first + k * ii <= until:  # frame k's words in (t0, until]
-            base = first + k * ii
-            if spacing > 0:
-                lo = max(0, math.floor((t0 - base) / spacing) + 1)
-                hi = min(words - 1, math.floor((until - base) / spacing))
-                queued += max(0, hi - lo + 1)
-            elif t0 < base:
-                queued += words
-            k += 1
-        worst = max(worst, queued)
+    for k in range(frames):
+        for t in (arrive[1] + k * ii, start[0] + k * ii, arrive[0] + k * ii, start[1] + k * ii):
+            came = _arrived(arrive[0], a_span, words, ii, t)
+            taken = _arrived(start[0], j_span, words, ii, t - 1e-6)  # the word taken at t is still queued
+            worst = max(worst, came - taken)
     return worst
 
 
