@@ -64,3 +64,26 @@ def test_dag_core_cost_grows_with_the_streams():
     three = layer_resources(Concat(name="c", in_shape=(1, 1, 4), in_dtype=U(2), channels=(4, 4, 4),
                                    dtypes=(U(2),) * 3))
     assert np.all([three[k] > two[k] for k in ("LUT", "FF")])
+
+
+@pytest.mark.hw
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["residual", "concat3"])
+def test_dag_design_costs_near_yosys(name, tmp_path):
+    """Whole DAG tops through Yosys: the new cores and the FIFOs on a join's ports (the skip
+    FIFO sized by edge_fifo_depths) within 25% of LUT, per instance."""
+    from qloom import synth
+    from qloom.backends.rtl.top import generate
+    from qloom.fold.calibration import compare
+
+    from dag_rtl_helpers import DAG_GRAPHS
+
+    g = DAG_GRAPHS[name]()
+    generate(g, tmp_path)
+    c = compare(g, synth.synthesize(tmp_path))
+    joins = [l.name for l in g.layers if l.kind in ("Fork", "AddStreams", "Concat")]
+    for part in ("layers", "streams"):
+        for n in joins:
+            if n in c[part]:
+                est, got = c[part][n]["est"]["LUT"], c[part][n]["yosys"]["LUT"]
+                assert abs(est - got) <= 0.25 * got, (part, n, est, got)

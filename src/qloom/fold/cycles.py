@@ -205,13 +205,22 @@ CORE_QUEUE_WORDS = 8  # output words a core may hold in its issue stages and out
 # (at most 3 + 5 in the qloom library), beyond what its schedule accounts for
 
 
+def _block_words(producer: Layer, consumer: Layer) -> int:
+    """The producer's output block in words of the consumer's input (the FIFO sits behind the
+    width converter): a pool's row of PE-wide words is PE/in_par times as many words after a
+    narrowing converter. (The linear top's `hw.fifo_depth(consumer, producer.out_block)`
+    counts producer words; kept there so linear designs stay as they are.)"""
+    a, b = interface(producer), interface(consumer)
+    return -(-a.out_block * a.out_par // b.in_par)
+
+
 def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], int]:
     """Words of the FIFO on each edge between hardware layers, keyed (producer, consumer,
     consumer's port): the one home of the rule the top generator builds and the cost model
     counts.
 
-    Every edge: `hw.fifo_depth` (the consumer's input burst + the producer's output block,
-    at least 2, + 2 words of slack). In front of a join (AddStreams, Concat) the port also
+    Every edge: `hw.fifo_depth` (the consumer's input burst + the producer's output block in
+    consumer words, `_block_words`, at least 2, + 2 words of slack). In front of a join (AddStreams, Concat) the port also
     holds what it receives while the join waits for its other ports:
     - the words arriving while the join waits for its slowest port (`_skew_words` over
       `schedule`: beside a branch whose first output needs a window, a vector or a frame);
@@ -231,7 +240,7 @@ def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], in
     for layer in graph.hardware_layers:
         name = layer.name
         sources = [p for p in graph.input_names(name) if p in times]
-        base = {q: fifo_depth(interface(layer), interface(graph.layer(p)).out_block) for q, p in enumerate(sources)}
+        base = {q: fifo_depth(interface(layer), _block_words(graph.layer(p), layer)) for q, p in enumerate(sources)}
         if len(sources) > 1:
             start = (max(times[p][0] for p in sources), max(times[p][1] for p in sources))
             words = port_words(layer)
