@@ -1,7 +1,11 @@
 """Bench: IR simulator (the golden model) frames/s vs qonnx execute_onnx on the same inputs.
 
-One run, one row per (model, batch): IR frames/s, qonnx frames/s and their ratio, plus the
-mismatches of `qloom.verify.ir.compare` on the first frames (the speed is of exact results).
+One run, one row per (model, batch): IR frames/s and time per frame (which must not grow
+with the batch: the simulator runs cache-sized chunks), qonnx frames/s and the ratio, plus
+the mismatches of `qloom.verify.ir.compare` on the first frames (the speed is of exact
+results). IR and qonnx timings alternate, so both see the same load of a shared machine.
+The IR runs on one thread, so its thread CPU time per frame is also shown: on a loaded machine a
+long run is preempted where a short one may not be, which inflates only the wall time.
 Models are zoo models with random weights whose BatchNorm statistics are calibrated on 512
 MNIST training images (seconds, no training): throughput does not depend on accuracy;
 `--train` trains them briefly instead (one epoch on 3000 images). Every timing is the best of
@@ -67,13 +71,19 @@ def bench_case(name: str, batch: int, path: Path, graph, x_all, labels, repeat: 
     ref.run(x[:8], batch=8)  # build the per-batch models outside the timing
     ref._model_for(batch)
     sim.execute(graph, x[:8])
-    t_ir = best_time(lambda: sim.execute(graph, x), repeat)
-    t_ref = best_time(lambda: ref.run(x, batch=batch), repeat)
+    t_ir, t_ref, cpu_ir = float("inf"), float("inf"), float("inf")
+    for _ in range(repeat):  # interleaved, so both see the same load of the shared machine
+        c0 = time.thread_time()
+        t_ir = min(t_ir, best_time(lambda: sim.execute(graph, x), 1))
+        cpu_ir = min(cpu_ir, time.thread_time() - c0)
+        t_ref = min(t_ref, best_time(lambda: ref.run(x, batch=batch), 1))
     check = compare(graph, ref, x[:500], labels[:500])
     return {
         "model": name,
         "batch": batch,
         "ir_fps": f"{batch / t_ir:,.0f}",
+        "ir_us/frame": f"{t_ir / batch * 1e6:.1f}",
+        "ir_cpu_us/frame": f"{cpu_ir / batch * 1e6:.1f}",
         "qonnx_fps": f"{batch / t_ref:,.0f}",
         "ir/qonnx": f"{t_ref / t_ir:.1f}x",
         "mismatches@500": check["mismatches"],

@@ -145,8 +145,7 @@ def dag_models(draw, max_steps: int = 4, max_hw: int = 5):
             acc = b.conv(t, t.c, draw(st.sampled_from([1, 3])), draw(st.sampled_from(BITS)))
             y = b.requant(b.add(acc, t), bits, signed, relu=draw(st.booleans()))
         elif kind == "concat":
-            # distinct inputs: qonnx's cleanup renames only the first of a node's repeated inputs
-            picks = draw(st.lists(st.integers(0, len(live) - 1), min_size=min(2, len(live)), max_size=3, unique=True))
+            picks = draw(st.lists(st.integers(0, len(live) - 1), min_size=2, max_size=3))  # repeats too
             y = b.concat([live[i] for i in picks])
             if draw(st.booleans()):  # else a weight layer reading it folds the grids into its weights
                 y = b.requant(y, bits, signed)

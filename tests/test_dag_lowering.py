@@ -199,6 +199,10 @@ def test_add_of_scales_not_a_power_of_two_apart_is_a_one_line_error(tmp_path):
     with pytest.raises(QloomError, match=r'Add node "Add_0".*not a power of two apart') as e:
         streamline.run(tmp_path / "m.onnx")
     assert "\n" not in str(e.value)
+    from cli_helpers import run_cli  # the command: exit code 2 and that one line, no traceback
+
+    rc, _, err = run_cli(["build", tmp_path / "m.onnx", "--out", tmp_path / "b", "--stop-after", "streamline"])
+    assert rc == 2 and "not a power of two apart" in err and "Traceback" not in err
     # a power of two apart (0.5 = 4 * 0.125) lowers, with the shift on the coarser input
     b, a1, a2 = _two_branches(0.5, 0.125)
     s = b.requant(b.add(a1, a2), 4, True)
@@ -219,6 +223,18 @@ def test_an_accumulator_plus_the_skip_is_exact(tmp_path):
     acc, skip = g.producers(add.name)
     assert acc.kind == "MatVec" and acc.thresholds is None and add.in_dtype == acc.acc_dtype
     assert skip.kind == "Fork" and isinstance(g.consumers(add.name)[0], Threshold)
+
+
+def test_one_tensor_read_twice_by_one_node(tmp_path):
+    """Concat([t, t]) and Add(t, t): a Fork whose two streams go to the two ports of one layer."""
+    b = Builder(3, 3, np.random.default_rng(2))
+    x = b.quant(T("x", 2, np.ones(2), -1, 1), 8, True, 2.0 ** -7)
+    t = b.quant(b.conv(x, 2, 3, 4), 3, True, 2.0 ** -2)
+    y = b.requant(b.concat([b.requant(b.add(t, t), 4, True), t]), 4, False)
+    g = _check(b.model((1, 2, 3, 3), y, (1, 4, 3, 3)), (1, 2, 3, 3), tmp_path)
+    (add,) = [l for l in g.layers if isinstance(l, AddStreams)]
+    (fork,) = {p.name for p in g.producers(add.name)}
+    assert g.layer(fork).k == 3  # both ports of the add, and the concat
 
 
 def test_an_accumulator_quantized_on_two_paths_is_refused(tmp_path):

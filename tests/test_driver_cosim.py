@@ -184,6 +184,20 @@ def test_c_driver_cosim_correct_run(tiny):
 
 
 @pytest.mark.hw
+def test_c_driver_cosim_reports_frames_done(tiny, monkeypatch):
+    """The co-simulation library counts S2MM frames on stderr; the run's task gets them, the
+    driver's own output does not."""
+    from test_verify_rtl import _spy_progress
+
+    seen = _spy_progress(monkeypatch, D)
+    sw, x, labels, want = _sw(tiny, "progress", n=10)
+    e = D.cosim_c(tiny["design"], tiny["rtl"], sw, tiny["lib"], tiny["root"] / "progress", x, want)
+    assert e["passed"], e["output"]
+    [(total, done, err)] = seen
+    assert total == 10 and 1 <= done <= 10 and "qloom-progress" not in err + e["output"]
+
+
+@pytest.mark.hw
 def test_cosim_catches_a_packing_bug_and_wrong_expectations(tiny):
     """Both directions: a driver packing INT4 as 3-bit codes, and an IR output that differs."""
     sw, x, labels, want = _sw(tiny, "bug", n=16)

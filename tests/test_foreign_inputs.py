@@ -248,3 +248,30 @@ def test_input_convention_is_serialized_and_checked():
     with pytest.raises(ValueError, match="input_convention"):
         InputQuant(name="i", in_shape=(1, 1, 4), in_dtype=IntType(2, True), scale=np.array(1.0),
                    zero_point=np.zeros(1), out_type=IntType(2, True), input_convention="pixel/128")
+
+
+@pytest.mark.parametrize("zp_in, zp_w, zp_act", [(0.0, 0.0, 0.0), (1.0, 0.0, -1.0), (-2.0, 1.0, 2.0)])
+def test_one_bit_signed_quant_with_a_zero_point(zp_in, zp_w, zp_act, tmp_path):
+    """A 1-bit signed Quant gives +-1 in qonnx, minus its zero point: with zp 0 the bipolar type,
+    else the levels {-1 - zp, 1 - zp} (on the input, on weights and between layers)."""
+    rng = np.random.default_rng(1)
+    q = dict(domain="qonnx.custom_op.general", signed=1, narrow=0, rounding_mode="ROUND")
+    nodes = [
+        helper.make_node("Quant", ["x", "s_in", "zi", "one"], ["xq"], **q),
+        helper.make_node("Quant", ["w", "s_w", "zw", "one"], ["wq"], **q),
+        helper.make_node("MatMul", ["xq", "wq"], ["acc"]),
+        helper.make_node("Quant", ["acc", "s_a", "za", "one"], ["aq"], **q),
+        helper.make_node("Quant", ["w2", "s_w", "zero", "three"], ["w2q"], **q),
+        helper.make_node("MatMul", ["aq", "w2q"], ["y"]),
+    ]
+    inits = {"s_in": np.float32(0.5), "s_w": np.float32(0.5), "s_a": np.float32(1.0), "one": np.float32(1),
+             "three": np.float32(3), "zero": np.float32(0), "zi": np.float32(zp_in), "zw": np.float32(zp_w),
+             "za": np.float32(zp_act), "w": rng.standard_normal((8, 6)).astype(np.float32),
+             "w2": rng.standard_normal((6, 4)).astype(np.float32)}
+    path = save_model(tmp_path, nodes, inits, (1, 8), (1, 4))
+    g = streamline.run(path)
+    assert g.input_quant.out_dtype.bipolar == (zp_in == 0)
+    x = (rng.standard_normal((400, 8)) * 2).astype(np.float32)
+    edge = np.float32(-zp_in * 0.5)  # x / s + zp >= 0 flips here
+    edges = rng.choice([edge, np.nextafter(edge, np.float32(-np.inf))], size=(50, 8)).astype(np.float32)
+    assert_equivalent(g, Reference(path), np.concatenate([x, edges]))

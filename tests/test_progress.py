@@ -221,3 +221,45 @@ def test_quiet_commands_write_no_stderr_as_processes(model, tmp_path):
     assert res.returncode == 0 and res.stderr == "" and "complete" in res.stdout
     res = qloom("verify", tmp_path / "b", "--dataset", "random", "--frames", "8", "--quiet")
     assert res.returncode == 0 and res.stderr == "" and "[ir] 8 frames" in res.stdout
+
+
+_CHILD = """
+import pathlib, sys, time
+print("result line")
+sys.stderr.write("%Warning: kept\\n")
+sys.stderr.write("qloom-progress 3\\n")
+sys.stderr.flush()
+go = pathlib.Path(sys.argv[1])
+while not go.exists():  # the parent looks at the count while this child still runs
+    time.sleep(0.01)
+sys.stderr.write("qloom-progress 7\\nqloom-progress nonsense\\n")
+sys.exit(4)
+"""
+
+
+def test_run_counts_a_child_s_progress_lines_and_keeps_the_rest(tmp_path):
+    """A child's `qloom-progress N` lines set the count while it runs; every other line (and its
+    exit code) comes back as from subprocess.run, so the callers' result parsing is unchanged."""
+    import sys
+    import threading
+
+    go = tmp_path / "go"
+    got = {}
+    with progress.task("child", total=10, unit="frames", stream=io.StringIO()) as t:
+        runner = threading.Thread(target=lambda: got.update(res=progress.run(
+            [sys.executable, "-c", _CHILD, str(go)], t, timeout=120)))
+        runner.start()
+        _until(lambda: t.done == 3, timeout=60)
+        assert t.done == 3 and runner.is_alive()
+        go.touch()
+        runner.join(120)
+    res = got["res"]
+    assert t.done == 7 and res.returncode == 4 and res.stdout == "result line\n"
+    assert res.stderr == "%Warning: kept\nqloom-progress nonsense\n"  # a malformed line is not swallowed
+
+
+def test_run_timeout_kills_the_child():
+    import sys
+
+    with progress.task("child", stream=io.StringIO()) as t, pytest.raises(subprocess.TimeoutExpired):
+        progress.run([sys.executable, "-c", "import time\nwhile True: time.sleep(1)"], t, timeout=0.5)

@@ -16,6 +16,7 @@ import pytest
 from qloom import artifacts as A
 from qloom.cli import main
 from qloom.report import REPORT_HTML, charts, write_report_safely
+from qloom.report import graph as hwgraph
 from qloom.report.page import SECTIONS
 
 CHROMIUM = shutil.which("chromium")  # Debian's package chromium (setup/programs.txt)
@@ -59,26 +60,39 @@ def _browse(page: Path, tmp: Path, shot: Path) -> tuple[str, str]:
     return r.stdout, r.stderr
 
 
-def page_problems(dom: str, log: str, shot: Path) -> list[str]:
-    """What is wrong with a rendered report: console messages, missing sections, network
-    references, and a screenshot without the charts' colours."""
+def pixels(shot: Path):
+    """count(hex colour, tol) -> how many pixels of the screenshot have that colour; .px: the pixels."""
     from PIL import Image
 
-    problems = [f"console: {line}" for line in log.splitlines() if ":CONSOLE" in line]
-    problems += [f"no section {s}" for s in SECTIONS if not re.search(rf"<section id=\"?{s}\"?>", dom)]
-    srcs = re.findall(r"<img[^>]*\ssrc=\"([^\"]*)\"", dom)
-    problems += [f"image not embedded: {s[:40]}" for s in srcs if not s.startswith("data:image/png;base64,")]
-    problems += [f"network reference {u}" for u in re.findall(r"(?:src|href)=\"(https?://[^\"]*)", dom)]
     px = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
 
     def count(hex_color: str, tol: int = 12) -> int:
         rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)])
         return int((np.abs(px - rgb).max(axis=1) <= tol).sum())
 
-    for name, color in (("bottleneck bar", charts.BOTTLENECK), ("layer bars", charts.LAYER),
-                        ("verified accuracy bars", charts.VERIFY)):
-        if count(color) < 2000:  # a bar of the chart is thousands of pixels; a legend patch is ~100
-            problems.append(f"the screenshot shows no {name} ({count(color)} px of {color})")
+    count.px = px
+    return count
+
+
+def page_problems(dom: str, log: str, shot: Path) -> list[str]:
+    """What is wrong with a rendered report: console messages, missing sections, network
+    references, and a screenshot without the charts' colours."""
+    problems = [f"console: {line}" for line in log.splitlines() if ":CONSOLE" in line]
+    problems += [f"no section {s}" for s in SECTIONS if not re.search(rf"<section id=\"?{s}\"?>", dom)]
+    srcs = re.findall(r"<img[^>]*\ssrc=\"([^\"]*)\"", dom)
+    problems += [f"image not embedded: {s[:40]}" for s in srcs if not s.startswith("data:image/png;base64,")]
+    problems += [f"network reference {u}" for u in re.findall(r"(?:src|href)=\"(https?://[^\"]*)", dom)]
+    count = pixels(shot)
+    # a bar of a chart is thousands of pixels, a legend patch ~100; a graph box ~9000 of its flat fill
+    # (tolerance 4: anti-aliased text and chart edges come within 12 of the pale fills)
+    for name, color, least, tol in (("bottleneck bar", charts.BOTTLENECK, 2000, 12),
+                                    ("layer bars", charts.LAYER, 2000, 12),
+                                    ("verified accuracy bars", charts.VERIFY, 2000, 12),
+                                    ("hardware graph's boxes", hwgraph.BOX_FILL, 10000, 4),
+                                    ("hardware graph's bottleneck box", hwgraph.HOT_FILL, 4000, 4)):
+        if count(color, tol) < least:
+            problems.append(f"the screenshot shows no {name} ({count(color, tol)} px of {color})")
+    px = count.px
     nonwhite = float((px.min(axis=1) < 235).mean())
     colours = len(np.unique(px[::7] // 16, axis=0))
     if nonwhite < 0.05 or colours < 40:
@@ -97,6 +111,7 @@ def test_the_browser_check_fails_on_a_broken_page(built, tmp_path):
     page = (built / REPORT_HTML).read_text()
     broken = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,AAAA", page)
     broken = broken.replace("<section id=confusion>", "<section id=confusio>")
+    broken = re.sub(r"<svg class=graph.*?</svg>", "", broken, flags=re.DOTALL)
     broken = broken.replace("</body>", "<script>console.error('boom')</script></body>")
     (tmp_path / "broken.html").write_text(broken)
     shot = tmp_path / "shot.png"
@@ -104,6 +119,7 @@ def test_the_browser_check_fails_on_a_broken_page(built, tmp_path):
     assert any("boom" in p for p in problems), problems
     assert "no section confusion" in problems
     assert any("no bottleneck bar" in p for p in problems) and any("no layer bars" in p for p in problems)
+    assert any("no hardware graph's boxes" in p for p in problems)
 
 
 def test_qloom_report_regenerates_and_shows_vivado_analysis_and_yosys(built, tmp_path, capsys):
@@ -171,3 +187,35 @@ def test_accuracy_stages_of_a_ptq_model_and_of_a_qat_model(tmp_path):
     qat = {"dataset": "mnist", "weight_bits": 2, "test_accuracy": 0.9}
     assert [s for s, _, _ in accuracies(Build(dir=tmp_path, metrics=qat))] == ["QAT"]
     assert accuracies(Build(dir=tmp_path)) == []  # nothing known: the page says which command gives it
+
+
+def test_timing_section_labels_the_clock_a_target_and_the_logic_depth_cells_only(tmp_path):
+    from qloom import synth
+    from qloom.report.collect import Build
+    from qloom.report.page import render
+
+    def path(ns, levels):
+        return {"path_ns": ns, "lut_levels": levels.get("LUT2", 0) + levels.get("LUT6", 0),
+                "logic_levels": sum(levels.values()), "levels": levels, "start": "FDRE", "end": "FDRE.D",
+                "share_of_target_period": ns / 10}
+
+    deep = {**path(6.1, {"CARRY4": 8, "LUT2": 1, "LUT6": 2}), "end_instance": "u_mvu0", "layer": "mvu0"}
+    ld = {"tool": "yosys sta", "note": synth.DEPTH_NOTE, "untimed_cells": ["RAM64X1S"], "design": deep,
+          "instances": {"u_mvu0": {**path(6.0, {"CARRY4": 8, "LUT2": 1, "LUT6": 2}), "layer": "mvu0", "part": "core"},
+                        "u_mvu1": {**path(1.2, {"LUT6": 1}), "layer": "mvu1", "part": "core"}}}
+    report = {"clock_mhz": 100.0, "cycles_per_frame": 64, "latency_cycles": 300, "fps": 1.5e6}
+    page = render(Build(dir=tmp_path, report=report, synth={"logic_depth": ld}))
+    summary = page[page.index("<section id=summary>"):page.index("<section id=accuracy>")]
+    assert "logic depth (cells only, no routing)<b>11 levels <small>6.1 ns</small>" in summary
+    timing = page[page.index("<section id=timing>"):page.index("<section id=rounding>")]
+    assert "is a <b>target</b> clock" in timing and "cell delays only" in timing
+    assert "<b>11 (CARRY4=8 LUT2=1 LUT6=2)</b> logic levels" in timing and "in layer mvu0" in timing
+    assert "61% of the 10 ns target period" in timing and "may not meet 100 MHz once routed" in timing
+    assert "<b class=bad>60%</b>" in timing and "<td>12%</td>" in timing  # only the deep layer is flagged
+    assert "Vivado&#x27;s timing report is the judge" in timing and "RAM64X1S" in timing
+    shallow = {**ld, "design": {**path(1.2, {"LUT6": 1}), "end_instance": "u_mvu1", "layer": "mvu1"}}
+    timing = render(Build(dir=tmp_path, report=report, synth={"logic_depth": shallow}))
+    assert "12% of the 10 ns" in timing and "may not meet" not in timing
+    assert "No logic depth: no synth.json yet" in render(Build(dir=tmp_path, report=report))
+    xcup = {"logic_depth": {"tool": None, "note": "not timed: Yosys's cell delays are Artix-7's"}}
+    assert "No logic depth: not timed" in render(Build(dir=tmp_path, report=report, synth=xcup))

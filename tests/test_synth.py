@@ -51,6 +51,61 @@ def test_rollup_multiplies_through_the_hierarchy():
     assert rolled["layer"] == {"FDRE": 2, "RAMB18E1": 3}
 
 
+# Yosys 0.70 `sta` output, cut down: the top (flattened) and one layer module, with a warning
+# inside a path and a module whose path ends at an unknown sink.
+STA_LOG = r"""
+22. Executing STA pass (static timing analysis).
+Warning: Module 'RAM64X1S' has no timing arcs!
+Latest arrival time in '$paramod$819b\qloom_fifo' is 1552:
+    1552 (<unknown>)
+Warning: Critical-path does not terminate in a recognised endpoint.
+           $abc$1$aiger$i1
+    1552 $auto$alumacc.cc:578:replace_alu$7048.carry4 (CARRY4.S->O)
+           $abc$1$aiger$o2
+     934 $abc$1$lut$o3 (LUT5.I0->O)
+           \rd_ptr [0]
+     303 $auto$ff.cc:337:slice$1 (FDRE.C->Q)
+       0   \clk (<primary input>)
+
+Arrival histogram:
+(  1552,   1000] |*
+Latest arrival time in 'qloom_top' is 2071:
+    2071 $flatten\u_mvu0.$auto$ff.cc:337:slice$2 (FDRE.D)
+           $flatten\u_mvu0.$abc$1$aiger$o4
+    2071 $flatten\u_mvu0.$auto$alumacc.cc:578:replace_alu$1.carry4 (CARRY4.S->O)
+           $flatten\u_mvu0.$abc$1$aiger$o5
+    1453 $flatten\u_mvu0.$abc$1$lut$o6 (LUT2.I1->O)
+           \u_mvu0.u_core.addr [0]
+     945 $flatten\u_mvu0_fifo.$abc$1$lut$o7 (LUT6.I0->O)
+           \u_mvu0.u_core.u_weights.q [0]
+     399 $flatten\u_mvu0_fifo.$auto$ff.cc:337:slice$3 (FDRE.C->Q)
+           \ap_clk_BUFG
+      96 $auto$clkbufmap.cc:261:execute$4 (BUFG.I->O)
+       0   \ap_clk (<primary input>)
+
+Arrival histogram:
+"""
+
+
+def test_sta_log_gives_levels_as_vivado_counts_them():
+    paths = synth.parse_sta(STA_LOG)
+    assert set(paths) == {"$paramod$819b\\qloom_fifo", "qloom_top"}
+    fifo = synth.depth_of(paths["$paramod$819b\\qloom_fifo"])
+    assert (fifo["lut_levels"], fifo["logic_levels"], fifo["end"], fifo["start"]) == (1, 2, "unknown", "FDRE")
+    owner = {"u_mvu0": ("mvu0", "core"), "u_mvu0_fifo": ("mvu0", "fifo"), "u_mvu1_fifo": ("mvu1", "fifo")}
+    ld = synth.logic_depth(STA_LOG, "qloom_top", {"u_mvu1_fifo": "$paramod$819b\\qloom_fifo", "u_mvu0": "x"},
+                           owner, 100.0)
+    d = ld["design"]
+    # the clock buffer and the starting register are not levels; LUT6 -> LUT2 -> CARRY4 are
+    assert d["levels"] == {"CARRY4": 1, "LUT2": 1, "LUT6": 1} and d["logic_levels"] == 3 and d["lut_levels"] == 2
+    assert d["path_ns"] == 2.071 and d["share_of_target_period"] == 0.207 and d["end"] == "FDRE.D"
+    # a path from the FIFO's register into the layer's: the layer is the one it ends in
+    assert (d["start_instance"], d["end_instance"], d["layer"]) == ("u_mvu0_fifo", "u_mvu0", "mvu0")
+    assert ld["untimed_cells"] == ["RAM64X1S"] and "not a clock frequency" in ld["note"]
+    assert set(ld["instances"]) == {"u_mvu1_fifo"}  # u_mvu0's module has no path in this log
+    assert ld["instances"]["u_mvu1_fifo"]["layer"] == "mvu1" and ld["instances"]["u_mvu1_fifo"]["part"] == "fifo"
+
+
 @pytest.fixture(scope="session")
 def yosys_warm():
     """The first YoWASP start compiles the WASM (~60 s): do it here, not in a timed test."""
@@ -79,6 +134,55 @@ def test_rom_and_mac_map_to_bram_and_dsp(small_design, yosys_warm):
     assert (small_design / "synth" / "stat.json").is_file()
     flat = synth.synthesize(small_design, per_layer=False)
     assert flat["layers"] == {} and flat["total"]["BRAM18"] == 1 and flat["total"]["DSP48E1"] == 1
+
+
+# A registered 1-LUT path beside a registered sum of four 16-bit words (carry chains in series).
+DEPTH_SV = """
+module shallow (input logic clk, input logic [3:0] a, output logic q);
+  logic [3:0] r;
+  always_ff @(posedge clk) begin r <= a; q <= &r; end
+endmodule
+module deep (input logic clk, input logic [15:0] a, b, c, d, output logic [17:0] q);
+  logic [15:0] ra, rb, rc, rd;
+  always_ff @(posedge clk) begin ra <= a; rb <= b; rc <= c; rd <= d; q <= ((ra + rb) ^ rc) + rd + (ra & rd); end
+endmodule
+module depth_top (input logic clk, input logic [15:0] a, b, c, d, output logic q, output logic [17:0] s);
+  shallow u_shallow (.clk, .a(a[3:0]), .q);
+  deep u_deep (.clk, .a, .b, .c, .d, .q(s));
+endmodule
+"""
+
+
+@pytest.mark.hw
+def test_logic_depth_tells_a_deep_path_from_a_shallow_one(tmp_path, yosys_warm):
+    (tmp_path / "d.sv").write_text(DEPTH_SV)
+    (tmp_path / "design.json").write_text(json.dumps({"top": "depth_top", "files": ["d.sv"], "clock_mhz": 200.0,
+                                                      "layers": [{"name": "sum", "instance": "u_deep"}]}))
+    r = synth.synthesize(tmp_path)
+    ld = r["logic_depth"]
+    shallow, deep = ld["instances"]["u_shallow"], ld["instances"]["u_deep"]
+    assert shallow["lut_levels"] == shallow["logic_levels"] == 1 and shallow["end"] == "FDRE.D"
+    assert deep["levels"].get("CARRY4", 0) >= 4 and deep["logic_levels"] > shallow["logic_levels"] + 3
+    assert deep["path_ns"] > 2 * shallow["path_ns"] and deep["layer"] == "sum"
+    assert ld["design"]["end_instance"] == "u_deep" and ld["design"]["layer"] == "sum"
+    assert ld["design"]["share_of_target_period"] == round(ld["design"]["path_ns"] * 200 / 1000, 3)
+    assert ld["untimed_cells"] == [] and (tmp_path / "synth" / "sta.log").is_file()
+    assert r["layers"]["u_deep"]["LUT"] > 0  # the counts are unchanged by the depth pass
+    r = synth.synthesize(tmp_path, family="xcup")
+    assert r["logic_depth"]["tool"] is None and "xcup" in r["logic_depth"]["note"] and r["total"]["LUT"] > 0
+
+
+@pytest.mark.hw
+def test_a_failing_depth_pass_keeps_the_counts(small_design, yosys_warm, monkeypatch):
+    """The depth pass runs after the counts are written: if it fails, synthesis still counts."""
+    script = synth._script
+    monkeypatch.setattr(synth, "_script", lambda *a: script(*a) + "no_such_yosys_command\n")
+    r = synth.synthesize(small_design)
+    assert r["total"]["BRAM18"] == 1 and r["layers"]["u_rom"]["BRAM18"] == 1
+    assert "yosys sta failed" in r["logic_depth"]["error"] and "design" not in r["logic_depth"]
+    monkeypatch.setattr(synth, "_script", lambda *a: script(*a).replace("synth_xilinx", "no_such_yosys_command"))
+    with pytest.raises(QloomError, match="yosys failed"):  # a failure before the counts is still an error
+        synth.synthesize(small_design)
 
 
 @pytest.mark.hw

@@ -185,6 +185,34 @@ def test_run_rtl_outputs_match_sim_for_several_seeds(standin_dir):
         rtl.run_rtl(d, frames[:, :, :2])
 
 
+def _spy_progress(monkeypatch, module) -> list:
+    """Records (total, count reached, stderr) of every `progress.run` the module makes."""
+    from qloom import progress
+
+    seen, real = [], progress.run
+
+    def spy(cmd, t, **kw):
+        res = real(cmd, t, **kw)
+        seen.append((t.total, t.done, res.stderr))
+        return res
+
+    monkeypatch.setattr(module.progress, "run", spy)
+    return seen
+
+
+@pytest.mark.hw
+def test_rtl_simulation_reports_frames_done(standin_dir, monkeypatch):
+    """The bench's frame counts reach the progress task (its first output frame always reports)
+    and stay out of what the result parsing reads."""
+    d, graph = standin_dir
+    seen = _spy_progress(monkeypatch, rtl)
+    frames = np.random.default_rng(5).integers(0, 256, size=(9, 2, 3, 4))
+    r = rtl.run_rtl(d, frames, seed=1, steady_frames=4)
+    assert np.array_equal(r["outputs"], sim.execute(graph, frames, start=1))
+    [(total, done, err)] = seen
+    assert total == 9 + 4 and 1 <= done <= total and "qloom-progress" not in err
+
+
 @pytest.mark.hw
 def test_broken_mem_file_gives_mismatches(standin_dir, tmp_path):
     src, graph = standin_dir

@@ -158,6 +158,21 @@ def _integer_typed_input(model: ModelWrapper) -> None:
     model.set_tensor_datatype(inp.name, DataType[_INT_INPUTS[elem]])
 
 
+def _split_repeated_inputs(model: ModelWrapper) -> None:
+    """A node reading one activation tensor twice (Concat([x, x]), Add(x, x)) reads an Identity
+    copy the second time: qonnx's cleanup renames only the first of repeated inputs."""
+    inits = {i.name for i in model.graph.initializer}
+    for node in list(model.graph.node):
+        seen = set()
+        for k, name in enumerate(node.input):
+            if name in seen and name not in inits:
+                copy = f"{name}__copy{k}"
+                at = list(model.graph.node).index(node)
+                model.graph.node.insert(at, onnx.helper.make_node("Identity", [name], [copy], name=f"{node.name}__copy{k}"))
+                node.input[k] = copy
+            seen.add(name)
+
+
 def _attr(node: onnx.NodeProto, name: str):
     return next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name), None)
 
@@ -178,6 +193,7 @@ def load(path: str | Path) -> ModelWrapper:
             node.domain = "qonnx.custom_op.general"
     _default_opset_first(model.model)
     _integer_typed_input(model)
+    _split_repeated_inputs(model)
     check_supported(model, skip=_foldable(model))  # before cleanup renames the nodes
     try:
         model = cleanup_model(model)

@@ -12,12 +12,15 @@ One helper for every caller, so every command behaves the same:
 Steps nest (a build stage runs Yosys): only the innermost running step reports. A step whose
 amount is unknown (a subprocess) reports its elapsed time; `advance()` adds a count
 (`3/10 epochs`). Reports come from a daemon thread, so a blocking call needs no hooks.
+A subprocess that knows its count (the Verilator benches) writes `qloom-progress N` lines to
+stderr; `run()` reads them while it runs and keeps them out of the stderr it returns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import subprocess
 import sys
 import threading
 import time
@@ -123,6 +126,42 @@ def task(label: str, total: int | None = None, unit: str = "", stream=None):
         with _lock:
             _stack.remove(t)
         t._finish(ok)
+
+
+PROGRESS_PREFIX = "qloom-progress "  # a child's stderr line: "qloom-progress N", N done so far
+
+
+def run(cmd: list[str], t: Task, *, timeout: float | None = None, **popen) -> subprocess.CompletedProcess:
+    """`subprocess.run(cmd, capture_output=True, text=True, timeout=...)` whose child reports its
+    count on stderr (`PROGRESS_PREFIX` lines): each sets `t.done`; the returned stderr holds
+    every other line, so the caller parses the output as before."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    out: list[str] = []
+    err: list[str] = []
+
+    def pump_err() -> None:
+        for line in proc.stderr:
+            if line.startswith(PROGRESS_PREFIX) and line[len(PROGRESS_PREFIX):].strip().isdigit():
+                t.done = int(line[len(PROGRESS_PREFIX):])
+            else:
+                err.append(line)
+
+    readers = [threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True),
+               threading.Thread(target=pump_err, daemon=True)]
+    for r in readers:
+        r.start()
+    try:
+        proc.wait(timeout=timeout)
+    except BaseException:  # a timeout or an interrupt: the child must not outlive the call
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        for r in readers:
+            r.join()
+        proc.stdout.close()
+        proc.stderr.close()
+    return subprocess.CompletedProcess(cmd, proc.returncode, "".join(out), "".join(err))
 
 
 def bar(iterable, *, desc: str, total: int | None = None, unit: str = "it", show: bool = True, **kw):

@@ -111,13 +111,20 @@ def _blas_threads(n: int):
 
 
 def chunk_frames(graph: Graph, start: int = 0) -> int:
-    """Frames per chunk: the largest per-frame tensor of the graph times the chunk stays
-    within `semantics.CHUNK` elements (cache-sized), so the time per frame does not grow
-    with the batch and memory stays bounded (the fused convolutions chunk further)."""
+    """Frames per chunk: the largest per-frame tensor of the graph, in bytes of the narrowest
+    numpy type of its IntType, times the chunk stays within 4 * `semantics.CHUNK` bytes
+    (cache-sized), so the time per frame does not grow with the batch and memory stays
+    bounded (the fused convolutions chunk further). Whole chunks also amortise each layer's
+    per-call cost (the weight-cache check, one GEMM call)."""
     layers = graph.layers[start:]
-    shapes = [l.out_shape for l in layers if not isinstance(l, ops.SlidingWindow)]  # im2col: never built
-    biggest = max((int(np.prod(s)) for s in shapes + [l.in_shape for l in layers[:1]]), default=1)
-    return max(1, sem.CHUNK // max(1, biggest))
+    sizes = [_frame_bytes(l.out_shape, l.out_dtype) for l in layers
+             if not isinstance(l, ops.SlidingWindow)]  # im2col: never built
+    sizes += [_frame_bytes(l.in_shape, l.in_dtype) for l in layers[:1]]
+    return max(1, 4 * sem.CHUNK // max(1, max(sizes, default=1)))
+
+
+def _frame_bytes(shape, dtype) -> int:
+    return int(np.prod(shape)) * sem.int_dtype(dtype.min, dtype.max).itemsize
 
 
 class _Plan:

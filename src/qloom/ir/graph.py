@@ -117,7 +117,8 @@ class Graph:
         return tuple(self.layer(n) for n in self.input_names(name))
 
     def consumers(self, name: str) -> tuple[Layer, ...]:
-        """The layers reading a layer's output, in graph order (() for the last layer)."""
+        """The layers reading a layer's output, in graph order (() for the last layer); a layer
+        reading it on two ports is listed once (`edges` has one entry per port)."""
         self._index(name)
         return tuple(l for l, src in zip(self.layers, self._wiring) if name in src)
 

@@ -2,8 +2,8 @@
 
 Written at the end of every successful `qloom build`, after every `qloom verify`, and by
 `qloom report DIR`. Drawn from the folder's JSON artifacts alone (build.json, report.json,
-verify.json, rtl/design.json, the model's metrics.json, an analysis.json), so regenerating it
-runs no model and no simulator. Sections and their ids: `page.SECTIONS`.
+verify.json, ir_folded.json, rtl/design.json, the model's metrics.json, an analysis.json), so
+regenerating it runs no model and no simulator. Sections and their ids: `page.SECTIONS`.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ def cycles_chart(layers: list[dict], bottleneck: str | None, ii: float | None) -
     cycles = [l.get("cycles") or 0 for l in layers]
     colors = [BOTTLENECK if l["name"] == bottleneck else LAYER for l in layers]
     bars = ax.bar(x, cycles, color=colors)
-    fold = [f"PE {l.get('pe')}\nSIMD {l.get('simd')}" if l.get("pe") else "" for l in layers]
+    fold = ["\n".join(f"{k} {l[k.lower()]}" for k in ("PE", "SIMD") if l.get(k.lower())) for l in layers]
     ax.bar_label(bars, labels=[f"{c:,}" for c in cycles], padding=2, fontsize=8)
     ax.set_xticks(x, [f"{l['name']}\n{l.get('kind', '')}\n{f}" for l, f in zip(layers, fold)], fontsize=8)
     if ii:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qloom import artifacts as A
+
+if TYPE_CHECKING:
+    from qloom.ir import Graph
 
 ANALYSIS_PLACES = ("analysis.json", "analysis/analysis.json")  # in DIR, then beside the model
 
@@ -27,6 +31,8 @@ class Build:
     analysis: dict | None = None
     analysis_path: Path | None = None
     design: dict = field(default_factory=dict)  # rtl/design.json
+    synth: dict = field(default_factory=dict)  # synth.json (Yosys: counts, logic depth)
+    graph: Graph | None = None  # the folded IR (`qloom.ir.Graph`): the hardware graph's structure
     problems: list[str] = field(default_factory=list)
 
     def rel(self, path: Path) -> str:
@@ -62,6 +68,19 @@ def _read(b: Build, path: Path) -> dict:
     return data
 
 
+def _graph(b: Build, path: Path):
+    if not path.is_file():
+        return None
+    from qloom.errors import QloomError
+    from qloom.ir import serialize
+
+    try:
+        return serialize.load(path)
+    except QloomError as exc:
+        b.problems.append(f"{b.rel(path)} could not be read ({exc}); the hardware graph is left out")
+        return None
+
+
 def collect(build_dir: Path) -> Build:
     d = Path(build_dir)
     b = Build(dir=d)
@@ -70,6 +89,8 @@ def collect(build_dir: Path) -> Build:
     levels = _read(b, d / A.VERIFY_JSON).get("levels")
     b.verify = {k: v for k, v in levels.items() if isinstance(v, dict)} if isinstance(levels, dict) else {}
     b.design = _read(b, d / A.RTL_DIR / "design.json")
+    b.synth = _read(b, d / A.SYNTH_JSON)
+    b.graph = _graph(b, d / A.FOLDED_JSON)
     places = [d / p for p in ANALYSIS_PLACES]
     if b.model is not None:
         b.metrics_path = b.model.parent / "metrics.json"

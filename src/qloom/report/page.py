@@ -1,6 +1,6 @@
 """report.html: one self-contained page (inline CSS, charts as data URIs, no script, no network).
 
-Every section has an `id` (the browser test checks them): summary, accuracy, cycles,
+Every section has an `id` (the browser test checks them): summary, accuracy, cycles, graph,
 resources, confusion, timing, rounding, analysis, vivado, artifacts. A section without data
 says what command would give it, rather than vanishing.
 """
@@ -11,10 +11,11 @@ import html
 
 from qloom import artifacts as A
 from qloom.report import charts
+from qloom.report import graph as hwgraph
 from qloom.report.collect import Build, accuracies
 
 GENERATOR = "qloom report"  # <meta name=generator>: marks a report.html that qloom may overwrite
-SECTIONS = ("summary", "accuracy", "cycles", "resources", "confusion", "timing", "rounding", "analysis",
+SECTIONS = ("summary", "accuracy", "cycles", "graph", "resources", "confusion", "timing", "rounding", "analysis",
             "vivado", "artifacts")
 KEYS = ("LUT", "FF", "BRAM18", "DSP")
 
@@ -24,6 +25,7 @@ table{border-collapse:collapse;font-size:13px;margin:.6em 0}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
 th{background:#f3f3f3}td.l,th.l{text-align:left}img.chart{max-width:100%;border:1px solid #eee}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:1em 0}.card{border:1px solid #ddd;border-radius:6px;padding:8px 12px;
 min-width:140px}.card b{display:block;font-size:20px}.ok{color:#2a7a2a}.bad{color:#b00}.note{color:#555;font-size:13px}
+svg.graph{max-width:100%;height:auto;display:block;margin:.5em 0}
 .warn{background:#fff4e0;border-left:4px solid #e0a030;padding:6px 10px}code{background:#f3f3f3;padding:0 3px}"""
 
 
@@ -67,6 +69,11 @@ def _summary(b: Build) -> str:
     if util.get("LUT") is not None:
         by = "Yosys" if (r.get("yosys") or {}).get("utilization") else "estimate"
         cards.append((f"LUT of the board ({by})", f"{100 * util['LUT']:.1f}%"))
+    ld = b.synth.get("logic_depth")
+    depth = ld.get("design") if isinstance(ld, dict) else None
+    if isinstance(depth, dict) and depth.get("logic_levels") is not None:  # details and caveat: the timing section
+        cards.append(("logic depth (cells only, no routing)",
+                      f"{_n(depth['logic_levels'])} levels <small>{_n(depth.get('path_ns'), '{:.1f}')} ns</small>"))
     for level, e in b.verify.items():
         cards.append((f"verify {level}", f"{_status(e)} <small>{e.get('frames')} frames</small>"))
     html_cards = "".join(f"<div class=card>{_e(k)}<b>{v}</b></div>" for k, v in cards)
@@ -109,6 +116,34 @@ def _cycles(b: Build) -> str:
     table = _table(["layer", "kind", "shape (H, W, C)", "PE", "SIMD", "memory", "cycles", ""], rows, left=3)
     chart = charts.cycles_chart(layers, r.get("bottleneck"), r.get("cycles_per_frame"))
     return _section("cycles", "Cycles per layer and folding", _img(chart, "cycles per layer") + table)
+
+
+def _graph(b: Build) -> str:
+    title = "Hardware graph"
+    if b.graph is None or not b.report.get("layers"):
+        return _section("graph", title, "<p class=note>No folded IR and report.json yet: build through 'fold'.</p>")
+    nodes, edges = hwgraph.hardware_graph(b.graph, b.report, b.design)
+    ii, hot = b.report.get("cycles_per_frame"), b.report.get("bottleneck")
+    notes = [("Layers in topological order, top to bottom (rows: the longest path from the DMA input); "
+              "each box: kind, folding, cycles per frame and a bar of its share of the initiation interval "
+              f"({_n(ii)} cycles/frame, set by <b class=bad>{_e(hot or '-')}</b>, in red).")]
+    known = [e for e in edges if e.fifo is not None]
+    if known:
+        notes.append("Arrows: the streams, labelled with the words of the FIFO in front of the consumer "
+                     "(p<i>n</i>: its input port), as rtl/design.json builds them.")
+    elif b.design:
+        notes.append("rtl/design.json names no FIFO depths (an older qloom): the arrows carry none.")
+    else:
+        notes.append("No FIFO depths yet: the rtl stage writes them to rtl/design.json (build without "
+                     "<code>--stop-after fold</code>, or <code>--resume</code>).")
+    rows = [[_e(e.src), _e(e.dst), _n(e.port) if e.ports > 1 else "-", _n(e.fifo),
+             f"{e.dwc['in']} &rarr; {e.dwc['out']}" if isinstance(e.dwc, dict) and "in" in e.dwc else "-"]
+            for e in edges if e.dst != hwgraph.OUT]
+    table = (f"<details><summary>every stream ({len(rows)})</summary>"
+             + _table(["from", "to", "port", "FIFO depth (words)", "width converter (elements/word)"], rows, left=2)
+             + "</details>")
+    body = hwgraph.svg(nodes, edges, ii) + "".join(f"<p class=note>{n}</p>" for n in notes) + table
+    return _section("graph", title, body)
 
 
 def _resource_parts(b: Build) -> dict:
@@ -204,12 +239,65 @@ def _timing(b: Build) -> str:
                  f"{_n(timing.get('wns_ns'))} ns, {met}; achieved {_n(timing.get('achieved_mhz'), '{:.1f}')} MHz.</p>")
     else:
         clock = (f"<p class=warn>{mhz:g} MHz is a <b>target</b> clock, not a measured one: nothing here is timed "
-                 "(no place and route has run; Yosys counts cells, it does not time paths). Frames/s and "
+                 "(no place and route has run; the logic depth below adds up cell delays only). Frames/s and "
                  "microseconds are cycles divided by that target. Vivado's timing report, once "
                  "<code>qloom deploy DIR --import-reports</code> has read it, shows here.</p>")
     note = ("<p class=note>Measured cycles: RTL simulation in its stall-free steady state; driver co-simulation "
             "through the AXI DMA model.</p>")
-    return _section("timing", "Latency and throughput", clock + table + note)
+    return _section("timing", "Latency and throughput", clock + table + note + _depth(b, mhz))
+
+
+DEEP_SHARE = 0.5  # cells alone over half the period: routing, commonly as much again, may not fit
+
+
+def _levels(e: dict) -> str:
+    """Vivado's way of writing a path's levels: `13 (CARRY4=8 LUT2=1 ...)`."""
+    kinds = " ".join(f"{k}={v}" for k, v in (e.get("levels") or {}).items())
+    return f"{_n(e.get('logic_levels'))}" + (f" ({_e(kinds)})" if kinds else "")
+
+
+def _share(share) -> str:
+    if not isinstance(share, (int, float)):
+        return "-"
+    return f"<b class=bad>{100 * share:.0f}%</b>" if share >= DEEP_SHARE else f"{100 * share:.0f}%"
+
+
+def _depth(b: Build, mhz: float) -> str:
+    """The logic-depth estimate of synth.json (Yosys `sta`, cell delays only), labelled as such."""
+    head = "<h3>Logic depth (Yosys, cell delays only)</h3>"
+    if not b.synth:
+        return head + ("<p class=note>No logic depth: no synth.json yet (the synth stage adds it: build without "
+                       "<code>--stop-after</code>, or <code>--resume</code>).</p>")
+    ld = b.synth.get("logic_depth")
+    if not isinstance(ld, dict):
+        return head + "<p class=note>synth.json holds no logic depth (an older qloom): rerun the synth stage.</p>"
+    if not isinstance(ld.get("design"), dict):
+        why = ld.get("error") or ld.get("note") or "Yosys found no register-to-register path"
+        return head + f"<p class=note>No logic depth: {_e(why)}.</p>"
+    d = ld["design"]
+    share = d.get("share_of_target_period")
+    where = f" in layer {_e(d['layer'])}" if d.get("layer") else (
+        f" in {_e(d['end_instance'])}" if d.get("end_instance") else "")
+    flag = None  # None: no share known; "": not deep
+    if isinstance(share, (int, float)):
+        flag = "" if share < DEEP_SHARE else (" <b class=bad>Over half the target period in cells alone: this path "
+                                              f"may not meet {mhz:g} MHz once routed.</b>")
+    of_period = f", {100 * share:.0f}% of the {1000 / mhz:g} ns target period" if flag is not None else ""
+    body = (f"<p>Longest register-to-register path{where}: <b>{_levels(d)}</b> logic levels, "
+            f"{_n(d.get('lut_levels'))} of them LUTs; its cells alone take {_n(d.get('path_ns'), '{:.2f}')} ns"
+            f"{of_period}.{flag or ''}</p>")
+    rows = [[_e(inst), _e(e.get("layer") or "-"), _e(e.get("part") or e.get("module") or "-"), _levels(e),
+             _n(e.get("lut_levels")), _n(e.get("path_ns"), "{:.2f}"), _share(e.get("share_of_target_period")),
+             _e(f"{e.get('start')} -> {e.get('end')}")] for inst, e in (ld.get("instances") or {}).items()]
+    if rows:
+        body += _table(["instance", "layer", "part", "logic levels", "LUT levels", "cell delay (ns)",
+                        "of target period", "path from -> to"], rows, left=3)
+    untimed = ld.get("untimed_cells") or []
+    body += (f"<p class=note>{_e(ld.get('note') or '')} Each instance's own path starts at its inputs or "
+             "registers; a path that crosses from one instance into the next counts only in the design's line."
+             + (f" Cells without delays in the library (paths through them are cut): {_e(', '.join(untimed))}."
+                if untimed else "") + "</p>")
+    return head + body
 
 
 def _rounding(b: Build) -> str:
@@ -276,8 +364,10 @@ def _vivado(b: Build) -> str:
 ARTIFACTS = [(A.BUILD_JSON, "stages, options, hashes"), (A.FRONTEND_ONNX, "cleaned QONNX: the reference"),
              (A.IR_JSON, "integer IR"), (A.IR_ONNX, "the IR for Netron"), (A.FOLDED_JSON, "IR with folding"),
              (A.FOLDING_JSON, "the folding (editable, --folding)"), (A.REPORT_JSON, "cycles and resources"),
+             (A.ESTIMATE_JSON, "the fold stage's estimate alone"),
              ("rtl/qloom_top.sv", "top-level Verilog"), ("rtl/design.json", "ports and stream packing"),
-             ("rtl/lint.json", "Verilator lint"), (A.SYNTH_JSON, "Yosys counts"), (A.VERIFY_JSON, "verification"),
+             ("rtl/lint.json", "Verilator lint"),
+             (A.SYNTH_JSON, "Yosys counts and logic depth"), (A.VERIFY_JSON, "verification"),
              ("deploy/README.md", "how to run it on the board"), ("deploy/build.sh", "Vivado build"),
              ("deploy/sw/qloom_driver.c", "bare-metal C driver"), ("deploy/pynq/qloom_pynq.py", "PYNQ driver")]
 
@@ -305,7 +395,7 @@ def render(b: Build) -> str:
     name = b.metrics.get("model") or b.report.get("graph") or (b.model.stem if b.model else "build")
     board = (b.report.get("board") or {}).get("name")
     title = f"qloom build report: {name}" + (f" on {board}" if board else "")
-    body = [_summary(b), _accuracy(b), _cycles(b), _resources(b), _confusion(b), _timing(b), _rounding(b),
+    body = [_summary(b), _accuracy(b), _cycles(b), _graph(b), _resources(b), _confusion(b), _timing(b), _rounding(b),
             _analysis(b), _vivado(b), _artifacts(b)]
     return (f"<!DOCTYPE html><html lang=en><head><meta charset='utf-8'><meta name=generator content='{GENERATOR}'>"
             f"<title>{_e(title)}</title><style>{ANALYSIS_CSS}\n{CSS}</style></head><body>"

@@ -40,9 +40,12 @@ def quant_params(node: onnx.NodeProto, value_of) -> dict:
                     narrow=False, rounding="ROUND", bipolar=True)
     bits = float(np.asarray(value_of(node.input[3])).reshape(-1)[0])
     signed = bool(attr(node, "signed", 1))
-    return dict(scale=value_of(node.input[1]), zero_point=value_of(node.input[2]), bits=int(bits),
+    zero_point = value_of(node.input[2])
+    # a 1-bit signed Quant gives +-1 (qonnx); with a zero point, +-1 - zp: not the bipolar type
+    bipolar = int(bits) == 1 and signed and not np.any(np.asarray(zero_point))
+    return dict(scale=value_of(node.input[1]), zero_point=zero_point, bits=int(bits),
                 signed=signed, narrow=bool(attr(node, "narrow", 0)),
-                rounding=str(attr(node, "rounding_mode", "ROUND")), bipolar=(int(bits) == 1 and signed))
+                rounding=str(attr(node, "rounding_mode", "ROUND")), bipolar=bipolar)
 
 
 def levels(p: dict) -> tuple[int, int, int]:
@@ -55,6 +58,8 @@ def levels(p: dict) -> tuple[int, int, int]:
     zp = float(zp.reshape(-1)[0])
     if zp != round(zp):
         raise ValueError(f"non-integer zero point {zp}")
+    if p["bits"] == 1 and p["signed"]:  # +-1 - zp (see `semantics.quantize`)
+        return -1 - int(zp), 1, 2
     from qonnx.custom_op.general.quant import max_int, min_int
 
     lo = int(min_int(p["signed"], p["narrow"], p["bits"])) - int(zp)

@@ -233,8 +233,10 @@ class Lowering:
         scale = np.asarray(term.scale, dtype=np.float64).reshape(-1)
         in_frame = self._input_frame()
         direct = not s.chain and node.op_type != "MultiThreshold"
+        p = quant_params(node, lambda n: self.const(n, node)) if direct else None
+        if direct and p["bits"] == 1 and p["signed"] and not p["bipolar"]:
+            direct = False  # +-1 - zp is no quantizer of its own width: thresholds (exact) instead
         if direct and (np.unique(scale).size == 1 or s.frame == in_frame):
-            p = quant_params(node, lambda n: self.const(n, node))
             base, n, step = levels(p)
             dtype = level_type(base, n, step)
             zp = np.asarray(p["zero_point"], dtype=np.float64).reshape(-1)[:1]

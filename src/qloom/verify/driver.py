@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qloom import progress
 from qloom.deploy import drivers
 from qloom.errors import QloomError
 from qloom.fold.boards import DEFAULT_CLOCK_MHZ
@@ -86,12 +87,14 @@ def watchdog_cycles(design: dict, frames: int) -> int:
 
 
 def cosim_options(design: dict, dump_dir: Path, *, frames: int = 1, **extra) -> str:
-    """The library's option string: stream widths from design.json "dma", the dump folder, faults."""
+    """The library's option string: stream widths from design.json "dma", the dump folder, the
+    progress lines (output frames on stderr), faults."""
     din, dout = design["in_dma"], design["out_dma"]
     bits, max_frames = drivers.length_bits(design)
     opts = {"in_bits": din.width, "out_bits": dout.width, "length_bits": bits,
             "clock_mhz": float(design.get("clock_mhz") or DEFAULT_CLOCK_MHZ), "dump_dir": str(dump_dir),
-            "watchdog_cycles": watchdog_cycles(design, min(frames, max_frames)), **extra}
+            "watchdog_cycles": watchdog_cycles(design, min(frames, max_frames)),
+            "frame_bytes": dout.bytes_per_frame, "progress": progress.TTY_INTERVAL, **extra}
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in opts.items())
 
 
@@ -102,18 +105,21 @@ def _stats(dump_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _run(cmd: list[str], rtl_dir: Path, env: dict, wall_seconds: float) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], rtl_dir: Path, env: dict, wall_seconds: float, label: str,
+         frames: int | None) -> subprocess.CompletedProcess:
+    """Run a driver program; the library's `qloom-progress` lines count its output frames."""
     try:  # cwd: the design's $readmemh paths are relative to rtl/
-        return subprocess.run(cmd, cwd=rtl_dir, env=env, capture_output=True, text=True, timeout=wall_seconds)
+        with progress.task(label, total=frames, unit="frames") as shown:
+            return progress.run(cmd, shown, cwd=rtl_dir, env=env, timeout=wall_seconds)
     except subprocess.TimeoutExpired:
         raise QloomError(f"driver co-simulation exceeded {wall_seconds:.0f} s of wall time: {' '.join(cmd)}") from None
 
 
 def run_c(exe: Path, rtl_dir: Path, options: str, *, args: tuple[str, ...] = (),
-          wall_seconds: float = WALL_SECONDS) -> dict:
+          wall_seconds: float = WALL_SECONDS, frames: int | None = None) -> dict:
     """Run a compiled C driver program; its QLOOM_RESULT line, exit code and output."""
     env = {**os.environ, "QLOOM_COSIM_OPTS": options}
-    res = _run([str(exe), *args], rtl_dir, env, wall_seconds)
+    res = _run([str(exe), *args], rtl_dir, env, wall_seconds, "driver co-simulation (C)", frames)
     m = re.search(r"^QLOOM_RESULT (.*)$", res.stdout, re.M)
     result = {k: int(v) for k, v in re.findall(r"(\w+)=(-?\d+)", m.group(1))} if m else {}
     return {"exit_code": res.returncode, "result": result, "stdout": res.stdout, "stderr": res.stderr}
@@ -128,7 +134,7 @@ def run_pynq(pynq_dir: Path, lib: Path, rtl_dir: Path, options: str, *, frames: 
     cmd = [sys.executable, str(pynq_dir / "qloom_pynq.py"), "--frames", str(frames), "--json", str(out)]
     if timeout_s is not None:
         cmd += ["--timeout", str(timeout_s)]
-    res = _run(cmd, rtl_dir, env, wall_seconds)
+    res = _run(cmd, rtl_dir, env, wall_seconds, "driver co-simulation (PYNQ)", frames)
     result = json.loads(out.read_text()) if out.is_file() else {}
     shutil.rmtree(out.parent, ignore_errors=True)
     return {"exit_code": res.returncode, "result": result, "stdout": res.stdout, "stderr": res.stderr}
@@ -177,7 +183,7 @@ def cosim_c(design: dict, rtl_dir: Path, sw_dir: Path, lib: Path, work: Path, hw
     dump = work / "c"
     dump.mkdir(parents=True, exist_ok=True)
     exe = compile_c(sw_dir, lib, work / "qloom_app")
-    run = run_c(exe, rtl_dir, cosim_options(design, dump, frames=len(hw_in), **faults))
+    run = run_c(exe, rtl_dir, cosim_options(design, dump, frames=len(hw_in), **faults), frames=len(hw_in))
     stats = _stats(dump)
     r = run["result"]
     n = len(hw_in)

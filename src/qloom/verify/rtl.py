@@ -191,11 +191,12 @@ def run_rtl(rtl_dir: str | Path, int_frames: np.ndarray, *, seed: int = 0, stall
                 "in_chunks": packing.chunks_per_word(pin), "out_chunks": packing.chunks_per_word(pout),
                 "tlast": tmp / "tlast.txt", "seed": seed, "stall": stall_prob,
                 "timeout": timeout_cycles, "drain": max(1000, 2 * model_ii)}
+        args["progress"] = progress.TTY_INTERVAL  # seconds between the bench's frame counts on stderr
         cmd = [str(exe), *(f"{k}={v}" for k, v in args.items()), "+verilator+rand+reset+2",
                f"+verilator+seed+{seed % (2**31 - 1) + 1}"]  # a positive C int
         t0 = time.perf_counter()
-        with progress.task(f"RTL simulation of {n} + {steady_frames} frames"):  # the bench reports no frame count
-            res = subprocess.run(cmd, capture_output=True, text=True, cwd=rtl_dir)  # cwd: $readmemh paths
+        with progress.task("RTL simulation", total=n + steady_frames, unit="frames") as shown:
+            res = progress.run(cmd, shown, cwd=rtl_dir)  # cwd: $readmemh paths
         sim_seconds = time.perf_counter() - t0
         _check_run(res, rtl_dir)
         stats = json.loads((tmp / "stats.json").read_text())

@@ -20,7 +20,9 @@
 // Options (qcs_open): in_bits, out_bits (stream widths, checked against the model's ports),
 // ddr_base, ddr_bytes, slverr_base (0 = none), length_bits (8..26), clock_mhz,
 // access_cycles (clocks per register access), watchdog_cycles, mask_tlast (0/1: the IP's
-// m_axis_tlast never reaches the DMA), dump_dir.
+// m_axis_tlast never reaches the DMA), dump_dir, frame_bytes + progress (a line
+// `qloom-progress N` on stderr at most every `progress` seconds, N = S2MM bytes received /
+// frame_bytes; the clock is read once per output frame).
 
 #include <algorithm>
 #include <chrono>
@@ -100,6 +102,21 @@ struct Board {
     std::vector<uint32_t> beat, word, prev_word;  // one stream word each way (VlWide layout)
     bool prev_hold = false, closed = false;
     std::chrono::steady_clock::time_point t0;
+    uint64_t frame_bytes = 0, frames_seen = 0;  // progress: output frames received so far
+    double progress_s = 0.0;
+    std::chrono::steady_clock::time_point progress_next;
+
+    void progress() {  // after S2MM bytes arrived: a `qloom-progress N` line now and then
+        const uint64_t frames = frame_bytes ? s2mm_log.size() / frame_bytes : 0;
+        if (progress_s <= 0.0 || frames == frames_seen) return;
+        frames_seen = frames;
+        const auto now = std::chrono::steady_clock::now();
+        if (now < progress_next) return;
+        progress_next = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(progress_s));
+        std::fprintf(stderr, "qloom-progress %llu\n", (unsigned long long)frames);
+        std::fflush(stderr);
+    }
 
     bool in_ddr(uint64_t a, uint64_t n) const { return a >= ddr_base && a + n <= ddr_base + ddr.size(); }
     bool slave_error(uint64_t a) const { return slverr_base && a >= slverr_base; }
@@ -171,6 +188,7 @@ struct Board {
                 std::memcpy(&ddr[a - ddr_base], b, out_bytes);
                 s2mm_log.insert(s2mm_log.end(), b, b + out_bytes);
                 s2mm.pos += out_bytes;
+                progress();
                 if (out_last) {
                     s2mm.complete((uint32_t)s2mm.pos);
                     if (timing) dma_cycles += cycle - xfer_start;
@@ -331,6 +349,8 @@ int qcs_open(const char* opts) {
     b.access_cycles = (uint64_t)num("access_cycles", 16);
     b.watchdog_cycles = (uint64_t)num("watchdog_cycles", 2e6);
     b.mask_tlast = num("mask_tlast", 0) != 0;
+    b.frame_bytes = (uint64_t)num("frame_bytes", 0);
+    b.progress_s = num("progress", 0);
     if (kv.count("dump_dir")) {
         b.dump_dir = kv["dump_dir"];
         kv.erase("dump_dir");

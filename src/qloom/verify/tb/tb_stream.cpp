@@ -19,6 +19,9 @@
 // After each phase the bench idles `drain` cycles with tready high and counts extra words.
 // It also checks the AXI-Stream rule on m_axis: once tvalid is high it stays high, with
 // tdata unchanged, until the transfer. Summary -> out_dir/stats.json.
+// Progress: with `progress=S` (seconds, default 0 = none) a line `qloom-progress N` goes to
+// stderr at most every S seconds, N = output frames complete in both phases so far (the clock
+// is read once per output frame, not per cycle).
 // Exit codes: 0 ran (mismatches are for the caller to judge), 2 usage or file error,
 // 3 no transfer for `timeout` cycles (deadlock or a design that never answers); the message
 //   names the top's internal streams that stalled and those waiting for data (stream_watch.h).
@@ -62,6 +65,20 @@ struct Args {
     }
 };
 
+struct Progress {  // `qloom-progress N` lines on stderr, at most one per `every` seconds
+    double every = 0.0;
+    long base = 0;  // frames of the phases before this one
+    std::chrono::steady_clock::time_point next = std::chrono::steady_clock::now();
+    void frame_done(long frames_in_phase) {
+        if (every <= 0.0) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (now < next) return;
+        next = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(every));
+        std::fprintf(stderr, "qloom-progress %ld\n", base + frames_in_phase);
+        std::fflush(stderr);
+    }
+};
+
 struct FrameTimes {  // cycles, counted from the end of the phase's reset
     std::vector<uint64_t> in_first, in_last, out_first, out_last;
 };
@@ -77,6 +94,7 @@ struct Bench {
     StreamWatch* watch = nullptr;
     std::mt19937_64 rng;
     std::uniform_real_distribution<double> uni{0.0, 1.0};
+    Progress progress;
 
     // One clock: the caller has set the inputs; settle (clk low), sample, rising edge.
     void edge() {
@@ -152,6 +170,7 @@ struct Bench {
                 out.insert(out.end(), word.begin(), word.end());
                 ++got;
                 last_progress = cycle;
+                if (got % out_wpf == 0) progress.frame_done((long)(got / out_wpf));
             }
             if (watch) watch->sample(cycle);
             prev_hold = out_valid && !ready;
@@ -211,6 +230,7 @@ int main(int argc, char** argv) {
     b.rng.seed((uint64_t)a.num("seed", 0));
     StreamWatch watch(ctx.get());
     b.watch = &watch;
+    b.progress.every = a.real("progress", 0.0);
     if (chunks_of(top->s_axis_tdata) != b.in_chunks || chunks_of(top->m_axis_tdata) != b.out_chunks)
         fail(2, "port widths differ from design.json: s_axis_tdata has " +
                     std::to_string(chunks_of(top->s_axis_tdata)) + " chunks (design.json " +
@@ -240,6 +260,7 @@ int main(int argc, char** argv) {
     b.reset();
     if (!b.run(in, frames, frames, a.real("stall", 0.3), out_stress, nullptr, why)) fail(3, "stress phase: " + why);
     const uint64_t stress_cycles = b.cycle;
+    b.progress.base = frames;
     b.reset();
     if (!b.run(in, frames, steady, 0.0, out_steady, &t, why)) fail(3, "steady phase: " + why);
     const uint64_t steady_cycles = b.cycle;
