@@ -280,8 +280,10 @@ def synthesize(rtl_dir: str | Path, *, family: str = "xc7", top: str | None = No
         cells = json.loads((out / "top.json").read_text())["modules"][top]["cells"]
         for l in design.get("layers", []):
             if isinstance(l, dict) and l.get("instance"):
+                ports = [""] + [str(e["port"]) for e in l.get("inputs", [])]  # a DAG join: u_<n>_fifo<p>
                 for suffix, part in (("", "core"), ("_fifo", "fifo"), ("_dwc", "dwc")):
-                    owner[l["instance"] + suffix] = (l.get("name"), part)
+                    for p in ports if suffix else [""]:
+                        owner[l["instance"] + suffix + p] = (l.get("name"), part)
         glue: dict[str, int] = {}
         for inst, cell in cells.items():
             kind = _name(cell["type"])

@@ -82,7 +82,9 @@ def layer_options(layer: Layer, coeffs=None, fifo: bool = False) -> _Options:
         l = _shallow(layer, ch)
         cycles.append(layer_cycles(l))
         r = layer_resources(l, model)
-        f = model.fifo(l, 1) if fifo else {}
+        f = {}
+        for port in range(len(l.in_shapes)) if fifo else ():  # a join has a FIFO on each input
+            f = {k: f.get(k, 0) + v for k, v in model.fifo(l, 1, port=port).items()}
         res.append([r[k] + f.get(k, 0) for k in KEYS])
     return _Options(layer, grids, np.array(cycles, dtype=np.int64), np.array(res, dtype=np.float64))
 
@@ -186,34 +188,37 @@ def _pareto(o: _Options, t: int) -> np.ndarray:
     return ok[~np.array(dominated, dtype=bool)]
 
 
-def _dwc(opts: list[_Options], picks: list[int], hw: list[int], k: int, coeffs: CostModel) -> np.ndarray:
-    """Resources of the width converter in front of hardware layer hw[k] (none for the first)."""
-    if k == 0:
-        return np.zeros(len(KEYS))
-    a, b = opts[hw[k - 1]], opts[hw[k]]
-    prev, layer = _shallow(a.layer, a.changes[picks[hw[k - 1]]]), _shallow(b.layer, b.changes[picks[hw[k]]])
-    r = coeffs.converter(interface(prev).out_par, interface(layer).in_par, layer.in_dtype.bits)
+def _edges(opts: list[_Options], graph: Graph) -> list[tuple[int, int, int]]:
+    """The streams between hardware layers as (producer, consumer, port) option indices."""
+    index = {o.layer.name: n for n, o in enumerate(opts) if o.layer.hardware}
+    return [(index[p], index[c], port) for p, c, port in graph.edges() if p in index and c in index]
+
+
+def _dwc(opts: list[_Options], picks: list[int], edge: tuple[int, int, int], coeffs: CostModel) -> np.ndarray:
+    """Resources of the width converter on one edge (producer, consumer, port)."""
+    p, c, port = edge
+    a, b = opts[p], opts[c]
+    prev, layer = _shallow(a.layer, a.changes[picks[p]]), _shallow(b.layer, b.changes[picks[c]])
+    r = coeffs.converter(interface(prev).out_par, interface(layer).in_par, layer.in_dtypes[port].bits)
     return np.array([r[key] for key in KEYS], dtype=np.float64)
 
 
 def _polish_glue(opts: list[_Options], t: int, picks: list[int], limit: np.ndarray, weights: np.ndarray,
-                 coeffs: CostModel) -> list[int]:
+                 coeffs: CostModel, edges: list[tuple[int, int, int]]) -> list[int]:
     """Width converters depend on two neighbours' parallelism, so the per-layer search cannot
     see them. Move one layer at a time to another of its Pareto-optimal options (so every
-    layer stays balanced) when that lowers the cost of layer + converters on both sides and
+    layer stays balanced) when that lowers the cost of layer + converters on its edges and
     takes no total, converters included, over `limit` (nor further over it)."""
     picks = list(picks)
     hw = [n for n, o in enumerate(opts) if o.layer.hardware]
-    pos = {n: k for k, n in enumerate(hw)}
-    total = _totals(opts, picks) + sum((_dwc(opts, picks, hw, k, coeffs) for k in range(len(hw))), np.zeros(len(KEYS)))
+    total = _totals(opts, picks) + sum((_dwc(opts, picks, e, coeffs) for e in edges), np.zeros(len(KEYS)))
     for _ in range(4):
         changed = False
         for n in hw:
-            k = pos[n]
-            sides = [j for j in (k, k + 1) if j < len(hw)]
-            def local(c: int, n: int = n, sides: list[int] = sides) -> np.ndarray:
+            sides = [e for e in edges if n in e[:2]]
+            def local(c: int, n: int = n, sides: list = sides) -> np.ndarray:
                 trial = picks[:n] + [c] + picks[n + 1:]
-                return opts[n].res[c] + sum((_dwc(opts, trial, hw, j, coeffs) for j in sides), np.zeros(len(KEYS)))
+                return opts[n].res[c] + sum((_dwc(opts, trial, e, coeffs) for e in sides), np.zeros(len(KEYS)))
             now = local(picks[n])
             best, best_cost = picks[n], now @ weights
             room = np.maximum(limit, total)  # no total may cross the limit or grow beyond it
@@ -253,7 +258,7 @@ def _solve(graph: Graph, opts: list[_Options], t: int, limit: np.ndarray, weight
         picks, _ = _fit(opts, t, lim, weights)
         if picks is None:
             return None
-        picks = _polish_glue(opts, t, picks, limit, weights, coeffs)
+        picks = _polish_glue(opts, t, picks, limit, weights, coeffs, _edges(opts, graph))
         folded = _apply(graph, opts, picks)
         over = _real(folded, coeffs) - limit
         if np.all(over <= 1e-9):

@@ -5,6 +5,11 @@ The pipeline's initiation interval (cycles per frame) is the largest of these an
 words per frame on the top's DMA ports (`dma_geometry`: one word per clock each side); fps
 is clock / II. Latency is modelled in `latency_cycles` (see there); the RTL testbench will
 measure the real figure.
+
+Over a DAG (`schedule`) a layer starts when its latest input does (a join waits for its
+slowest port), so the latency is the critical path's; `edge_fifo_depths` sizes the FIFO of
+every edge from the same schedule: a join's faster port (a skip path) buffers the words
+that arrive while the join waits for its slower one.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from dataclasses import dataclass
 
 from qloom.errors import QloomError
 from qloom.fold.model import cost_model
-from qloom.hw import interface, layer_cycles
-from qloom.ir import Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
+from qloom.hw import fifo_depth, interface, layer_cycles, port_words
+from qloom.ir import AddStreams, Concat, Fork, Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
 
 
 DMA_WIDTHS = tuple(8 << i for i in range(8))  # what the Xilinx AXI DMA takes: 8 .. 1024 bits
@@ -113,7 +118,36 @@ def _head_tail(layer: Layer) -> tuple[int, int]:
         return 1, 1
     if isinstance(layer, LabelSelect):
         return c, layer.k  # top-k is known after the last element
+    if isinstance(layer, (Fork, AddStreams, Concat)):
+        return 1, 1  # word by word (a join once every port has its word: `schedule`)
     raise NotImplementedError(f"no latency model for {layer.kind}")
+
+
+def schedule(graph: Graph, coeffs=None) -> dict[str, tuple[float, float]]:
+    """Hardware layer name -> (first, last) cycle of its output words for one frame, pipeline
+    empty (the model of `latency_cycles`). A layer reading several streams starts from the
+    latest first word and the latest last word of its inputs."""
+    hw = graph.hardware_layers
+    if not hw:
+        return {}
+    din, _ = dma_geometry(graph)
+    # the DMA words arrive one per clock; a width converter passes them on at that rate
+    dma_first = float(DMA_CONVERTER_DEPTH) if din.converter else 0.0
+    dma_last = dma_first + float(max(interface(hw[0]).in_words, din.words) - 1)
+    model = cost_model(coeffs)
+    times: dict[str, tuple[float, float]] = {}
+    for layer in hw:
+        ports = [times[p] for p in graph.input_names(layer.name) if p in times]
+        first_in = max((f for f, _ in ports), default=dma_first)
+        last_in = max((last for _, last in ports), default=dma_last)
+        need, tail = _head_tail(layer)
+        depth = model.depth(layer)
+        n_in = interface(layer).in_words
+        rate = (last_in - first_in) / max(1, n_in - 1)  # cycles between input words
+        first_out = first_in + (need - 1) * rate + 1 + depth
+        last_out = max(last_in + tail, first_in + layer_cycles(layer) - 1) + depth
+        times[layer.name] = (first_out, max(last_out, first_out))
+    return times
 
 
 def latency_cycles(graph: Graph, coeffs=None) -> int:
@@ -125,26 +159,105 @@ def latency_cycles(graph: Graph, coeffs=None) -> int:
     arrived (at the observed arrival rate) plus its register depth; its last output leaves
     at the later of (last input + tail) and (first input + its own cycles), i.e. it is
     either starved by its producer or bound by its own throughput. Outputs of one layer
-    are the next layer's inputs. Backpressure from a slower consumer is covered by the
-    consumer's own-throughput term.
+    are the next layer's inputs (`schedule`, which follows a DAG's critical path).
+    Backpressure from a slower consumer is covered by the consumer's own-throughput term.
     """
-    hw = graph.hardware_layers
-    if not hw:
+    times = schedule(graph, coeffs)
+    if not times:
         return 0
-    din, _ = dma_geometry(graph)
-    # the DMA words arrive one per clock; a width converter passes them on at that rate
-    first_in = float(DMA_CONVERTER_DEPTH) if din.converter else 0.0
-    last_in = first_in + float(max(interface(hw[0]).in_words, din.words) - 1)
-    model = cost_model(coeffs)
-    for layer in hw:
-        need, tail = _head_tail(layer)
-        depth = model.depth(layer)
-        n_in = interface(layer).in_words
-        rate = (last_in - first_in) / max(1, n_in - 1)  # cycles between input words
-        first_out = first_in + (need - 1) * rate + 1 + depth
-        last_out = max(last_in + tail, first_in + layer_cycles(layer) - 1) + depth
-        first_in, last_in = first_out, max(last_out, first_out)
-    return int(math.ceil(last_in)) + 1
+    return int(math.ceil(times[graph.hardware_layers[-1].name][1])) + 1
+
+
+def _arrived(first: float, span: float, words: int, ii: int, t: float) -> int:
+    """Words of a stream whose frames (`words` each, evenly spread over `span` cycles) start
+    at first + k*ii, k = 0, 1, ..., that have come by time t."""
+    if t < first:
+        return 0
+    frames = math.floor((t - first) / ii) + 1  # frames begun by t
+    full = 0 if t - first < span else min(frames, math.floor((t - first - span) / ii) + 1)
+    spacing = span / max(1, words - 1)
+    n = full * words
+    for k in range(full, frames):  # frames still arriving at t (one or two)
+        n += words if spacing <= 0 else min(words, math.floor((t - first - k * ii) / spacing) + 1)
+    return n
+
+
+def _skew_words(arrive: tuple[float, float], start: tuple[float, float], words: int, ii: int) -> int:
+    """Most words of a port queued in front of its join: the port's frames arrive from
+    arrive[0] to arrive[1] and the join takes them from start[0] to start[1] (frames `ii`
+    apart, each evenly spread); the queue peaks where a frame's arrival ends or its
+    consumption starts, so those times are checked over the frames in flight. 0 when the
+    port never waits."""
+    if start[0] <= arrive[0] and start[1] <= arrive[1]:
+        return 0
+    a_span, j_span = arrive[1] - arrive[0], start[1] - start[0]
+    frames = math.ceil((max(start[1], arrive[1]) - min(start[0], arrive[0])) / ii) + 2
+    worst = 0
+    for k in range(frames):
+        for t in (arrive[1] + k * ii, start[0] + k * ii, arrive[0] + k * ii, start[1] + k * ii):
+            came = _arrived(arrive[0], a_span, words, ii, t)
+            taken = _arrived(start[0], j_span, words, ii, t - 1e-6)  # the word taken at t is still queued
+            worst = max(worst, came - taken)
+    return worst
+
+
+CORE_QUEUE_WORDS = 8  # output words a core may hold in its issue stages and output queue
+# (at most 3 + 5 in the qloom library), beyond what its schedule accounts for
+
+
+def _block_words(producer: Layer, consumer: Layer) -> int:
+    """The producer's output block in words of the consumer's input (the FIFO sits behind the
+    width converter): a pool's row of PE-wide words is PE/in_par times as many words after a
+    narrowing converter. (The linear top's `hw.fifo_depth(consumer, producer.out_block)`
+    counts producer words; kept there so linear designs stay as they are.)"""
+    a, b = interface(producer), interface(consumer)
+    return -(-a.out_block * a.out_par // b.in_par)
+
+
+def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], int]:
+    """Words of the FIFO on each edge between hardware layers, keyed (producer, consumer,
+    consumer's port): the one home of the rule the top generator builds and the cost model
+    counts.
+
+    Every edge: `hw.fifo_depth` (the consumer's input burst + the producer's output block in
+    consumer words, `_block_words`, at least 2, + 2 words of slack). In front of a join (AddStreams, Concat) the port also
+    holds what it receives while the join waits for its other ports:
+    - the words arriving while the join waits for its slowest port (`_skew_words` over
+      `schedule`: beside a branch whose first output needs a window, a vector or a frame);
+    - plus the frames the other ports' branches can queue beyond this port's (their FIFOs
+      and `CORE_QUEUE_WORDS` per core): a fork faster than the slow branch fills those
+      queues, and a skip path sees the same words wait;
+    and for a Concat the other ports' words of a pixel (read while this port waits). With
+    these the fork feeding both branches is never held back by the join, so a DAG neither
+    deadlocks nor runs below its II (checked in RTL simulation, tests/test_dag_rtl_top.py).
+    """
+    times = schedule(graph, coeffs)
+    if not times:
+        return {}
+    ii = max(1, dma_ii(graph))
+    held: dict[str, float] = {}  # frames the deepest path up to a layer's output can queue
+    depths = {}
+    for layer in graph.hardware_layers:
+        name = layer.name
+        sources = [p for p in graph.input_names(name) if p in times]
+        base = {q: fifo_depth(interface(layer), _block_words(graph.layer(p), layer)) for q, p in enumerate(sources)}
+        if len(sources) > 1:
+            start = (max(times[p][0] for p in sources), max(times[p][1] for p in sources))
+            words = port_words(layer)
+            deepest = max(held[p] for p in sources)
+            for q, p in enumerate(sources):
+                skew = _skew_words(times[p], start, words[q], ii)
+                ahead = math.ceil((deepest - held[p]) * words[q])
+                base[q] += skew + ahead
+                if isinstance(layer, Concat):
+                    pixels = layer.in_shape[0] * layer.in_shape[1]
+                    base[q] += sum(w for r, w in enumerate(words) if r != q) // pixels
+        words = port_words(layer)
+        paths = [held[p] + base[q] / max(1, words[q]) for q, p in enumerate(sources)]
+        held[name] = max(paths, default=0.0) + CORE_QUEUE_WORDS / max(1, interface(layer).out_words)
+        for q, p in enumerate(sources):
+            depths[(p, name, q)] = base[q]
+    return depths
 
 
 def performance(graph: Graph, clock_mhz: float, coeffs=None) -> dict:

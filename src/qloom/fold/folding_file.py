@@ -15,7 +15,8 @@ Format (every key optional except "layers"; layers not listed keep their folding
     }
 
 Keys per layer kind: MatVec pe, simd, mem_style; Threshold pe, mem_style; SlidingWindow
-simd; Pool pe. PE must divide the output channels (MH or C), SIMD the input channels (MW or
+simd; Pool pe; Fork, AddStreams, Concat pe (a Concat's divides every port's channels). The
+FIFO on each edge is not a key: it follows from the folding (`fold.cycles.edge_fifo_depths`). PE must divide the output channels (MH or C), SIMD the input channels (MW or
 C); mem_style is one of auto, block, distributed, registers: a MatVec's weight memory
 (its thresholds are placed automatically, like FINN's), a Threshold's thresholds. "graph" is informational.
 An unknown layer, key or value is a `QloomError` naming the file, layer, value and the

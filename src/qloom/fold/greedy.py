@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 
 from qloom.hw import layer_cycles
-from qloom.fold.rules import divisors
-from qloom.ir import Graph, Layer, MatVec, Pool, SlidingWindow, Threshold
+from qloom.fold.rules import divisors, legal_values
+from qloom.ir import AddStreams, Concat, Fork, Graph, Layer, MatVec, Pool, SlidingWindow, Threshold
 
 
 def _raise_until(layer: Layer, field: str, size: int, target: int) -> Layer:
@@ -46,6 +46,8 @@ def _fold_layer(layer: Layer, target: int, wwidth_max: int) -> Layer:
         return _raise_until(dataclasses.replace(layer, pe=1), "pe", layer.in_shape[2], target)
     if isinstance(layer, SlidingWindow):
         return _raise_until(dataclasses.replace(layer, simd=1), "simd", layer.in_shape[2], target)
+    if isinstance(layer, (Fork, AddStreams, Concat)):  # FINN's DuplicateStreams/AddStreams/Concat: PE
+        return _raise_until(dataclasses.replace(layer, pe=1), "pe", max(legal_values(layer)["pe"]), target)
     return layer  # LabelSelect, InputQuant: nothing to fold
 
 

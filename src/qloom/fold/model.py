@@ -30,8 +30,9 @@ class CostModel(Protocol):
     def layer(self, layer: Layer) -> dict:
         """A layer's core at its current folding."""
 
-    def fifo(self, layer: Layer, producer_block: int = 1) -> dict:
-        """The FIFO in front of `layer` behind a producer emitting `producer_block` words at once."""
+    def fifo(self, layer: Layer, producer_block: int = 1, depth: int | None = None, port: int = 0) -> dict:
+        """The FIFO in front of `layer` (its input `port`) behind a producer emitting
+        `producer_block` words at once; `depth` words when given (a DAG edge's)."""
 
     def converter(self, a: int, b: int, bits: int, frame: int = 0) -> dict:
         """A width converter from a to b elements of `bits` per word (`frame` elements per frame, 0: whole words)."""

@@ -5,12 +5,14 @@ The parts are costed by the backend's `model.CostModel` (for the RTL backend,
 xc7` maps it); this module only says which parts a design has and adds them up: a core per
 hardware layer, in front of each further layer a FIFO (its input burst plus the producer's
 output block, `qloom.hw.fifo_depth`) and a width converter when the producer's out_par
-differs from the consumer's in_par, and the top's DMA side (`dma_resources`).
+differs from the consumer's in_par, and the top's DMA side (`dma_resources`). Over a DAG
+there is a FIFO (`cycles.edge_fifo_depths`) and maybe a converter on every edge; "streams"
+holds, per consumer, the sum over its input ports.
 """
 
 from __future__ import annotations
 
-from qloom.fold.cycles import dma_geometry, tlast_queue_depth
+from qloom.fold.cycles import dma_geometry, edge_fifo_depths, tlast_queue_depth
 from qloom.fold.model import cost_model
 from qloom.hw import interface
 from qloom.ir import Graph, InputQuant, Layer
@@ -78,6 +80,19 @@ def stream_resources(prev: Layer, layer: Layer, coeffs=None) -> dict:
     return _rounded(total)
 
 
+def dag_stream_resources(graph: Graph, coeffs=None) -> dict[str, dict]:
+    """Per consumer layer: the FIFO (`cycles.edge_fifo_depths`) and width converter on each of
+    its input edges, summed."""
+    model = cost_model(coeffs)
+    streams: dict[str, dict] = {}
+    for (prod, cons, port), depth in edge_fifo_depths(graph, model).items():
+        layer, a = graph.layer(cons), interface(graph.layer(prod))
+        r = _add(model.fifo(layer, a.out_block, depth, port),
+                 model.converter(a.out_par, interface(layer).in_par, layer.in_dtypes[port].bits))
+        streams[cons] = _add(streams.get(cons, {}), r)
+    return {k: _rounded(v) for k, v in streams.items()}
+
+
 def resources(graph: Graph, coeffs=None) -> dict:
     """Per layer resources, the stream glue in front of each layer, the DMA side, and totals.
 
@@ -90,7 +105,10 @@ def resources(graph: Graph, coeffs=None) -> dict:
     model = cost_model(coeffs)
     per = {l.name: layer_resources(l, model) for l in graph.layers}
     hw = graph.hardware_layers
-    streams = {b.name: stream_resources(a, b, model) for a, b in zip(hw, hw[1:])}
+    if graph.linear:
+        streams = {b.name: stream_resources(a, b, model) for a, b in zip(hw, hw[1:])}
+    else:
+        streams = dag_stream_resources(graph, model)
     totals = dict.fromkeys(KEYS, 0)
     for r in list(per.values()) + list(streams.values()):
         totals = _add(totals, r)

@@ -8,6 +8,9 @@ folder and the FINN baseline all share one definition:
     Threshold      pe | C,          mem_style         (thresholds)
     SlidingWindow  simd | C
     Pool           pe | C
+    Fork           pe | C
+    AddStreams     pe | C
+    Concat         pe | every port's channels (their gcd)
     LabelSelect    none (one element per cycle)
     InputQuant     none (host side)
 
@@ -16,10 +19,11 @@ Illegal values raise `QloomError` naming the layer, the value and the valid choi
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 from qloom.errors import QloomError
-from qloom.ir import Graph, Layer, MatVec, MemStyle, Pool, SlidingWindow, Threshold
+from qloom.ir import AddStreams, Concat, Fork, Graph, Layer, MatVec, MemStyle, Pool, SlidingWindow, Threshold
 
 # layer type -> its folding fields, in the order a user reads them
 FOLD_FIELDS: dict[type, tuple[str, ...]] = {
@@ -27,6 +31,9 @@ FOLD_FIELDS: dict[type, tuple[str, ...]] = {
     Threshold: ("pe", "mem_style"),
     SlidingWindow: ("simd",),
     Pool: ("pe",),
+    Fork: ("pe",),
+    AddStreams: ("pe",),
+    Concat: ("pe",),
 }
 
 MEM_STYLES = tuple(m.value for m in MemStyle)
@@ -47,6 +54,8 @@ def _divided(layer: Layer, field: str) -> tuple[str, int]:
     """(name, size) of the dimension a PE/SIMD field must divide."""
     if isinstance(layer, MatVec):
         return ("MH", layer.mh) if field == "pe" else ("MW", layer.mw)
+    if isinstance(layer, Concat):
+        return ("gcd(channels)", math.gcd(*layer.channels))
     return ("C", layer.in_shape[2])
 
 

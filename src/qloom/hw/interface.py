@@ -10,6 +10,9 @@ Per frame, with the layer's folding (PE, SIMD):
     Pool           PE      PE       max(H * XCOLS, YROWS * OW) * C/PE (*)
     Threshold      PE      PE       H*W*C/PE
     LabelSelect    1       1        C                                  one element per cycle
+    Fork           PE      PE       H*W*C/PE                           every output, each word once
+    AddStreams     PE      PE       H*W*C/PE                           both ports together
+    Concat         PE      PE       H*W*sum(C_i)/PE                    in_words: all ports together
     InputQuant     1       1        0                                  host side
 
 (*) a pool walks virtual columns/rows for windows that end in right/bottom padding: XCOLS,
@@ -27,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qloom.ir import InputQuant, IntType, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
+from qloom.ir import (AddStreams, Concat, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec, Pool, SlidingWindow,
+                      Threshold)
 
 FIFO_SLACK = 2  # words beyond burst + block in every inter-layer FIFO
 FIFO_MIN_FILL = 2  # ... and at least this many before the slack
@@ -77,10 +81,21 @@ def interface(layer: Layer) -> LayerInterface:
         return LayerInterface(layer.pe, layer.pe, words, words, words)
     if isinstance(layer, LabelSelect):
         return LayerInterface(1, 1, c, layer.k, c)
+    if isinstance(layer, (Fork, AddStreams, Concat)):
+        words = h * w * layer.out_shape[2] // layer.pe
+        return LayerInterface(layer.pe, layer.pe, words, words, words)
     if isinstance(layer, InputQuant):
         n = h * w * c
         return LayerInterface(1, 1, n, n, 0)
     raise NotImplementedError(f"no hardware interface for {layer.kind}")
+
+
+def port_words(layer: Layer) -> tuple[int, ...]:
+    """Words per frame on each input port (a Concat's ports carry their own channels)."""
+    if isinstance(layer, Concat):
+        h, w, _ = layer.in_shape
+        return tuple(h * w * c // layer.pe for c in layer.channels)
+    return (interface(layer).in_words,) * len(layer.in_shapes)
 
 
 def layer_cycles(layer: Layer) -> int:

@@ -29,6 +29,11 @@ TB_MAIN = Path(__file__).parent / "tb" / "tb_stream.cpp"
 # state the reset does not clear shows up as mismatches instead of hiding behind zeros.
 VERILATE_FLAGS = ("--cc", "--exe", "-O3", "--prefix", "Vtop", "-Wno-fatal", "--x-assign", "unique",
                   "--x-initial", "unique", "--no-timing")
+# Verilator control file: the top's stream handshakes readable by name, so the bench's
+# watchdog (tb/stream_watch.h) can say which stream stalled when a design hangs.
+WATCH_VLT = ('`verilator_config\n'
+             'public_flat_rd -module "{top}" -var "*_tvalid"\n'
+             'public_flat_rd -module "{top}" -var "*_tready"\n')
 _RUNTIME_SKIP = ("VM_PARALLEL_BUILDS",)  # Vtop_classes.mk settings that do not reach the runtime objects
 
 
@@ -40,7 +45,7 @@ def _headers(rtl_dir: Path) -> list[Path]:
 def design_key(v: tools.Verilator, rtl_dir: Path, top: str, sources: list[Path], bench: Path = TB_MAIN,
                flags: tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
-    for part in (v.version, top, *VERILATE_FLAGS, *flags, *v.make_args()):
+    for part in (v.version, top, *VERILATE_FLAGS, *flags, *v.make_args(), WATCH_VLT):
         h.update(part.encode() + b"\0")
     bench_headers = sorted(Path(bench).resolve().parent.glob("*.h"))  # its #include "..." files
     for src in [*sources, *_headers(rtl_dir), bench, *bench_headers]:
@@ -173,11 +178,12 @@ def build(rtl_dir: Path, top: str, sources: list[Path], *, cache_dir: Path | Non
     # and the design reached through a link, those paths are relative and free of spaces.
     (work / _DESIGN_LINK).symlink_to(rtl_dir, target_is_directory=True)
     (work / _BENCH_LINK).symlink_to(Path(bench).resolve().parent, target_is_directory=True)
+    (work / "watch.vlt").write_text(WATCH_VLT.format(top=top))
     t0 = time.perf_counter()
     try:
         with progress.task("Verilator build of the simulator"):  # 10-20 s, no progress of its own
             _run_logged(v.command(*VERILATE_FLAGS, *flags, "--top-module", top, "-I" + _DESIGN_LINK, "--Mdir", ".",
-                                  "-o", "Vsim", *(_relative(s, rtl_dir) for s in sources),
+                                  "-o", "Vsim", "watch.vlt", *(_relative(s, rtl_dir) for s in sources),
                                   f"{_BENCH_LINK}/{Path(bench).name}"),
                         log, "verilating", env=v.env(), cwd=work)
             t1 = time.perf_counter()

@@ -83,6 +83,15 @@ class Coefficients:
     mvau_depth: int = 3  # qloom_mvtu: issue (ROM read), add tree + accumulate, threshold
     adder_tree_depth_per_level: int = 0  # qloom_mvtu reduces SIMD terms in one stage
     stream_depth: int = 2  # qloom_swg, qloom_pool, qloom_thresh, qloom_labelselect
+    # --- DAG cores: per-port 2-word register buffers (2W + 5 FF each: words, pointers, count;
+    # their read mux a LUT per bit). Yosys synth_xilinx sweeps (tests/test_dag_rtl_cost.py):
+    # qloom_fork W 1..64 x K 2..3 within 5% (K = 4 at W = 8: 101 LUT, model 68)
+    fork_lut_per_out: float = 9.0  # per output: buffer control and the AND of the room flags
+    # qloom_add PE 1..16 x 2..8 bits (11 points): the buffer read muxes fold into the adders
+    add_lut: float = 18.0
+    # qloom_concat K 2..4 x PE 1..16 (9 points, within 10%): port select and word counters
+    concat_lut: float = 24.0
+    concat_lut_per_port: float = 12.0  # beyond 2 ports: the K:1 select per output bit grows
 
 
 DEFAULT = Coefficients()

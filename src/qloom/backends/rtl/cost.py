@@ -43,7 +43,8 @@ from qloom.backends.rtl.coeffs import BRAM_CONFIGS, DEFAULT, Coefficients
 from qloom.backends.rtl.datapath import Dot
 from qloom.backends.rtl.emit import QUEUE_DEPTH
 from qloom.hw import fifo_depth, interface, threshold_compare_type
-from qloom.ir import InputQuant, IntType, LabelSelect, Layer, MatVec, MemStyle, Pool, SlidingWindow, Threshold
+from qloom.ir import (AddStreams, Concat, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec, MemStyle, Pool,
+                      SlidingWindow, Threshold)
 
 KEYS = ("LUT", "FF", "BRAM18", "DSP")
 
@@ -343,7 +344,28 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
     if isinstance(layer, LabelSelect):
         kept = layer.k * (layer.in_dtype.bits + layer.out_dtype.bits)
         return {"LUT": co.label_lut + co.label_lut_per_bit * kept, "FF": co.ff_base + kept}
+    if isinstance(layer, (Fork, AddStreams, Concat)):
+        return _dag_logic(layer, co)
     raise NotImplementedError(f"no resource model for {layer.kind}")
+
+
+def _dag_logic(layer: Layer, co: Coefficients) -> dict:
+    """qloom_fork / qloom_add / qloom_concat: a 2-word register buffer per stream (2W + 5 FF,
+    a 2:1 read mux per bit), then an output register (add, concat) or none (fork)."""
+    pe = layer.pe
+    if isinstance(layer, Fork):
+        w = pe * layer.in_dtype.bits
+        return {"LUT": layer.k * (w + co.fork_lut_per_out), "FF": layer.k * (2 * w + 5)}
+    ins = [pe * t.bits for t in layer.in_dtypes]
+    out = pe * layer.out_dtype.bits
+    ff = sum(2 * w + 5 for w in ins) + out + 1
+    if isinstance(layer, AddStreams):
+        return {"LUT": co.add_lut + sum(ins), "FF": ff}
+    k = len(ins)
+    words = max(c // pe for c in layer.channels)
+    counters = math.ceil(math.log2(k)) + max(1, math.ceil(math.log2(words)))
+    return {"LUT": co.concat_lut + co.concat_lut_per_port * (k - 2) + sum(ins) + (k - 2) * out / 2,
+            "FF": ff + counters}
 
 
 def layer_resources(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict:
@@ -357,11 +379,14 @@ def layer_resources(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict:
     return {k: int(round(v)) for k, v in total.items()}
 
 
-def fifo_resources(layer: Layer, producer_block: int = 1, coeffs: Coefficients = DEFAULT) -> dict:
-    """qloom_fifo in front of a layer, `hw.fifo_depth` words of its input width."""
+def fifo_resources(layer: Layer, producer_block: int = 1, coeffs: Coefficients = DEFAULT, depth: int | None = None,
+                   port: int = 0) -> dict:
+    """qloom_fifo in front of a layer's input `port`, `hw.fifo_depth` words of its input width
+    (or `depth`: a DAG edge's, `fold.cycles.edge_fifo_depths`)."""
     io = interface(layer)
-    width = io.in_par * layer.in_dtype.bits
-    depth = fifo_depth(io, producer_block)
+    width = io.in_par * layer.in_dtypes[port].bits
+    if depth is None:
+        depth = fifo_depth(io, producer_block)
     ff = coeffs.fifo_ff + 3 * math.ceil(math.log2(depth + 1))
     return {"LUT": fifo_luts(width, depth, coeffs), "FF": ff, "BRAM18": 0, "DSP": 0}
 
@@ -422,8 +447,8 @@ class RtlCostModel:
     def layer(self, layer: Layer) -> dict:
         return layer_resources(layer, self.coeffs)
 
-    def fifo(self, layer: Layer, producer_block: int = 1) -> dict:
-        return fifo_resources(layer, producer_block, self.coeffs)
+    def fifo(self, layer: Layer, producer_block: int = 1, depth: int | None = None, port: int = 0) -> dict:
+        return fifo_resources(layer, producer_block, self.coeffs, depth, port)
 
     def converter(self, a: int, b: int, bits: int, frame: int = 0) -> dict:
         return dwc_resources(a, b, bits, self.coeffs, frame)

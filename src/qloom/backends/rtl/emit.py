@@ -19,7 +19,9 @@ LIB_DIR = Path(__file__).resolve().parents[2] / "rtl"
 # them against the .sv files.
 QUEUE_DEPTH = {"qloom_mvtu": 5, "qloom_thresh": 4, "qloom_swg": 4, "qloom_pool": 4}
 
-_PARAM_RE = re.compile(r"parameter\s+(?:int\s+)?(\w+)\s*=\s*([^,\n/]+)")
+# `parameter int N = ...`, `parameter FILE = ""`, or a vector of 32-bit fields
+# `parameter logic [K*32-1:0] WORDS = '0` (qloom_concat: one field per port)
+_PARAM_RE = re.compile(r"parameter\s+(?:int\s+|logic\s*\[[^\]]*\]\s*)?(\w+)\s*=\s*([^,\n/]+)")
 
 
 def library_file(module: str) -> Path:
@@ -48,7 +50,12 @@ def check_params(module: str, params: dict[str, int | str]) -> None:
         raise ValueError(f"{module}: unknown parameters {unknown}, missing parameters {missing}")
 
 
-def literal(value: int | str | bool) -> str:
+def literal(value: int | str | bool | tuple[int, ...]) -> str:
+    """A parameter value; a tuple is a vector of 32-bit fields, element i at bits [32*i +: 32]."""
+    if isinstance(value, tuple):
+        if not value or any(not isinstance(v, int) or not 0 <= v < 2**32 for v in value):
+            raise ValueError(f"a vector parameter holds 32-bit unsigned fields, got {value!r}")
+        return "{" + ", ".join(f"32'd{v}" for v in reversed(value)) + "}"
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):

@@ -35,6 +35,9 @@ LIBRARY_DEPS: dict[str, tuple[str, ...]] = {
     "qloom_swg": ("qloom_credit", "qloom_fifo", "qloom_sdpram", "qloom_swg"),
     "qloom_pool": ("qloom_credit", "qloom_fifo", "qloom_line", "qloom_pool"),
     "qloom_labelselect": ("qloom_labelselect",),
+    "qloom_fork": ("qloom_fifo", "qloom_fork"),
+    "qloom_add": ("qloom_fifo", "qloom_add"),
+    "qloom_concat": ("qloom_fifo", "qloom_concat"),
 }
 
 
@@ -55,6 +58,8 @@ class Core:
     in_dtype: IntType
     out_dtype: IntType
     mems: tuple[Memory, ...] = field(default=())
+    in_dtypes: tuple[IntType, ...] = ()  # per input port when there are several (AddStreams, Concat)
+    n_out: int = 1  # output streams (a Fork's k consumers)
 
     in_par = property(lambda self: self.io.in_par)
     out_par = property(lambda self: self.io.out_par)
@@ -63,6 +68,11 @@ class Core:
     cycles = property(lambda self: self.io.cycles)  # clocks per frame when neither starved nor stalled
     in_burst = property(lambda self: self.io.in_burst)  # input words taken back to back after idling
     out_block = property(lambda self: self.io.out_block)  # output words emitted in a run before a gap
+
+    @property
+    def port_dtypes(self) -> tuple[IntType, ...]:
+        """The element type of each input port."""
+        return self.in_dtypes or (self.in_dtype,)
 
 
 def _flag(b: bool) -> int:
@@ -188,12 +198,39 @@ def label_select(l: ops.LabelSelect, prefix: str) -> Core:
     return Core("qloom_labelselect", params, interface(l), it, l.out_dtype)
 
 
+def fork(l: ops.Fork, prefix: str) -> Core:
+    return Core("qloom_fork", {"WIDTH": l.pe * l.in_dtype.bits, "K": l.k}, interface(l), l.in_dtype, l.out_dtype,
+                n_out=l.k)
+
+
+def add_streams(l: ops.AddStreams, prefix: str) -> Core:
+    _check_elem_bits(l, l.out_dtype)
+    params: dict[str, int | str] = {"PE": l.pe, **_dtype_params("A", l.in_dtype), "SHIFT_A": l.shift_a,
+                                    **_dtype_params("B", l.in_dtype_b), "SHIFT_B": l.shift_b,
+                                    "OUT_BITS": l.out_dtype.bits}
+    return Core("qloom_add", params, interface(l), l.in_dtype, l.out_dtype, in_dtypes=(l.in_dtype, l.in_dtype_b))
+
+
+def concat(l: ops.Concat, prefix: str) -> Core:
+    """Vector parameters: one 32-bit field per port (port i's words per pixel and type)."""
+    _check_elem_bits(l, l.out_dtype)
+    ts = l.dtypes
+    params: dict[str, int | str | tuple[int, ...]] = {
+        "K": len(ts), "PE": l.pe, "WORDS": tuple(c // l.pe for c in l.channels),
+        "IN_BITS": tuple(t.bits for t in ts), "IN_SIGNED": tuple(_flag(t.signed) for t in ts),
+        "IN_BIPOLAR": tuple(_flag(t.bipolar) for t in ts), "OUT_BITS": l.out_dtype.bits}
+    return Core("qloom_concat", params, interface(l), l.in_dtype, l.out_dtype, in_dtypes=tuple(ts))
+
+
 EMITTERS: dict[type, Callable[[ops.Layer, str], Core]] = {
     ops.MatVec: matvec,
     ops.Threshold: threshold,
     ops.SlidingWindow: sliding_window,
     ops.Pool: pool,
     ops.LabelSelect: label_select,
+    ops.Fork: fork,
+    ops.AddStreams: add_streams,
+    ops.Concat: concat,
 }
 
 

@@ -17,6 +17,15 @@ bottleneck layer is never starved or blocked, so the pipeline runs at
 II = max(layer cycles per frame, DMA words per frame in, out) (checked by
 tests/test_rtl_e2e.py). The input converter's FIFO is sized like one behind a producer
 of 1-word blocks, so a layer's burst finds its words queued.
+
+A DAG (`Layer.inputs`): the same per edge (`dag.links`: a Fork's j-th reader gets its
+output j, a join one FIFO per input port), depths from `fold.cycles.edge_fifo_depths`.
+The argument above fails only at a join fed by one fork through branches of different
+latency: the fork moves a word only when every branch takes it, so the fast branch's FIFO
+must hold what arrives while the join waits for the slow one (a whole frame beside a
+sliding window), or the fork stops, starves the slow branch and the pipeline deadlocks.
+The rule sizes that skip FIFO from the schedule; tests/test_dag_rtl_top.py checks the II
+and shows the hang (named by the bench's stream watchdog) when a skip FIFO is too small.
 """
 
 from __future__ import annotations
@@ -27,13 +36,13 @@ import shutil
 from pathlib import Path
 
 from qloom import packing
-from qloom.backends.rtl import layers
+from qloom.backends.rtl import dag, layers
 from qloom.backends.rtl.emit import LIB_DIR, instance, stream_ports
 from qloom.backends.rtl.layers import Core
 from qloom.backends.rtl.out_kind import out_kind as kind_of
 from qloom.backends.rtl.out_kind import with_out_kind
 from qloom.fold.boards import DEFAULT_CLOCK_MHZ
-from qloom.fold.cycles import DmaSide, dma_geometry, tlast_queue_depth
+from qloom.fold.cycles import DmaSide, dma_geometry, edge_fifo_depths, tlast_queue_depth
 from qloom.hw import fifo_depth
 from qloom.ir.graph import Graph
 from qloom.packing import hex_lines, port_width
@@ -71,6 +80,12 @@ def _stream_decl(prefix: str, width: int) -> str:
 
 def _wrapper(module: str, core: Core, graph_name: str, layer_desc: str) -> str:
     iw, ow = core.in_par * core.in_dtype.bits, core.out_par * core.out_dtype.bits
+    if dag.multi_port(core):
+        return (HEADER.format(graph=graph_name) + f"// {layer_desc}\n"
+                + f"// in: {len(core.port_dtypes)} ports of {core.in_words} words/frame in all, "
+                + f"{core.in_par} x {'/'.join(t.name for t in core.port_dtypes)}; out: {core.n_out} x "
+                + f"{core.out_words} words/frame of {core.out_par} x {core.out_dtype}; {core.cycles} cycles/frame\n"
+                + f"module {module} (\n" + dag.wrapper_body(core) + "endmodule\n")
     return (HEADER.format(graph=graph_name)
             + f"// {layer_desc}\n"
             + f"// in: {core.in_words} words/frame of {core.in_par} x {core.in_dtype}; "
@@ -82,6 +97,25 @@ def _wrapper(module: str, core: Core, graph_name: str, layer_desc: str) -> str:
             + f"  output logic [{ow - 1}:0] m_tdata,\n  output logic m_tvalid,\n  input  logic m_tready\n);\n"
             + instance(core.module, "u_core", core.params, stream_ports("s", "m"))
             + "endmodule\n")
+
+
+def _dag_depths(fifo_depths, graph: Graph, hw, links) -> dict[tuple[str, str, int], int]:
+    """Each edge's FIFO depth: `fold.cycles.edge_fifo_depths`, or from `fifo_depths` {"layer": d}
+    (its only or first port) / {"layer:port": d}."""
+    depths = edge_fifo_depths(graph)
+    keys = {}
+    for per in links:
+        for lk in per:
+            edge = (hw[lk.prod].name, hw[lk.cons].name, lk.port or 0)
+            keys[f"{edge[1]}:{edge[2]}"] = edge
+            keys.setdefault(edge[1], edge)
+    for k, d in (fifo_depths or {}).items():
+        if k not in keys:
+            raise ValueError(f"fifo_depths names {k!r}: not a FIFO of the design (layer or layer:port: {sorted(keys)})")
+        if int(d) < 1:
+            raise ValueError(f"FIFO depths must be >= 1, got {k}: {d}")
+        depths[keys[k]] = int(d)
+    return depths
 
 
 def _check_depths(fifo_depths, n_links: int, names: list[str]) -> list[int | None]:
@@ -112,7 +146,8 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
     """Write the stitched design of `graph` into `out_dir`; return (and write) design.json.
 
     fifo_depths: None (default rule), a list with one depth per layer after the first, or a
-    dict {layer name: depth} for the FIFO in front of that layer. mem_paths: "relative"
+    dict {layer name: depth} for the FIFO in front of that layer (a DAG: a dict only, keys
+    "layer" or "layer:port"; default `fold.cycles.edge_fifo_depths`). mem_paths: "relative"
     ($readmemh names relative to out_dir: run simulators/synthesis there) or "absolute".
     out_kind: "labels", "logits" or None (as the IR ends; see `out_kind.with_out_kind`).
     clock_mhz: recorded in design.json for the deploy scripts. dma_in_width: the s_axis
@@ -130,7 +165,13 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
     out_dir.mkdir(parents=True, exist_ok=True)
     names = verilog_names([l.name for l in hw])
     cores = [layers.emit(l, f"{top_name}_{n}") for l, n in zip(hw, names)]
-    depths = _check_depths(fifo_depths, len(hw) - 1, [l.name for l in hw])
+    links = dag.links(graph, hw)
+    if graph.linear:
+        depths = _check_depths(fifo_depths, len(hw) - 1, [l.name for l in hw])
+    else:
+        if fifo_depths is not None and not isinstance(fifo_depths, dict):
+            raise ValueError("fifo_depths of a DAG must be a dict {\"layer\" or \"layer:port\": depth}")
+        edge_depths = _dag_depths(fifo_depths, graph, hw, links)
     din, dout = dma_geometry(graph, dma_in_width)
 
     mem_files = []
@@ -143,7 +184,8 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
                 core.params.update({k: path for k, v in core.params.items() if v == m.file})
 
     used = {m for c in cores for m in layers.LIBRARY_DEPS[c.module]} | {"qloom_fifo", "qloom_tlast"}
-    if din.converter or dout.converter or any(a.out_par != b.in_par for a, b in zip(cores, cores[1:])):
+    if din.converter or dout.converter or any(cores[lk.prod].out_par != cores[lk.cons].in_par
+                                              for per in links for lk in per):
         used.add("qloom_dwc")
     order = ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_ram", "qloom_sdpram",
              "qloom_line", "qloom_credit", "qloom_fifo", "qloom_dwc", "qloom_tlast", "qloom_mvtu_leaf")
@@ -158,32 +200,51 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
         module = f"{top_name}_{n}"
         (out_dir / f"{module}.sv").write_text(_wrapper(module, core, graph.name, f"layer {layer.name}: {layer.kind}"))
         files.append(f"{module}.sv")
-        decls.append(_stream_decl(f"{n}_s", core.in_par * core.in_dtype.bits))
-        decls.append(_stream_decl(f"{n}_m", core.out_par * core.out_dtype.bits))
+        ins = dag.in_streams(core)
+        for s, t in zip(ins, core.port_dtypes):
+            decls.append(_stream_decl(f"{n}_s" if len(ins) == 1 else f"{n}_{s}", core.in_par * t.bits))
+        for j in range(core.n_out):
+            decls.append(_stream_decl(dag.out_stream(n, None if core.n_out == 1 else j),
+                                      core.out_par * core.out_dtype.bits))
         info = {"name": layer.name, "kind": layer.kind, "module": module, "core": core.module,
                 "instance": f"u_{n}", "fifo_depth": 0, "dwc": None, "in_par": core.in_par, "out_par": core.out_par,
                 "in_words": core.in_words, "out_words": core.out_words, "cycles": core.cycles,
                 "mem_files": [m.file for m in core.mems]}
+        if not graph.linear:
+            info["inputs"] = []
         if i == 0 and din.converter:
             body.append(_input_converter(n, core, din, info))
-        elif i > 0:
-            prev, pn = cores[i - 1], names[i - 1]
-            src = f"{pn}_m"
-            bits = core.in_dtype.bits
+        for lk in links[i]:
+            prev, pn, sfx = cores[lk.prod], names[lk.prod], lk.suffix
+            src = dag.out_stream(pn, lk.out)
+            bits = core.port_dtypes[lk.port or 0].bits
+            edge = {"from": hw[lk.prod].name, "port": lk.port or 0, "fifo_depth": 0, "dwc": None}
             if prev.out_par != core.in_par:
-                decls.append(_stream_decl(f"{n}_dwc", core.in_par * bits))
+                decls.append(_stream_decl(f"{n}_dwc{sfx}", core.in_par * bits))
                 body.append(f"  // {prev.out_par} -> {core.in_par} elements per word\n")
-                body.append(instance("qloom_dwc", f"u_{n}_dwc",
+                body.append(instance("qloom_dwc", f"u_{n}_dwc{sfx}",
                                      {"IN": prev.out_par, "OUT": core.in_par, "BITS": bits, "FRAME": 0},
-                                     stream_ports(src, f"{n}_dwc", "ap_clk", "ap_rst_n")))
-                src = f"{n}_dwc"
-                info["dwc"] = {"in": prev.out_par, "out": core.in_par}
-            depth = depths[i - 1] or default_fifo_depth(prev, core)
-            info["fifo_depth"] = depth
-            body.append(instance("qloom_fifo", f"u_{n}_fifo", {"WIDTH": core.in_par * bits, "DEPTH": depth, "STYLE": 2},
-                                 stream_ports(src, f"{n}_s", "ap_clk", "ap_rst_n")))
+                                     stream_ports(src, f"{n}_dwc{sfx}", "ap_clk", "ap_rst_n")))
+                src = f"{n}_dwc{sfx}"
+                edge["dwc"] = {"in": prev.out_par, "out": core.in_par}
+            if graph.linear:
+                depth = depths[i - 1] or default_fifo_depth(prev, core)
+            else:
+                depth = edge_depths[(hw[lk.prod].name, layer.name, lk.port or 0)]
+            edge["fifo_depth"] = depth
+            if lk.port in (None, 0):
+                info["fifo_depth"], info["dwc"] = depth, edge["dwc"]
+            if not graph.linear:
+                info["inputs"].append(edge)
+            body.append(instance("qloom_fifo", f"u_{n}_fifo{sfx}",
+                                 {"WIDTH": core.in_par * bits, "DEPTH": depth, "STYLE": 2},
+                                 stream_ports(src, f"{n}_s{sfx}", "ap_clk", "ap_rst_n")))
+        if core.n_out > 1:
+            info["outputs"] = core.n_out
         body.append(f"  // {layer.name}: {layer.kind}, {core.cycles} cycles/frame\n")
-        body.append(instance(module, f"u_{n}", {}, stream_ports(f"{n}_s", f"{n}_m", "ap_clk", "ap_rst_n"), check=False))
+        ports = (dag.instance_ports(core, n) if dag.multi_port(core)
+                 else stream_ports(f"{n}_s", f"{n}_m", "ap_clk", "ap_rst_n"))
+        body.append(instance(module, f"u_{n}", {}, ports, check=False))
         layer_info.append(info)
     if din.converter:
         decls.append(_stream_decl(f"{names[0]}_dwc", din.par * din.bits))

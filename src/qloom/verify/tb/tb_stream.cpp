@@ -23,7 +23,8 @@
 // stderr at most every S seconds, N = output frames complete in both phases so far (the clock
 // is read once per output frame, not per cycle).
 // Exit codes: 0 ran (mismatches are for the caller to judge), 2 usage or file error,
-// 3 no transfer for `timeout` cycles (deadlock or a design that never answers).
+// 3 no transfer for `timeout` cycles (deadlock or a design that never answers); the message
+//   names the top's internal streams that stalled and those waiting for data (stream_watch.h).
 
 #include <chrono>
 #include <cstdint>
@@ -38,6 +39,7 @@
 #include "Vtop.h"
 #include "verilated.h"
 
+#include "stream_watch.h"     // StreamWatch: which internal stream stalled
 #include "verilator_ports.h"  // chunks_of, put, get
 
 [[noreturn]] static void fail(int code, const std::string& msg) {
@@ -89,6 +91,7 @@ struct Bench {
     uint64_t cycle = 0;
     long protocol_errors = 0, extra_words = 0, tlast_errors = 0;
     std::vector<uint8_t> flags;  // per file frame: its last input word carries TLAST
+    StreamWatch* watch = nullptr;
     std::mt19937_64 rng;
     std::uniform_real_distribution<double> uni{0.0, 1.0};
     Progress progress;
@@ -112,6 +115,7 @@ struct Bench {
         }
         top->ap_rst_n = 1;
         cycle = 0;
+        if (watch) watch->restart();
     }
 
     // Streams `frames` frames (input frame f is file frame f % nfile) and collects
@@ -168,6 +172,7 @@ struct Bench {
                 last_progress = cycle;
                 if (got % out_wpf == 0) progress.frame_done((long)(got / out_wpf));
             }
+            if (watch) watch->sample(cycle);
             prev_hold = out_valid && !ready;
             prev = word;
             prev_tlast = out_tlast;
@@ -176,7 +181,7 @@ struct Bench {
                 why = "no stream transfer for " + std::to_string(timeout) + " cycles at cycle " +
                       std::to_string(cycle) + ": sent " + std::to_string(sent) + "/" +
                       std::to_string(total_in) + " input words, received " + std::to_string(got) +
-                      "/" + std::to_string(total_out) + " output words";
+                      "/" + std::to_string(total_out) + " output words" + (watch ? watch->report(cycle) : "");
                 return false;
             }
         }
@@ -223,6 +228,8 @@ int main(int argc, char** argv) {
     Bench b{top.get(), a.num("in_words"), a.num("out_words"), (int)a.num("in_chunks"),
             (int)a.num("out_chunks"), (uint64_t)a.num("timeout", 1000000), (uint64_t)a.num("drain", 1000)};
     b.rng.seed((uint64_t)a.num("seed", 0));
+    StreamWatch watch(ctx.get());
+    b.watch = &watch;
     b.progress.every = a.real("progress", 0.0);
     if (chunks_of(top->s_axis_tdata) != b.in_chunks || chunks_of(top->m_axis_tdata) != b.out_chunks)
         fail(2, "port widths differ from design.json: s_axis_tdata has " +

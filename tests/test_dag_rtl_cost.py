@@ -1,0 +1,89 @@
+"""The cost model of qloom_fork, qloom_add and qloom_concat against Yosys `synth_xilinx` of the
+core alone (the sweeps behind the coefficients are in backends/rtl/coeffs.py)."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from qloom import tools
+from qloom.backends.rtl import layers
+from qloom.backends.rtl.emit import LIB_DIR
+from qloom.fold.resources import layer_resources
+from qloom.ir import BIPOLAR, AddStreams, Concat, Fork, IntType
+
+U = lambda b: IntType(b, False)  # noqa: E731
+S = lambda b: IntType(b, True)  # noqa: E731
+
+
+def _yosys(module: str, params: dict, workdir) -> dict:
+    """LUT (slice LUTs, LUTRAM included) and FF of one library core, flattened."""
+    def value(v):
+        return f"{32 * len(v)}'h" + "".join(f"{x:08x}" for x in reversed(v)) if isinstance(v, tuple) else str(v)
+
+    files = " ".join(str(LIB_DIR / f"{m}.sv") for m in layers.LIBRARY_DEPS[module])
+    sets = " ".join(f"-set {k} {value(v)}" for k, v in params.items())
+    (workdir / "s.ys").write_text(f"read_verilog -sv {files}\nchparam {sets} {module}\n"
+                                  f"synth_xilinx -family xc7 -noiopad -top {module} -flatten\n"
+                                  "tee -q -o stat.json stat -json\n")
+    subprocess.run([*tools.yosys_command(), "-q", "s.ys"], cwd=workdir, check=True, capture_output=True)
+    cells = json.loads((workdir / "stat.json").read_text())["design"]["num_cells_by_type"]
+    return {"LUT": sum(n for c, n in cells.items() if c.startswith(("LUT", "RAM"))),
+            "FF": sum(n for c, n in cells.items() if c.startswith("FD"))}
+
+
+CASES = {
+    "fork_k3_w12": Fork(name="f", in_shape=(2, 2, 12), in_dtype=U(4), k=3, pe=3),
+    "add_pe4_s4_u3": AddStreams(name="a", in_shape=(2, 2, 8), in_dtype=S(4), in_dtype_b=U(3), shift_b=1, pe=4),
+    "concat_3_ports_mixed": Concat(name="c", in_shape=(2, 2, 4), in_dtype=U(2), channels=(4, 2, 6),
+                                   dtypes=(U(2), S(4), BIPOLAR), pe=2),
+}
+
+
+@pytest.mark.hw
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dag_core_cost_near_yosys(case, tmp_path):
+    layer = CASES[case]
+    core = layers.emit(layer, "x")
+    got = _yosys(core.module, core.params, tmp_path)
+    est = layer_resources(layer)
+    assert abs(est["LUT"] - got["LUT"]) <= 0.25 * got["LUT"], (est, got)
+    assert abs(est["FF"] - got["FF"]) <= 0.1 * got["FF"] + 2, (est, got)
+    assert est["BRAM18"] == 0 and est["DSP"] == 0
+
+
+def test_dag_core_cost_grows_with_the_streams():
+    """More outputs, wider words, more ports: more of each resource (the model is not constant)."""
+    base = layer_resources(Fork(name="f", in_shape=(1, 1, 8), in_dtype=U(4), k=2, pe=2))
+    wide = layer_resources(Fork(name="f", in_shape=(1, 1, 8), in_dtype=U(4), k=2, pe=8))
+    more = layer_resources(Fork(name="f", in_shape=(1, 1, 8), in_dtype=U(4), k=4, pe=2))
+    assert wide["LUT"] > base["LUT"] and wide["FF"] > base["FF"]
+    assert more["LUT"] > base["LUT"] and more["FF"] > base["FF"]
+    two = layer_resources(Concat(name="c", in_shape=(1, 1, 4), in_dtype=U(2), channels=(4, 4), dtypes=(U(2), U(2))))
+    three = layer_resources(Concat(name="c", in_shape=(1, 1, 4), in_dtype=U(2), channels=(4, 4, 4),
+                                   dtypes=(U(2),) * 3))
+    assert np.all([three[k] > two[k] for k in ("LUT", "FF")])
+
+
+@pytest.mark.hw
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["residual", "concat3"])
+def test_dag_design_costs_near_yosys(name, tmp_path):
+    """Whole DAG tops through Yosys: the new cores and the FIFOs on a join's ports (the skip
+    FIFO sized by edge_fifo_depths) within 25% of LUT, per instance."""
+    from qloom import synth
+    from qloom.backends.rtl.top import generate
+    from qloom.fold.calibration import compare
+
+    from dag_rtl_helpers import DAG_GRAPHS
+
+    g = DAG_GRAPHS[name]()
+    generate(g, tmp_path)
+    c = compare(g, synth.synthesize(tmp_path))
+    joins = [l.name for l in g.layers if l.kind in ("Fork", "AddStreams", "Concat")]
+    for part in ("layers", "streams"):
+        for n in joins:
+            if n in c[part]:
+                est, got = c[part][n]["est"]["LUT"], c[part][n]["yosys"]["LUT"]
+                assert abs(est - got) <= 0.25 * got, (part, n, est, got)
