@@ -305,3 +305,17 @@ def label_select(x: np.ndarray, k: int) -> np.ndarray:
     x = np.asarray(x, dtype=np.int64)
     order = np.argsort(-x, axis=-1, kind="stable")
     return order[..., :k].astype(np.int64)
+
+
+# ---------------------------------------------------------------- branching layers (DAG)
+
+
+def add_streams(a: np.ndarray, b: np.ndarray, shift_a: int = 0, shift_b: int = 0) -> np.ndarray:
+    """(a << shift_a) + (b << shift_b), elementwise and exact (int64): the shifts put two
+    streams whose quantization scales differ by a power of two on the finer scale."""
+    return (np.asarray(a, dtype=np.int64) << shift_a) + (np.asarray(b, dtype=np.int64) << shift_b)
+
+
+def concat(xs) -> np.ndarray:
+    """The streams' frames side by side along the last (channel) axis, in port order."""
+    return np.concatenate([np.asarray(x) for x in xs], axis=-1)

@@ -57,27 +57,42 @@ def _label_select(l: ops.LabelSelect, x: np.ndarray) -> np.ndarray:
     return sem.label_select(x, l.k)
 
 
-EXECUTORS: dict[type, Callable[[ops.Layer, np.ndarray], np.ndarray]] = {
+def _fork(l: ops.Fork, x: np.ndarray) -> np.ndarray:
+    return x  # every reader gets the same frames (nothing downstream writes into an input)
+
+
+def _add_streams(l: ops.AddStreams, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return sem.add_streams(a, b, l.shift_a, l.shift_b)
+
+
+def _concat(l: ops.Concat, *xs: np.ndarray) -> np.ndarray:
+    return sem.concat(xs)
+
+
+EXECUTORS: dict[type, Callable[..., np.ndarray]] = {
     ops.InputQuant: _input_quant,
     ops.MatVec: _matvec,
     ops.Threshold: _threshold,
     ops.SlidingWindow: _sliding_window,
     ops.Pool: _pool,
     ops.LabelSelect: _label_select,
+    ops.Fork: _fork,
+    ops.AddStreams: _add_streams,
+    ops.Concat: _concat,
 }
 
 
-def _dispatch(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
+def _dispatch(layer: ops.Layer, x: np.ndarray, *more: np.ndarray) -> np.ndarray:
     try:
         fn = EXECUTORS[type(layer)]
     except KeyError:
         raise NotImplementedError(f"no simulator for {layer.kind}") from None
-    return fn(layer, x)
+    return fn(layer, x, *more)
 
 
-def run_layer(layer: ops.Layer, x: np.ndarray) -> np.ndarray:
-    """One layer's output (int64) for a batch of its input frames."""
-    return _dispatch(layer, x).astype(np.int64, copy=False)
+def run_layer(layer: ops.Layer, x: np.ndarray, *more: np.ndarray) -> np.ndarray:
+    """One layer's output (int64) for a batch of its input frames (one array per input port)."""
+    return _dispatch(layer, x, *more).astype(np.int64, copy=False)
 
 
 _CONTROLLER = None
@@ -105,41 +120,93 @@ def chunk_frames(graph: Graph, start: int = 0) -> int:
     return max(1, sem.CHUNK // max(1, biggest))
 
 
-def _run_chunk(layers, x: np.ndarray, trace: bool) -> tuple[np.ndarray, dict]:
+class _Plan:
+    """Which layers of a run to compute, what each reads, and when a stream can be dropped.
+
+    The given streams: the graph input (named None) when starting at layer 0, else the output
+    of layer start - 1 (the frames passed in), plus `feeds` (layer name -> its output frames,
+    used instead of computing it). Only what the stop layer depends on is computed, walking
+    back until given streams (a branch from before `start` needs its stream in `feeds`). A
+    SlidingWindow whose reader is a computed MatVec runs fused into it (`semantics.conv_matvec`).
+    """
+
+    def __init__(self, graph: Graph, start: int, stop: int | None, feeds) -> None:
+        layers = graph.layers
+        names = [l.name for l in layers]
+        stop = len(layers) - 1 if stop is None else stop
+        self.x_name = names[start - 1] if start else None
+        given = set(feeds or ()) | {self.x_name}
+        src = {n: graph.input_names(n) or (None,) for n in names}
+        index = {n: i for i, n in enumerate(names)}
+        need, early, todo = set(), [], ([names[stop]] if stop >= 0 else [])
+        while todo:
+            n = todo.pop()
+            if n in given or n in need:
+                continue
+            if n is None:
+                raise ValueError(f"execute from layer {start}: the stream of {early[0] if early else names[0]} "
+                                 f"(before layer {start}) is needed; give its frames in feeds")
+            if index[n] < start:
+                early.append(n)
+            need.add(n)
+            todo.extend(reversed(src[n]))
+        self.fused: dict[str, ops.SlidingWindow] = {}
+        for n in need:
+            p = src[n][0]
+            if isinstance(graph.layer(n), ops.MatVec) and p in need and isinstance(graph.layer(p), ops.SlidingWindow):
+                self.fused[n] = graph.layer(p)
+        skip = {w.name for w in self.fused.values()}
+        self.steps = [(l, src[self.fused[l.name].name] if l.name in self.fused else src[l.name])
+                      for l in layers[:stop + 1] if l.name in need and l.name not in skip]
+        self.last_use = {n: k for k, (_, ins) in enumerate(self.steps) for n in ins}
+        self.out = names[stop] if stop >= 0 else None
+
+
+def _run_chunk(plan: _Plan, x: np.ndarray, feeds: dict, trace: bool) -> tuple[np.ndarray, dict]:
+    values = {**feeds, plan.x_name: x}
     outputs = {}
-    i = 0
-    while i < len(layers):
-        layer = layers[i]
-        if layer.hardware:  # a dense layer reads a whole frame as one vector (same element order)
-            x = x.reshape((x.shape[0],) + tuple(layer.in_shape))
-        nxt = layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(layer, ops.SlidingWindow) and isinstance(nxt, ops.MatVec):
-            acc = sem.conv_matvec(x, nxt.weights, layer.kernel, layer.stride, layer.pad, layer.pad_value)
-            x = acc if nxt.thresholds is None else sem.threshold_activation(acc, nxt.thresholds, nxt.out_base, nxt.out_step)
-            layer, i = nxt, i + 1
+    for k, (layer, ins) in enumerate(plan.steps):
+        if layer.name in plan.fused:
+            sw = plan.fused[layer.name]
+            v = values[ins[0]]
+            v = v.reshape((v.shape[0],) + tuple(sw.in_shape))
+            acc = sem.conv_matvec(v, layer.weights, sw.kernel, sw.stride, sw.pad, sw.pad_value)
+            y = acc if layer.thresholds is None else sem.threshold_activation(acc, layer.thresholds, layer.out_base,
+                                                                              layer.out_step)
         else:
-            x = _dispatch(layer, x)
+            xs = [values[n] for n in ins]
+            if layer.hardware:  # a dense layer reads a whole frame as one vector (same element order)
+                xs = [v.reshape((v.shape[0],) + tuple(s)) for v, s in zip(xs, layer.in_shapes)]
+            y = _dispatch(layer, *xs)
+        values[layer.name] = y
         if trace:
-            outputs[layer.name] = x
-        i += 1
-    return x, outputs
+            outputs[layer.name] = y
+        for n in set(ins):  # drop a stream once its last reader ran
+            if plan.last_use.get(n) == k and n != plan.out:
+                values.pop(n, None)
+    return values[plan.out], outputs
 
 
-def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0):
-    """Run the graph on a batch.
+def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0, *,
+            stop: int | None = None, feeds: dict[str, np.ndarray] | None = None):
+    """Run the graph on a batch, following its DAG.
 
     x: float model input (N, C, H, W) if the graph starts with its InputQuant (start=0), or
-    integer frames (N, H, W, C) to start at layer `start`. Returns the final integer output
-    (N, H, W, C) as int64; with trace=True, also a dict layer name -> that layer's output
-    (int64). A SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`),
-    so its im2col tensor is never built and does not appear in the trace. The batch runs in
+    integer frames (N, H, W, C): the output of layer start - 1, to start at layer `start`.
+    `stop` (a layer index): end there (its output is returned); `feeds`: layer name -> frames
+    used as that layer's output instead of computing it (e.g. a reference's, or a branch's
+    stream from before `start`). Returns the final integer output (N, H, W, C) as int64; with
+    trace=True, also a dict layer name -> that layer's output (int64) for every layer computed.
+    A SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`), so its
+    im2col tensor is never built and does not appear in the trace. The batch runs in
     cache-sized chunks (`chunk_frames`); inside, values keep their narrowest integer type.
     """
-    layers = graph.layers[start:]
+    plan = _Plan(graph, start, stop, feeds)
+    feeds = feeds or {}
     step = chunk_frames(graph, start)
     starts = range(0, max(len(x), 1), step)
     with _blas_threads(1):
-        done = [_run_chunk(layers, x[b:b + step], trace) for b in starts]
+        done = [_run_chunk(plan, x[b:b + step], {k: v[b:b + step] for k, v in feeds.items()}, trace) for b in starts]
     outs, traces = [d[0] for d in done], [d[1] for d in done]
     out = _join(outs)
     if not trace:

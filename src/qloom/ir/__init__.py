@@ -1,6 +1,7 @@
-"""The hardware IR: a linear dataflow pipeline of typed integer layers.
+"""The hardware IR: a dataflow graph (a DAG in topological order) of typed integer layers.
 
-One stream flows from layer to layer; every stream frame is channels-last (H, W, C).
+Streams flow from layer to layer; a layer names the layers it reads (`inputs`, empty for
+the previous one), Fork / AddStreams / Concat branch and merge; every stream frame is channels-last (H, W, C).
 Layers are frozen dataclasses (see `ops.py`), their arithmetic lives in `qloom.semantics`,
 and `serialize.py` gives a JSON round trip.
 """
@@ -15,12 +16,15 @@ from qloom.ir.ops import (
     Pool,
     PoolMode,
     LabelSelect,
+    Fork,
+    AddStreams,
+    Concat,
     MemStyle,
     TensorRef,
 )
 from qloom.ir.graph import Graph, OutputSpec
 
 __all__ = [
-    "IntType", "BIPOLAR", "Layer", "InputQuant", "MatVec", "Threshold", "SlidingWindow",
+    "IntType", "BIPOLAR", "Layer", "InputQuant", "MatVec", "Threshold", "SlidingWindow", "Fork", "AddStreams", "Concat",
     "Pool", "PoolMode", "LabelSelect", "MemStyle", "TensorRef", "Graph", "OutputSpec",
 ]

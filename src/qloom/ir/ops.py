@@ -1,6 +1,8 @@
 """The closed set of hardware IR layers.
 
-Every layer consumes one stream and produces one stream. A stream frame is channels-last
+Every layer produces one stream and reads one stream per input port: `inputs` names the
+producing layers in port order, `()` meaning the previous layer of the graph (so a linear
+pipeline names nothing). Fork, AddStreams and Concat are the branching layers. A stream frame is channels-last
 `(H, W, C)`; a dense layer sees `(1, 1, C)`. Elements are integers of the layer's `in_dtype`
 / `out_dtype`. What each layer computes is defined once, in `qloom.semantics`; the fields
 here are the layer's specification (shapes, types, constants) plus its folding (PE, SIMD,
@@ -60,17 +62,30 @@ class TensorRef:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class Layer:
-    """Common fields: a unique name, the input frame shape and element type."""
+    """Common fields: a unique name, the input frame shape and element type (of port 0), and
+    `inputs`: the names of the layers whose streams it reads, in port order (() = the previous
+    layer, or the graph input for the first)."""
 
     name: str
     in_shape: Shape
     in_dtype: IntType
     ref: TensorRef | None = None
+    inputs: tuple[str, ...] = ()
     hardware: ClassVar[bool] = True  # False: runs on the host (driver), not in the FPGA
 
     @property
     def kind(self) -> str:
         return type(self).__name__
+
+    @property
+    def in_shapes(self) -> tuple[Shape, ...]:
+        """The frame shape each input port expects."""
+        return (self.in_shape,)
+
+    @property
+    def in_dtypes(self) -> tuple[IntType, ...]:
+        """The element type each input port expects."""
+        return (self.in_dtype,)
 
     @property
     def out_shape(self) -> Shape:
@@ -360,8 +375,107 @@ class LabelSelect(Layer):
         return IntType.for_range(0, self.in_shape[2] - 1)
 
 
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Fork(Layer):
+    """One stream copied to `k` consumers (the only layer whose output has several readers)."""
+
+    k: int
+    pe: int = 1
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        if self.k < 2:
+            raise ValueError(f"{self.name}: a fork needs k >= 2 consumers, got {self.k}")
+        if self.in_shape[2] % self.pe:
+            raise ValueError(f"{self.name}: PE={self.pe} must divide C={self.in_shape[2]}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AddStreams(Layer):
+    """Elementwise sum of two streams of one shape: out = (a << shift_a) + (b << shift_b), exact.
+
+    Port 0 (a) has `in_dtype`, port 1 (b) `in_dtype_b`; the shifts align two quantization
+    scales whose ratio is a power of two. The output type holds the sum's whole range.
+    """
+
+    in_dtype_b: IntType
+    shift_a: int = 0
+    shift_b: int = 0
+    pe: int = 1
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        if self.shift_a < 0 or self.shift_b < 0:
+            raise ValueError(f"{self.name}: shifts must be >= 0, got {self.shift_a}, {self.shift_b}")
+        if self.in_shape[2] % self.pe:
+            raise ValueError(f"{self.name}: PE={self.pe} must divide C={self.in_shape[2]}")
+
+    @property
+    def in_shapes(self) -> tuple[Shape, ...]:
+        return (self.in_shape, self.in_shape)
+
+    @property
+    def in_dtypes(self) -> tuple[IntType, ...]:
+        return (self.in_dtype, self.in_dtype_b)
+
+    @property
+    def out_dtype(self) -> IntType:
+        a, b = self.in_dtype, self.in_dtype_b
+        return IntType.for_range((a.min << self.shift_a) + (b.min << self.shift_b),
+                                 (a.max << self.shift_a) + (b.max << self.shift_b))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Concat(Layer):
+    """Channel concatenation of len(channels) streams with equal (H, W), in port order.
+
+    `in_shape`/`in_dtype` are port 0's; port i is (H, W, channels[i]) of dtypes[i]. The output
+    type holds every port's values (the ports' type when they are all equal).
+    """
+
+    channels: tuple[int, ...]
+    dtypes: tuple[IntType, ...]
+    pe: int = 1
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        object.__setattr__(self, "dtypes", tuple(self.dtypes))
+        if len(self.channels) < 2 or len(self.dtypes) != len(self.channels):
+            raise ValueError(f"{self.name}: a concat needs >= 2 ports with one dtype each, got "
+                             f"channels {self.channels} and {len(self.dtypes)} dtypes")
+        if min(self.channels) < 1:
+            raise ValueError(f"{self.name}: channel counts must be positive, got {self.channels}")
+        if self.in_shape[2] != self.channels[0] or self.in_dtype != self.dtypes[0]:
+            raise ValueError(f"{self.name}: in_shape/in_dtype must be port 0's ({self.channels[0]} channels "
+                             f"of {self.dtypes[0]}), got {self.in_shape} of {self.in_dtype}")
+        if any(c % self.pe for c in self.channels):
+            raise ValueError(f"{self.name}: PE={self.pe} must divide every channel count {self.channels}")
+
+    @property
+    def in_shapes(self) -> tuple[Shape, ...]:
+        h, w, _ = self.in_shape
+        return tuple((h, w, c) for c in self.channels)
+
+    @property
+    def in_dtypes(self) -> tuple[IntType, ...]:
+        return self.dtypes
+
+    @property
+    def out_shape(self) -> Shape:
+        return (self.in_shape[0], self.in_shape[1], sum(self.channels))
+
+    @property
+    def out_dtype(self) -> IntType:
+        if len(set(self.dtypes)) == 1:
+            return self.dtypes[0]
+        return IntType.for_range(min(t.min for t in self.dtypes), max(t.max for t in self.dtypes))
+
+
 # Named groups of the closed op set.
-LAYER_TYPES: tuple[type[Layer], ...] = (InputQuant, MatVec, Threshold, SlidingWindow, Pool, LabelSelect)
+LAYER_TYPES: tuple[type[Layer], ...] = (InputQuant, MatVec, Threshold, SlidingWindow, Pool, LabelSelect,
+                                        Fork, AddStreams, Concat)
 WITH_WEIGHTS = (MatVec,)
 WITH_THRESHOLDS = (MatVec, Threshold)
 HOST_SIDE = (InputQuant,)
+BRANCHING = (Fork, AddStreams, Concat)  # the layers of a DAG: several readers or several inputs

@@ -1,6 +1,7 @@
 """JSON round trip of the IR: dataclasses become tagged dicts, arrays become base64 .npy bytes.
 
-`to_json(graph)` / `from_json(text)`; `save(graph, path)` / `load(path)`. `load` turns a
+A layer's `inputs` is written only when it names any (a linear pipeline's file is as it was
+before DAGs). `to_json(graph)` / `from_json(text)`; `save(graph, path)` / `load(path)`. `load` turns a
 damaged or foreign file into a one-line `QloomError` naming it; `from_json` raises ValueError.
 """
 
@@ -33,7 +34,8 @@ def _encode(value):
     if isinstance(value, enum.Enum):
         return {"__enum__": type(value).__name__, "value": value.value}
     if dataclasses.is_dataclass(value):
-        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
+                  if not (f.name == "inputs" and isinstance(value, ops.Layer) and not value.inputs)}
         return {"__type__": type(value).__name__, **fields}
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
