@@ -30,7 +30,9 @@ SUPPORTED_OPS = {
     "Conv": "2D convolution with constant quantized weights, any padding/stride, group=1 or depthwise",
     "BatchNormalization": "inference-mode batch norm",
     "Relu": "ReLU",
-    "Add": "add a constant (scalar or per channel)",
+    "Add": "add a constant (scalar or per channel), or two quantized tensors whose scales are a power of two "
+           "apart (a residual add)",
+    "Concat": "concatenation of quantized feature maps of one height and width (channels)",
     "Sub": "subtract a constant",
     "Mul": "multiply by a constant",
     "Div": "divide by a constant",

@@ -1,6 +1,7 @@
 """QONNX model -> integer-only hardware IR (`run`), exact at every step.
 
-Stages: `frontend.load` (clean + check) -> `Lowering` walk (handlers per op) -> output head.
+Stages: `frontend.load` (clean + check) -> `Lowering` walk (handlers per op) -> output head
+-> `dag.wire` (Forks, implied inputs).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from qloom.errors import QloomError
 from qloom.frontend import load, unsupported
 from qloom.ir import Graph, LabelSelect, OutputSpec
 from qloom.streamline.chain import run_chain
+from qloom.streamline.dag import wire
 from qloom.streamline.handlers import HANDLERS
 from qloom.streamline.lower import Lowering
 from qloom.streamline.values import Stream
@@ -38,14 +40,18 @@ def run(model: str | Path | ModelWrapper, name: str | None = None) -> Graph:
         raise QloomError("the model input is never quantized: add an input quantizer (e.g. Brevitas "
                          "QuantIdentity(bit_width=8) as the first layer) and export again")
     output = _output_spec(lw, out, g.output[0].name)
-    layers = list(lw.layers)
+    lw.check_live(out, next(n for n in g.node if g.output[0].name in n.output))
     if lw.head is not None:
         node, k = lw.head
         uniform = np.unique(out.scale).size == 1 and out.scale[0] > 0 and (not out.chain or _order_kept(lw, out))
         if uniform and out.frame[:2] == (1, 1) and output.in_stream_order:  # a stream position is the class
-            layers.append(LabelSelect(name="labelselect", in_shape=out.frame, in_dtype=layers[-1].out_dtype, k=k))
+            lw.add_layer(LabelSelect(name="labelselect", in_shape=out.frame,
+                                     in_dtype=lw.layer(out.producer).out_dtype, k=k), out)
         # else: the top-k runs on the host from the logits (per-channel scales change the order,
         # or a flattened feature map streams channels-last: a stream position is not the class)
+    if lw.layers[-1].name != "labelselect":  # the graph output is the last layer's
+        lw.layers.append(lw.layers.pop(next(i for i, l in enumerate(lw.layers) if l.name == out.producer)))
+    layers = wire(lw.layers, lw.fresh)
     return Graph(name=name or "model", layers=tuple(layers), output=output, onnx_input=in_name,
                  onnx_input_shape=tuple(model.get_tensor_shape(in_name)))
 

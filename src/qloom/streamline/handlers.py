@@ -8,6 +8,7 @@ from onnx import helper
 from qloom import semantics as sem
 from qloom.frontend import unsupported
 from qloom.ir import IntType, MatVec, Pool, PoolMode, SlidingWindow
+from qloom.streamline import dag
 from qloom.streamline.chain import ChainStep
 from qloom.streamline.consts import attr, eval_node, quant_params, quantize_const
 from qloom.streamline.lower import Lowering, weight_matrix
@@ -39,14 +40,29 @@ def _add_matvec(lw: Lowering, node, s: Stream, w_int: np.ndarray, w_scale: np.nd
                 in_shape, frame_out, index_out, start: str) -> Stream:
     """Append a MatVec (MH, MW) reading frames `in_shape`; the output is a pending accumulator."""
     in_scale = np.unique(s.scale)
-    if in_scale.size != 1:
-        raise unsupported(node, "its input has per-channel scales; weight layers need a per-tensor input scale")
+    if in_scale.size != 1:  # e.g. a concat of maps on different grids
+        w_int, w_dtype, in_scale = _align_columns(node, s, w_int, w_dtype)
     lo, hi = sem.accumulator_bounds_per_row(w_int, int(s.lo.min()), int(s.hi.max()))
-    layer = MatVec(name=lw.fresh("mvu"), in_shape=in_shape, in_dtype=s.dtype, weights=w_int, w_dtype=w_dtype,
-                   acc_dtype=IntType.for_range(int(lo.min()), int(hi.max())))
-    lw.layers.append(layer)
+    layer = lw.add_layer(MatVec(name=lw.fresh("mvu"), in_shape=in_shape, in_dtype=s.dtype, weights=w_int,
+                                w_dtype=w_dtype, acc_dtype=IntType.for_range(int(lo.min()), int(hi.max()))), s)
     return Stream(frame=frame_out, index=index_out, scale=in_scale[0] * w_scale, lo=lo, hi=hi,
-                  dtype=layer.acc_dtype, chain_start=start, pending_matvec=True)
+                  dtype=layer.acc_dtype, chain_start=start, pending_matvec=True, producer=layer.name)
+
+
+def _align_columns(node, s: Stream, w_int: np.ndarray, w_dtype: IntType):
+    """Per-channel input scales a power of two apart: the shifts go into the weight columns
+    (column j reads channel j % C), so the accumulator is exact on the finest input grid."""
+    finest = float(s.scale.min())
+    ratio = s.scale / finest
+    mant, exp = np.frexp(ratio)
+    if finest <= 0 or np.any(mant != 0.5):
+        raise unsupported(node, "its input has per-channel scales that are not powers of two apart; weight "
+                                "layers need one input scale (quantize the input with one quantizer)")
+    shift = (exp - 1).astype(np.int64)
+    w = w_int.astype(np.int64) << shift[np.arange(w_int.shape[1]) % s.scale.size][None, :]
+    if not w_dtype.contains(w):
+        w_dtype = IntType.for_range(min(0, int(w.min())), max(0, int(w.max())))
+    return w, w_dtype, np.array([finest])
 
 
 def _per_out(node, scale: np.ndarray, axis: int) -> np.ndarray:
@@ -104,11 +120,10 @@ def conv(lw: Lowering, node) -> None:
     w_stream = wi.transpose(0, 2, 3, 1).reshape(oc, -1)  # columns (kh, kw, c)
     oh, ow = (h + pt + pb - kh) // stride[0] + 1, (wd + pl + pr - kw) // stride[1] + 1
     if (kh, kw, stride) != (1, 1, (1, 1)) or any(pad):
-        swg = SlidingWindow(name=lw.fresh("swg"), in_shape=s.frame, in_dtype=s.dtype, kernel=(kh, kw),
-                            stride=stride, pad=pad, pad_value=0)
-        lw.layers.append(swg)
+        swg = lw.add_layer(SlidingWindow(name=lw.fresh("swg"), in_shape=s.frame, in_dtype=s.dtype, kernel=(kh, kw),
+                                         stride=stride, pad=pad, pad_value=0), s)
         # zero padding of a bipolar input: the window carries {-1, 0, +1} (INT2), exactly
-        s = s.with_(dtype=swg.out_dtype)
+        s = s.with_(dtype=swg.out_dtype, producer=swg.name, pending_matvec=False)
     out = _add_matvec(lw, node, s, w_stream, _per_out(node, w.scale, 0), w.dtype, (oh, ow, kh * kw * c),
                       (oh, ow, oc), canonical_index(oc, oh, ow), _acc_name(node))
     bias = lw.const(node.input[2], node).reshape(1, oc, 1, 1) if len(node.input) > 2 else None
@@ -135,16 +150,16 @@ def pool(lw: Lowering, node) -> None:
         raise unsupported(node, "padded average pool with count_include_pad=0")
     if s.pending_matvec:  # pool the accumulators: the MatVec keeps no activation
         s = s.with_(pending_matvec=False)
-    layer = Pool(name=lw.fresh("pool"), in_shape=s.frame, in_dtype=s.dtype, mode=mode, kernel=kernel,
-                 stride=stride, pad=pad)
-    lw.layers.append(layer)
+    layer = lw.add_layer(Pool(name=lw.fresh("pool"), in_shape=s.frame, in_dtype=s.dtype, mode=mode, kernel=kernel,
+                              stride=stride, pad=pad), s)
     oh, ow, _ = layer.out_shape
     n = kernel[0] * kernel[1]
     scale = s.scale if mode is PoolMode.MAX else s.scale / n
     lo = s.lo if mode is PoolMode.MAX else np.minimum(0, s.lo * n)
     hi = s.hi if mode is PoolMode.MAX else s.hi * n
     lw.values[node.output[0]] = Stream(frame=(oh, ow, c), index=canonical_index(c, oh, ow), scale=scale,
-                                       lo=lo, hi=hi, dtype=layer.out_dtype, chain_start=node.output[0])
+                                       lo=lo, hi=hi, dtype=layer.out_dtype, chain_start=node.output[0],
+                                       producer=layer.name)
 
 
 def elementwise(lw: Lowering, node) -> None:
@@ -153,7 +168,10 @@ def elementwise(lw: Lowering, node) -> None:
     if not streams:
         return constant_node(lw, node)
     if len(streams) > 1:
-        raise unsupported(node, "it combines two activation tensors (residual adds are not supported)")
+        if node.op_type == "Add" and len(streams) == 2:
+            return dag.add_streams(lw, node)
+        raise unsupported(node, "it combines two activation tensors (only an Add of two quantized streams, "
+                                "a residual add, is supported)")
     s = streams[0]
     if s.index.ndim not in (1, 3) or (s.index.ndim == 3 and not is_canonical(s)):
         raise unsupported(node, "elementwise op on a tensor that is neither (N, C) nor NCHW")
@@ -267,4 +285,5 @@ HANDLERS = {
     **{op: layout for op in ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Dropout")},
     **{op: quantizer for op in ("Quant", "IntQuant", "BipolarQuant", "MultiThreshold", "Trunc")},
     "Softmax": head, "ArgMax": head, "TopK": head,
+    "Concat": dag.concat,
 }

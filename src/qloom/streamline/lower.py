@@ -1,7 +1,9 @@
 """Lower a cleaned QONNX graph into the IR by walking it once, in topological order.
 
 Each ONNX node is handled by one small function (see HANDLERS). Linear ops (MatMul, Gemm,
-Conv, pools) append IR layers; elementwise float ops are kept as a pending chain; a
+Conv, pools) append IR layers naming the layer whose stream they read (`add_layer`; each
+`Stream` knows its `producer`, and `streamline.dag.wire` later adds the Forks and drops the
+names a linear pipeline implies); elementwise float ops are kept as a pending chain; a
 quantizer closes the chain into exact integer thresholds (`chain.derive_thresholds`).
 The model input starts as a float stream (its first quantizer becomes the host-side
 InputQuant) or, if it is documented integer, as an integer stream behind an identity
@@ -46,6 +48,8 @@ class Lowering:
         # every domain's opset: custom ops (Trunc v1/v2) behave by version
         self.opset = tuple((o.domain, o.version) for o in model.model.opset_import)
         self.softmax = False
+        self.readers: dict[str, int] = {}  # IR layer name -> layers reading it so far
+        self.merged: set[str] = set()  # MatVecs whose accumulator a quantizer turned into levels
         self._start_input()
 
     def _start_input(self) -> None:
@@ -71,9 +75,25 @@ class Lowering:
         self.layers.append(InputQuant(name="input", in_shape=frame, in_dtype=dtype, scale=np.array(1.0),
                                       zero_point=np.zeros(1), out_type=dtype, input_convention="integer"))
         self.values[name] = Stream(frame=frame, index=index, scale=np.ones(c), lo=np.full(c, dtype.min),
-                                   hi=np.full(c, dtype.max), dtype=dtype, chain_start=name)
+                                   hi=np.full(c, dtype.max), dtype=dtype, chain_start=name, producer="input")
 
     # ------------------------------------------------------------------ helpers
+    def add_layer(self, layer, *reads: Stream):
+        """Append an IR layer reading the streams `reads` (its ports, in order)."""
+        layer = dataclasses.replace(layer, inputs=tuple(s.producer for s in reads))
+        for s in reads:
+            self.readers[s.producer] = self.readers.get(s.producer, 0) + 1
+        self.layers.append(layer)
+        return layer
+
+    def set_layer(self, layer) -> None:
+        """Replace the layer of the same name (a MatVec taking its thresholds, a TensorRef)."""
+        i = next(i for i, l in enumerate(self.layers) if l.name == layer.name)
+        self.layers[i] = layer
+
+    def layer(self, name: str):
+        return next(l for l in self.layers if l.name == name)
+
     def fresh(self, prefix: str) -> str:
         n = self.counts.get(prefix, 0)
         self.counts[prefix] = n + 1
@@ -96,7 +116,15 @@ class Lowering:
             raise unsupported(node, "it reads the model's float input, which no quantizer precedes: add an "
                                     "input quantizer in front of it (e.g. Brevitas QuantIdentity(bit_width=8) "
                                     "as the model's first layer) and export again")
+        self.check_live(v, node)
         return v
+
+    def check_live(self, v: Stream, node: onnx.NodeProto) -> None:
+        """The accumulator a stream reads still exists (no quantizer folded it into its MatVec)."""
+        if v.pending_matvec and v.producer in self.merged:
+            raise unsupported(node, f"it reads the accumulator of {v.producer}, which a quantizer on another "
+                                    "path already turned into levels: quantize the accumulator once, before "
+                                    "the branches")
 
     def onnx_shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.model.get_tensor_shape(name)[1:])
@@ -168,28 +196,28 @@ class Lowering:
             base += keep_from
             thresholds = thresholds[:, keep_from:keep_to]
         thresholds = np.clip(thresholds, lo2[:, None], hi2[:, None] + 1)
-        last = self.layers[-1] if self.layers else None
-        if s.pending_matvec and isinstance(last, MatVec):
+        self.check_live(s, node)
+        last = self.layer(s.producer) if s.pending_matvec else None
+        if isinstance(last, MatVec) and not self.readers.get(last.name):  # no other reader of the accumulator
             weights = last.weights * direction[:, None]
             w_dtype = last.w_dtype if last.w_dtype.contains(weights) else IntType.for_range(weights.min(), weights.max())
             lo_a, hi_a = int(lo2.min()), int(hi2.max())
             layer = dataclasses.replace(last, weights=weights, w_dtype=w_dtype, thresholds=thresholds,
                                         acc_dtype=IntType.for_range(lo_a, hi_a), out_base=base, out_step=step)
-            self.layers[-1] = layer
+            self.merged.add(last.name)
         else:
             if np.any(direction < 0):
                 raise unsupported(node, "a falling (negative-scale) activation without a preceding weight layer")
-            layer = Threshold(name=self.fresh("thr"), in_shape=s.frame, in_dtype=s.dtype,
-                              thresholds=thresholds, out_base=base, out_step=step)
-            self.layers.append(layer)
+            layer = self.add_layer(Threshold(name=self.fresh("thr"), in_shape=s.frame, in_dtype=s.dtype,
+                                             thresholds=thresholds, out_base=base, out_step=step), s)
         out_type = layer.out_dtype
         out_scale = np.asarray(term.scale, dtype=np.float64).reshape(-1)
         ref = TensorRef(tensor=node.output[0], index=s.index, scale=out_scale[s.index % s.channels])
-        self.layers[-1] = dataclasses.replace(self.layers[-1], ref=ref)
+        self.set_layer(dataclasses.replace(layer, ref=ref))
         self.values[node.output[0]] = Stream(
             frame=s.frame, index=s.index, scale=out_scale, dtype=out_type,
             lo=np.full(s.channels, out_type.min), hi=np.full(s.channels, out_type.max),
-            chain_start=node.output[0],
+            chain_start=node.output[0], producer=layer.name,
         )
 
     def input_quant(self, node: onnx.NodeProto, s: Stream) -> None:
@@ -201,6 +229,9 @@ class Lowering:
         """
         if node.op_type == "Trunc":
             raise unsupported(node, "a Trunc on the model's float input (quantize the input first)")
+        if self.layers:
+            raise unsupported(node, "a second quantizer of the model's float input (quantize it once, "
+                                    "then branch)")
         c = s.channels
         term = self.terminal_of(node, s)
         scale = np.asarray(term.scale, dtype=np.float64).reshape(-1)
@@ -235,7 +266,8 @@ class Lowering:
         ref = TensorRef(tensor=node.output[0], index=s.index, scale=scale[s.index % c])
         self.layers.append(dataclasses.replace(layer, ref=ref))
         self.values[node.output[0]] = Stream(frame=s.frame, index=s.index, scale=scale, lo=np.full(c, dtype.min),
-                                             hi=np.full(c, dtype.max), dtype=dtype, chain_start=node.output[0])
+                                             hi=np.full(c, dtype.max), dtype=dtype, chain_start=node.output[0],
+                                             producer="input")
 
     def _declared_convention(self, node: onnx.NodeProto) -> str | None:
         """A float input's convention as the model declares it (metadata `qloom.input_convention`)."""

@@ -1,6 +1,6 @@
 """What the lowering knows about each QONNX tensor: a constant, or the live integer stream.
 
-A `Stream` is the output of the IR pipeline built so far, seen through the float ops that
+A `Stream` is the output of one IR layer (`producer`), seen through the float ops that
 are still pending: the ONNX tensor equals `chain(int_stream * scale)`; with no chain it is
 simply `int_stream * scale` per stream channel. `index` maps every ONNX element (batch axis
 dropped) to its position in the flattened channels-last frame, so Reshape/Flatten/Transpose
@@ -39,7 +39,8 @@ class Stream:
     dtype: IntType | None  # None: the float model input, not quantized yet
     chain: tuple[ChainStep, ...] = ()
     chain_start: str = ""  # ONNX tensor the chain reads (int * scale)
-    pending_matvec: bool = False  # last IR layer is a MatVec still waiting for its activation
+    pending_matvec: bool = False  # the producer is a MatVec still waiting for its activation
+    producer: str = ""  # the IR layer whose output stream this is ("": the float model input)
 
     @property
     def is_float(self) -> bool:

@@ -1,8 +1,9 @@
 """Level `ir` of verification: the IR simulator against the QONNX reference, frame by frame.
 
 Each layer with a QONNX counterpart (TensorRef) is compared with the reference's tensor, the
-IR layer being fed with the *reference's* previous quantized output: a difference upstream
-never cascades into false differences downstream, and a real error is seen in its own layer.
+IR layer being fed with the *reference's* quantized outputs upstream of it (every compared
+layer's, so on each branch of a DAG): a difference upstream never cascades into false
+differences downstream, and a real error is seen in its own layer.
 
 Where the reference's float32 arithmetic is exact (power-of-two scales), every element must
 be equal. Where it is not (float scales), an element that differs is "reference rounding" if
@@ -36,15 +37,14 @@ def from_onnx(layer, values: np.ndarray) -> np.ndarray:
     return flat.reshape((n,) + tuple(layer.out_shape))
 
 
-def _run(graph: Graph, stop: int, x: np.ndarray, feed) -> dict:
-    """Trace of layers up to `stop` (inclusive; None: to the end), from the model input or
-    from `feed` = (index of a layer, that layer's output frames)."""
-    layers = graph.layers if stop is None else graph.layers[: stop + 1]
-    g = graph.with_layers(layers)
-    if feed is None:
-        out, trace = sim.execute(g, x, trace=True)
+def _run(graph: Graph, stop: int | None, x: np.ndarray, feeds) -> dict:
+    """Trace of the layers up to `stop` (a layer index; None: to the end) that it depends on,
+    from the model input x, with the layers in `feeds` (name -> output frames) not computed but
+    given (the reference's); `feeds` = (index of a layer, its frames): from that layer on."""
+    if isinstance(feeds, tuple):
+        out, trace = sim.execute(graph, feeds[1], trace=True, start=feeds[0] + 1, stop=stop)
     else:
-        out, trace = sim.execute(g, feed[1], trace=True, start=feed[0] + 1)
+        out, trace = sim.execute(graph, x, trace=True, stop=stop, feeds=feeds)
     trace["__out__"] = out
     return trace
 
@@ -72,12 +72,13 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
     rounded_frames = np.zeros(n, dtype=bool)
     layers, per_layer, first = {}, {}, None
     exact = True
-    feed = None  # (layer index, the reference's quantized output there as IR frames)
+    feeds = {}  # compared layer -> the reference's quantized output there, as IR frames
+    last_fed = None  # (index, frames) of the last compared layer: where a linear graph restarts
     agreed = True  # no difference so far: the IR's own trace is what the reference feeds
     for j, layer in enumerate(graph.layers):
         if layer.ref is None or layer.ref.tensor not in r:
             continue
-        frames = trace[layer.name] if agreed else _run(graph, j, x, feed)[layer.name]
+        frames = trace[layer.name] if agreed else _run(graph, j, x, feeds)[layer.name]
         got = layer.ref.to_onnx(frames)
         want = r[layer.ref.tensor]
         diff = got != want
@@ -90,8 +91,8 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
             ok = diff & (got >= lo.reshape(got.shape)) & (got <= hi.reshape(got.shape))
             dot = T.dot_site(g, layer)
             if ok.any() and dot is not None:  # and the IR's accumulator is the reference's one
-                start, frames_in = (0, x) if feed is None else (feed[0] + 1, feed[1])
-                ok &= ~T.accumulator_off(g, graph, j, dot, r, frames_in, start, e).reshape(got.shape)
+                start, frames_in = (0, x) if last_fed is None or not graph.linear else (last_fed[0] + 1, last_fed[1])
+                ok &= ~T.accumulator_off(g, graph, j, dot, r, frames_in, start, e, feeds).reshape(got.shape)
         real = (diff & ~ok).reshape(n, -1)
         rounded = ok.reshape(n, -1)
         stats = {"elements": int(rounded.sum()), "bound": float(np.max(e, initial=0.0)), "exact": bool(ex)}
@@ -106,8 +107,9 @@ def compare(graph: Graph, ref: Reference, x: np.ndarray, labels: np.ndarray | No
         bad_frames |= real.any(axis=1)
         rounded_frames |= rounded.any(axis=1)
         agreed &= not diff.any()
-        feed = (j, frames if agreed else from_onnx(layer, want))
-    fed = out if agreed else _run(graph, None, x, feed)["__out__"]
+        feeds[layer.name] = frames if agreed else from_onnx(layer, want)
+        last_fed = (j, feeds[layer.name])
+    fed = out if agreed else _run(graph, None, x, feeds)["__out__"]
 
     # ---- the output: labels or logits of the IR fed with the reference's last quantized tensor,
     # read in the reference's element order (a feature map is NCHW there, channels-last in the stream)

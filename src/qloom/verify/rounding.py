@@ -9,7 +9,8 @@ We add a few roundings (the inputs' and weights' own fl(q * s), the IR's fl(acc 
 bias) so that the IR's evaluation point lies within the bound too.
 
 A `Site` is what feeds one quantizer (or the logits): the source tensor (a MatMul/Gemm/Conv or
-pool output), and the reference's own float ops from it to the quantizer. Because those ops
+pool output, or a merge: an Add of two activation tensors, a residual add), and the
+reference's own float ops from it to the quantizer. Because those ops
 are monotonic, the quantizer output of any value within +-E of the reference's source value
 lies between the outputs at the two ends: `interval` runs the reference's nodes there.
 """
@@ -65,6 +66,10 @@ class Graphs:
     def stream_input(self, node: onnx.NodeProto) -> str:
         return next(i for i in node.input if i in self.dynamic)
 
+    def merges(self, node: onnx.NodeProto) -> bool:
+        """An elementwise op of two activation tensors (a residual Add): a site starts there."""
+        return node.op_type in ELEMENTWISE and sum(i in self.dynamic for i in node.input) > 1
+
     def const_inputs(self, node: onnx.NodeProto) -> dict[str, np.ndarray]:
         return {i: self.constants[i] for i in node.input if i and i not in self.dynamic}
 
@@ -73,11 +78,12 @@ class Graphs:
         node = self.producer.get(cur)
         if node is not None and node.op_type in QUANTIZERS and end in node.output:
             chain, cur = [node], self.stream_input(node)
-        while (node := self.producer.get(cur)) is not None and node.op_type in ELEMENTWISE | LAYOUT:
+        while (node := self.producer.get(cur)) is not None and node.op_type in ELEMENTWISE | LAYOUT \
+                and not self.merges(node):
             chain.insert(0, node)
             cur = self.stream_input(node)
         node = self.producer.get(cur)
-        src = node if node is not None and node.op_type in DOT | AVG | {"MaxPool"} | LAYOUT else None
+        src = node if node is not None and (node.op_type in DOT | AVG | {"MaxPool"} | LAYOUT or self.merges(node)) else None
         return Site(end=end, source=cur, source_node=src, chain=chain)
 
     def run(self, nodes: list, start: str, x: np.ndarray, out: str, consts: dict | None = None) -> np.ndarray:
@@ -94,6 +100,8 @@ class Graphs:
             return self._dot_bound(node, ctx)
         if node.op_type in AVG:
             return self._avg_bound(node, ctx)
+        if self.merges(node):
+            return self._merge_bound(node, ctx)
         if node.op_type in {"MaxPool"} | LAYOUT | {"Relu"}:  # exact selections: bound of the input
             e, exact = self.bound(self.stream_input(node), ctx)
             if exact:
@@ -130,6 +138,19 @@ class Graphs:
                              {**absd, **({node.input[2]: np.zeros_like(b)} if b is not None else {})})
         return e, False
 
+    def _merge_bound(self, node, ctx) -> tuple[np.ndarray | float, bool]:
+        """A sum of two activation tensors: exact on a common power-of-two grid below 2**24 steps,
+        else the inputs' bounds plus the roundings of their fl(q * s) and of the sum."""
+        ins = [i for i in node.input if i in self.dynamic]
+        bounds = [self.bound(i, ctx) for i in ins]
+        grids = [self._pow2_grid(i) for i in ins]
+        mag = sum(np.abs(ctx[i]).astype(np.float64) for i in ins)
+        if all(ex for _, ex in bounds) and None not in grids and \
+                float(np.max(mag, initial=0.0)) / min(grids) < 2.0**24:
+            return 0.0, True
+        e = gamma(EXTRA_ROUNDINGS) * mag + sum(np.broadcast_to(e_i, mag.shape) for e_i, _ in bounds)
+        return e, False
+
     def _avg_bound(self, node, ctx) -> tuple[np.ndarray | float, bool]:
         x_name = self.stream_input(node)
         x = ctx[x_name]
@@ -158,6 +179,9 @@ class Graphs:
         if node is None:
             v = self.constants.get(tensor)
             return 1.0 if v is not None and bool(np.all(v == np.round(v))) else None  # integer weights
+        if (self.merges(node) and node.op_type == "Add") or node.op_type == "Concat":  # on the finest grid
+            grids = [self._pow2_grid(i) for i in node.input if i in self.dynamic]
+            return None if None in grids else float(min(grids))
         if node.op_type in ("Quant", "IntQuant", "BipolarQuant"):
             scale = self.constants.get(node.input[1])
         elif node.op_type == "MultiThreshold":

@@ -28,12 +28,18 @@ from qloom.verify.inputs import random_inputs
 from qloom.verify.rounding import DOT, EXTRA_ROUNDINGS, gamma
 
 
-def _accumulators(graph: Graph, j: int, start_frames: np.ndarray, start: int) -> np.ndarray:
-    """MatVec j's accumulators (N, H, W, MH), running the graph from layer `start`."""
+def _accumulators(graph: Graph, j: int, start_frames: np.ndarray, start: int, feeds=None) -> np.ndarray:
+    """MatVec j's accumulators (N, H, W, MH), running the graph from layer `start` (a DAG's
+    branches from before `start` read their streams from `feeds`, name -> frames)."""
     layer = graph.layers[j]
     bare = dataclasses.replace(layer, thresholds=None, ref=None)
-    g = graph.with_layers(graph.layers[:j] + (bare,))
-    return sim.execute(g, start_frames, start=start)
+    if graph.linear:
+        g = graph.with_layers(graph.layers[:j] + (bare,))
+        return sim.execute(g, start_frames, start=start)
+    # a DAG's prefix is no graph (its forks lack readers): run to the MatVec's input, then it
+    i = [l.name for l in graph.layers].index(graph.input_names(layer.name)[0])
+    x = sim.execute(graph, start_frames, start=start, stop=i, feeds=feeds)
+    return sim.run_layer(bare, x.reshape((len(x),) + tuple(bare.in_shape)))
 
 
 def _to_stream(layer, y: np.ndarray) -> np.ndarray:
@@ -72,13 +78,13 @@ def fit(g, layer, site, acc: np.ndarray, y_ref: np.ndarray) -> tuple[np.ndarray,
     return a, y, sigma, b
 
 
-def accumulator_off(g, graph: Graph, j: int, site, r: dict, start_frames, start: int, e) -> np.ndarray:
+def accumulator_off(g, graph: Graph, j: int, site, r: dict, start_frames, start: int, e, feeds=None) -> np.ndarray:
     """Elements (reference layout) where the IR's accumulator is not the one the reference's
     pre-activation points to: |sigma * acc + b - y| above its bound (or half a step). A quantizer
     output can match either side of a boundary within E of the reference's value; the
     accumulator cannot be a whole step away from it."""
     layer = graph.layers[j]
-    acc = _accumulators(graph, j, start_frames, start)
+    acc = _accumulators(graph, j, start_frames, start, feeds)
     a, y, sigma, b = fit(g, layer, site, acc, r[site.source])
     e_stream = _to_stream(layer, np.broadcast_to(e, r[site.source].shape)).reshape(a.shape)
     # the fitted sigma is off by at most max(E) * sum|a| / sum a^2 (least squares on y = sigma a + b + err)
@@ -113,7 +119,8 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
         known = [i for i in range(j) if graph.layers[i].ref is not None and graph.layers[i].ref.tensor in r]
         if known:  # start from the reference's own last quantized tensor before layer j
             prev = graph.layers[known[-1]]
-            acc = _accumulators(graph, j, from_onnx(prev, r[prev.ref.tensor]), known[-1] + 1)
+            feeds = {graph.layers[i].name: from_onnx(graph.layers[i], r[graph.layers[i].ref.tensor]) for i in known}
+            acc = _accumulators(graph, j, from_onnx(prev, r[prev.ref.tensor]), known[-1] + 1, feeds)
         else:  # nothing quantized before it (an integer model input): from the input itself
             acc = _accumulators(graph, j, x, 0)
         mh = layer.mh
@@ -159,7 +166,7 @@ def hits(graph: Graph, ties: list[dict], trace: dict) -> list[dict]:
         j = names.index(t["layer"])
         if j not in accs:
             k = max(i for i in range(j) if names[i] in trace)
-            accs[j] = _accumulators(graph, j, trace[names[k]], k + 1)
+            accs[j] = _accumulators(graph, j, trace[names[k]], k + 1, trace)
         a = accs[j].reshape(-1, graph.layers[j].mh)[:, t["channel"]]
         out.append({**t, "hits": int((a == t["accumulator"]).sum())})
     return out
