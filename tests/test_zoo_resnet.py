@@ -3,6 +3,7 @@ whose quantized Adds read two inputs on power-of-two-aligned scales (what lowers
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -130,8 +131,9 @@ def test_export_has_aligned_adds(name, exported):
         np.testing.assert_allclose(got, model(x[i : i + 1]).detach().numpy(), rtol=0, atol=1e-5)
 
 
-def test_misaligned_add_is_flagged(tmp_path):
-    """The check above can fail: a branch quantizer with a non-power-of-two scale (0.3) is seen."""
+@pytest.fixture(scope="module")
+def misaligned(tmp_path_factory):
+    """A resnet-w2a2 whose first branch quantizer has a free scale (0.15): its Add is not exact."""
     from brevitas.core.restrict_val import RestrictValueType
 
     from qloom.models.quant import PoTSignedActQuant
@@ -144,9 +146,59 @@ def test_misaligned_add_is_flagged(tmp_path):
     model = build_model("resnet-w2a2")
     model[5].branch_quant = QuantIdentity(act_quant=FloatScale, bit_width=2)
     assert float(model[5].branch_quant.act_quant.scale()) == pytest.approx(0.15)
-    path = export_qonnx_model(calibrate_bn(model), tmp_path / "bad.onnx", (1, 28, 28))
-    ratios = add_scale_ratios(path)
+    return export_qonnx_model(calibrate_bn(model), tmp_path_factory.mktemp("bad") / "bad.onnx", (1, 28, 28))
+
+
+def test_misaligned_add_is_flagged(misaligned):
+    """The check above can fail: a branch quantizer with a non-power-of-two scale is seen."""
+    ratios = add_scale_ratios(misaligned)
     assert ratios[1] == 0.0 and ratios[0] != round(ratios[0])
+
+
+def ir_inputs() -> np.ndarray:
+    """Random pixels plus the extremes (all 0, all 255): the largest sums the Adds see."""
+    return np.concatenate([pixels(6, seed=7).numpy(), np.zeros((1, 1, 28, 28), np.float32),
+                           np.full((1, 1, 28, 28), 255 / 256, np.float32)])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lowers_to_the_ir_bit_exact(name, exported):
+    """IR: a Fork before each block, an AddStreams (no shifts: one scale) reading the branch and
+    the skip, a Threshold requantizing the sum; the simulator equals execute_onnx on every
+    compared layer and the logits; a seeded weight error in a residual branch is caught."""
+    from qloom import streamline
+    from qloom.ir import AddStreams, Fork, Graph, MatVec, Threshold
+    from qloom.verify.ir import compare
+    from qloom.verify.reference import Reference
+
+    _, path = exported(name)
+    graph = streamline.run(path)
+    adds = [layer for layer in graph.layers if isinstance(layer, AddStreams)]
+    assert len(adds) == 2 and all((a.shift_a, a.shift_b) == (0, 0) for a in adds)
+    for add in adds:
+        branch, skip = (graph.producers(add.name))
+        assert isinstance(branch, MatVec) and isinstance(skip, Fork) and skip.k == 2
+        assert [type(c) for c in graph.consumers(add.name)] == [Threshold]
+    x, ref = ir_inputs(), Reference(path)
+    result = compare(graph, ref, x)
+    assert result["mismatches"] == 0, result["first_mismatch"]
+    assert result["layers_compared"] >= 10
+
+    branch = graph.producers(adds[0].name)[0]
+    w = branch.weights.copy()
+    w[0] = -w[0]  # one output channel of the first block's second conv, negated
+    bad = Graph(**{**{f.name: getattr(graph, f.name) for f in dataclasses.fields(graph)},
+                   "layers": tuple(dataclasses.replace(layer, weights=w) if layer is branch else layer
+                                   for layer in graph.layers)})
+    assert compare(bad, ref, x)["mismatches"] > 0
+
+
+def test_misaligned_add_is_refused(misaligned):
+    """Lowering names the Add and the two scales instead of building an inexact sum."""
+    from qloom import streamline
+
+    with pytest.raises(QloomError, match="power of two"):
+        streamline.run(misaligned)
 
 
 def test_one_training_step():
