@@ -33,6 +33,10 @@ class Coefficients:
     popcount_group_lut: float = 0.92  # xnor + 2-bit count of 3 lanes (two LUT6, shared with the tree)
     leaf_lut: float = 0.51  # a computed leaf bit not folded into its adder
     pair_lut: float = 1.48  # PAIRED: per bit of the shared x0 + x1 and x0 - x1
+    # PAIRED: per bit of the right leaf of a bottom adder (the one leaf_lut leaves out). Fitted on
+    # the calibration set (bench/bench_resources_calib.py): without it every PAIRED layer (the 8-bit
+    # pixel input of a binary MLP, `make demo`'s mvu0) came out 9-10% under Yosys
+    paired_leaf_lut: float = 0.48
     acc_lut: float = 1.0  # accumulator adder, one LUT per bit
     cmp_lut: float = 0.68  # per threshold and accumulator bit: comparator and count
     mvau_ff: float = 40.0  # counters, pipeline valid bits, queue pointers
@@ -43,6 +47,10 @@ class Coefficients:
     # replace (Zynq-7020 has 53,200 LUT / 280 RAMB18 = 190: equal device share)
     auto_luts_per_bram18: float = 190.0
     rom_lut_tiny: float = 0.25  # LUT ROM of <= 4 words: most bits are a wire or a constant
+    # a binary MatVec's LUT ROM of 5..32 words: Yosys retimes the read register to the address
+    # and merges each weight bit's read into the XNOR's LUT6, leaving a little per bit (calibration
+    # set: cnv-w1a1's mvu1, 9 x 1021 bits, cost 0.11 per bit beyond the datapath; 1.0 put it 41% over)
+    xnor_rom_lut: float = 0.11
     rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
     sdp_lut_per_word_bit: float = 0.0275  # simple dual port > 64 words: cells and read mux (sweep)
     sdp_lut_per_word: float = 0.06  # ... and the write-enable decode of its cells (sweep)

@@ -67,6 +67,7 @@ class Memory:
     count: int = 1
     style_field: bool = True  # follows the layer's mem_style (False: always auto)
     lanes: int | None = None
+    xnor: bool = False  # a binary MatVec's weights: a LUT ROM read shares its LUT6 with the XNOR
 
     @property
     def rom(self) -> bool:
@@ -140,6 +141,8 @@ def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
     if mem.kind == ROM:
         if d <= 4:
             return coeffs.rom_lut_tiny * w
+        if mem.xnor and d <= 32:  # 5 address bits and the input bit: one LUT6 for read and XNOR
+            return coeffs.xnor_rom_lut * w
         if d <= 64:
             return float(w)
         return w * math.ceil(d / 64) * (1.0 if d <= 256 else coeffs.rom_lut_deep)
@@ -202,7 +205,8 @@ def memories(layer: Layer) -> list[Memory]:
     if isinstance(layer, MatVec):
         sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
         lanes = datapath.rom_lanes(layer)
-        mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"])]
+        mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"],
+                       xnor=layer.binary)]
         if layer.thresholds is not None:  # shared (1, T) thresholds are broadcast to MH rows
             n_thr = datapath.n_thresholds(layer)
             # placed on their own ("auto"), as FINN's ram_style_thresholds: a layer's mem_style is
@@ -292,8 +296,10 @@ def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
         elif dot is Dot.SHIFTADD:  # per lane: partial products and their adders
             nb = min(l.w_dtype.bits, l.in_dtype.bits)
             lanes += q * nb * (lb + 1)
-        if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair
+        if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair; a leaf is a select and a
+            # complement (4 inputs), so the one an adder takes too costs part of a LUT per bit
             shared = co.pair_lut * 2 * lb * (q // 2)
+            lanes += co.paired_leaf_lut * lb * _bottom_adders(leaves)
     per_pe = lanes + co.acc_lut * acc + co.cmp_lut * n_thr * acc
     queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_mvtu"], co)
     dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
