@@ -47,9 +47,11 @@ class Coefficients:
     # replace (Zynq-7020 has 53,200 LUT / 280 RAMB18 = 190: equal device share)
     auto_luts_per_bram18: float = 190.0
     rom_lut_tiny: float = 0.25  # LUT ROM of <= 4 words: most bits are a wire or a constant
-    # a binary MatVec's LUT ROM of 5..32 words: Yosys retimes the read register to the address
-    # and merges each weight bit's read into the XNOR's LUT6, leaving a little per bit (calibration
-    # set: cnv-w1a1's mvu1, 9 x 1021 bits, cost 0.11 per bit beyond the datapath; 1.0 put it 41% over)
+    # a binary MatVec's LUT ROM of 5..16 words with all rows in parallel (one row fold, the input
+    # word a register): Yosys retimes the read register to the address and merges each weight
+    # bit's read into the XNOR's LUT, leaving a little per bit. Calibration set: cnv-w1a1's mvu1
+    # (9 x 1021 bits) costs 0.11 per bit beyond the datapath, 1.0 put it 41% over; a 32-word ROM
+    # behind a 4-fold input buffer (tests/test_calibration.py's CNV front) still costs ~1.25 per bit
     xnor_rom_lut: float = 0.11
     rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
     sdp_lut_per_word_bit: float = 0.0275  # simple dual port > 64 words: cells and read mux (sweep)

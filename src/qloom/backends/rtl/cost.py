@@ -67,7 +67,7 @@ class Memory:
     count: int = 1
     style_field: bool = True  # follows the layer's mem_style (False: always auto)
     lanes: int | None = None
-    xnor: bool = False  # a binary MatVec's weights: a LUT ROM read shares its LUT6 with the XNOR
+    xnor: bool = False  # a binary MatVec's weights, all rows at once: a ROM read can share the XNOR's LUT
 
     @property
     def rom(self) -> bool:
@@ -141,7 +141,7 @@ def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
     if mem.kind == ROM:
         if d <= 4:
             return coeffs.rom_lut_tiny * w
-        if mem.xnor and d <= 32:  # 5 address bits and the input bit: one LUT6 for read and XNOR
+        if mem.xnor and d <= 16:  # 4 address bits and the input bit: one LUT for read and XNOR
             return coeffs.xnor_rom_lut * w
         if d <= 64:
             return float(w)
@@ -206,7 +206,7 @@ def memories(layer: Layer) -> list[Memory]:
         sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
         lanes = datapath.rom_lanes(layer)
         mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"],
-                       xnor=layer.binary)]
+                       xnor=layer.binary and nf == 1)]
         if layer.thresholds is not None:  # shared (1, T) thresholds are broadcast to MH rows
             n_thr = datapath.n_thresholds(layer)
             # placed on their own ("auto"), as FINN's ram_style_thresholds: a layer's mem_style is
