@@ -24,10 +24,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from table import print_table  # noqa: E402
+from table import print_table
 
-from qloom.fold.calibration import CORE_LUT, DESIGN_LUT, GLUE_LUT, SMALL_LUT, compare, stored_designs  # noqa: E402
-from qloom.fold.resources import KEYS  # noqa: E402
+from qloom.fold.calibration import (
+    CORE_LUT,
+    DESIGN_LUT,
+    GLUE_LUT,
+    SMALL_LUT,
+    compare,
+    stored_designs,
+)
+from qloom.fold.resources import KEYS
 
 DATA = Path(__file__).parent / "calibration"
 DEMO_MODEL = DATA / "demo-tfc-w1a1-mnist.onnx"  # `qloom demo`'s trained model (seed 0, default recipe)
