@@ -54,6 +54,8 @@ class Coefficients:
     # (9 x 1021 bits) costs 0.11 per bit beyond the datapath, 1.0 put it 41% over; a 32-word ROM
     # behind a 4-fold input buffer (tests/test_calibration.py's CNV front) still costs ~1.25 per bit
     xnor_rom_lut: float = 0.11
+    table_rom_lut: float = 0.37  # the same for TABLE products (2-bit x 2-bit: a ROM bit pair and the
+    # input bits fit one LUT6): cnv-w2a2's mvu1, 9 x 2048 bits, was 15% over at 1.0 per bit
     rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
     sdp_lut_per_word_bit: float = 0.0275  # simple dual port > 64 words: cells and read mux (sweep)
     sdp_lut_per_word: float = 0.06  # ... and the write-enable decode of its cells (sweep)

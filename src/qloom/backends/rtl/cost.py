@@ -67,7 +67,9 @@ class Memory:
     count: int = 1
     style_field: bool = True  # follows the layer's mem_style (False: always auto)
     lanes: int | None = None
-    xnor: bool = False  # a binary MatVec's weights, all rows at once: a ROM read can share the XNOR's LUT
+    # a one-row-fold MatVec's weights whose read Yosys merges into the datapath's first LUTs:
+    # "xnor" (binary, POPCOUNT) or "table" (TABLE products); None: a plain ROM
+    merged: str | None = None
 
     @property
     def rom(self) -> bool:
@@ -141,8 +143,8 @@ def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
     if mem.kind == ROM:
         if d <= 4:
             return coeffs.rom_lut_tiny * w
-        if mem.xnor and d <= 16:  # 4 address bits and the input bit: one LUT for read and XNOR
-            return coeffs.xnor_rom_lut * w
+        if mem.merged and d <= 16:  # 4 address bits and the input bits: one LUT for read and XNOR / product
+            return (coeffs.xnor_rom_lut if mem.merged == "xnor" else coeffs.table_rom_lut) * w
         if d <= 64:
             return float(w)
         return w * math.ceil(d / 64) * (1.0 if d <= 256 else coeffs.rom_lut_deep)
@@ -206,7 +208,7 @@ def memories(layer: Layer) -> list[Memory]:
         sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
         lanes = datapath.rom_lanes(layer)
         mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"],
-                       xnor=layer.binary and nf == 1)]
+                       merged=_merged_rom(layer) if nf == 1 else None)]
         if layer.thresholds is not None:  # shared (1, T) thresholds are broadcast to MH rows
             n_thr = datapath.n_thresholds(layer)
             # placed on their own ("auto"), as FINN's ram_style_thresholds: a layer's mem_style is
@@ -233,6 +235,11 @@ def memories(layer: Layer) -> list[Memory]:
             mems.append(Memory("row_lines", ow * cf, layer.pe * layer.out_dtype.bits, LINE, count=kh - 1, style_field=False))
         return mems
     return []
+
+
+def _merged_rom(layer: MatVec) -> str | None:
+    dot = datapath.dot_scheme(layer)
+    return "xnor" if dot is Dot.POPCOUNT else "table" if dot is Dot.TABLE else None
 
 
 def memory_styles(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict[str, MemStyle]:
