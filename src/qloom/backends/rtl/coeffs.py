@@ -36,7 +36,8 @@ class Coefficients:
     # PAIRED: per bit of the right leaf of a bottom adder (the one leaf_lut leaves out). Fitted on
     # the calibration set (bench/bench_resources_calib.py; 0.44-0.57 on its three PAIRED shapes,
     # 32 x 16 and 128 x 16 PE x SIMD, 4 x 9): without it every PAIRED layer (the 8-bit
-    # pixel input of a binary MLP, `make demo`'s mvu0) came out 9-10% under Yosys
+    # pixel input of a binary MLP, `make demo`'s mvu0) came out 9-10% under Yosys; not with block-RAM
+    # weights (lfc-w1a1's mvu0: +1% without it)
     paired_leaf_lut: float = 0.52
     acc_lut: float = 1.0  # accumulator adder, one LUT per bit
     cmp_lut: float = 0.68  # per threshold and accumulator bit: comparator and count

@@ -306,7 +306,9 @@ def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
         if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair; a leaf is a select and a
             # complement (4 inputs), so the one an adder takes too costs part of a LUT per bit
             shared = co.pair_lut * 2 * lb * (q // 2)
-            lanes += co.paired_leaf_lut * lb * _bottom_adders(leaves)
+            if memory_styles(l, co)["weights"] is not MemStyle.BLOCK:  # weights from a LUT ROM (its
+                # register retimed to the address) do not fold into the adder; a block RAM's do
+                lanes += co.paired_leaf_lut * lb * _bottom_adders(leaves)
     per_pe = lanes + co.acc_lut * acc + co.cmp_lut * n_thr * acc
     queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_mvtu"], co)
     dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
