@@ -55,3 +55,51 @@ def compare(graph, synth_result: dict | None = None, coeffs=None, got: dict | No
     # the dataflow between the DMA sides: what FINN's estimates (without its IODMA) count
     out["dataflow"] = {"est": est["totals"], "yosys": {k: out["totals"]["yosys"][k] - dma_side[k] for k in KEYS}}
     return out
+
+
+def stored_designs(data_dir) -> list[dict]:
+    """The calibration set stored under `data_dir` (bench/calibration: `designs.json` with the
+    Yosys counts of each design, `<label>.ir.json.gz` its folded IR), each {"label", "model",
+    "board", "yosys" (a `yosys_layers` result), "graph"}: estimates are checked and refitted
+    against stored counts instead of re-running Yosys (minutes per design)."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    from qloom.ir import serialize
+
+    data_dir = Path(data_dir)
+    out = []
+    for d in json.loads((data_dir / "designs.json").read_text())["designs"]:
+        graph = serialize.from_json(gzip.decompress((data_dir / d["ir"]).read_bytes()).decode())
+        out.append({**d, "graph": graph})
+    return out
+
+
+# What the README states for the calibration set, measured after the last fit of
+# qloom.backends.rtl.coeffs (tests/test_calibration_set.py holds the model to it)
+DESIGN_LUT = 0.03  # LUT of a whole design (the top, DMA side included), relative
+CORE_LUT = 0.25  # LUT of a layer core, relative ...
+GLUE_LUT = 0.25  # ... and of the FIFO / width converter in front of a layer
+SMALL_LUT = 200  # parts below this many LUT (by Yosys) ...
+SMALL_SLACK = 25  # ... may miss by this many LUT instead
+
+
+def violations(graph, got: dict, coeffs=None) -> list[str]:
+    """Where the estimate of one design misses its stored Yosys counts (`got`, a `yosys_layers`
+    result) beyond the bounds above; BRAM18 and DSP must be exact everywhere."""
+    cmp = compare(graph, got=got, coeffs=coeffs)
+    bad = []
+    e, y = cmp["totals"]["est"], cmp["totals"]["yosys"]
+    if abs(e["LUT"] - y["LUT"]) > DESIGN_LUT * y["LUT"]:
+        bad.append(f"total LUT est {e['LUT']} vs Yosys {y['LUT']}")
+    if (e["BRAM18"], e["DSP"]) != (y["BRAM18"], y["DSP"]):
+        bad.append(f"total BRAM18/DSP est {e['BRAM18']}/{e['DSP']}, Yosys {y['BRAM18']}/{y['DSP']}")
+    for part, tol in (("layers", CORE_LUT), ("streams", GLUE_LUT)):
+        for name, r in cmp[part].items():
+            pe, py = r["est"], r["yosys"]
+            if (pe["BRAM18"], pe["DSP"]) != (py["BRAM18"], py["DSP"]):
+                bad.append(f"{name} {part}: BRAM18/DSP est {pe['BRAM18']}/{pe['DSP']}, Yosys {py['BRAM18']}/{py['DSP']}")
+            if abs(pe["LUT"] - py["LUT"]) > (tol * py["LUT"] if py["LUT"] >= SMALL_LUT else SMALL_SLACK):
+                bad.append(f"{name} {part}: LUT est {pe['LUT']} vs Yosys {py['LUT']}")
+    return bad

@@ -33,6 +33,12 @@ class Coefficients:
     popcount_group_lut: float = 0.92  # xnor + 2-bit count of 3 lanes (two LUT6, shared with the tree)
     leaf_lut: float = 0.51  # a computed leaf bit not folded into its adder
     pair_lut: float = 1.48  # PAIRED: per bit of the shared x0 + x1 and x0 - x1
+    # PAIRED: per bit of the right leaf of a bottom adder (the one leaf_lut leaves out). Fitted on
+    # the calibration set (bench/bench_resources_calib.py; 0.44-0.57 on its three PAIRED shapes,
+    # 32 x 16 and 128 x 16 PE x SIMD, 4 x 9): without it every PAIRED layer (the 8-bit
+    # pixel input of a binary MLP, `make demo`'s mvu0) came out 9-10% under Yosys; not with block-RAM
+    # weights (lfc-w1a1's mvu0: +1% without it)
+    paired_leaf_lut: float = 0.52
     acc_lut: float = 1.0  # accumulator adder, one LUT per bit
     cmp_lut: float = 0.68  # per threshold and accumulator bit: comparator and count
     mvau_ff: float = 40.0  # counters, pipeline valid bits, queue pointers
@@ -43,6 +49,14 @@ class Coefficients:
     # replace (Zynq-7020 has 53,200 LUT / 280 RAMB18 = 190: equal device share)
     auto_luts_per_bram18: float = 190.0
     rom_lut_tiny: float = 0.25  # LUT ROM of <= 4 words: most bits are a wire or a constant
+    # a binary MatVec's LUT ROM of 5..16 words with all rows in parallel (one row fold, the input
+    # word a register): Yosys retimes the read register to the address and merges each weight
+    # bit's read into the XNOR's LUT, leaving a little per bit. Calibration set: cnv-w1a1's mvu1
+    # (9 x 1021 bits) costs 0.11 per bit beyond the datapath, 1.0 put it 41% over; a 32-word ROM
+    # behind a 4-fold input buffer (tests/test_calibration.py's CNV front) still costs ~1.25 per bit
+    xnor_rom_lut: float = 0.11
+    table_rom_lut: float = 0.37  # the same for TABLE products (2-bit x 2-bit: a ROM bit pair and the
+    # input bits fit one LUT6): cnv-w2a2's mvu1, 9 x 2048 bits, was 15% over at 1.0 per bit
     rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
     sdp_lut_per_word_bit: float = 0.0275  # simple dual port > 64 words: cells and read mux (sweep)
     sdp_lut_per_word: float = 0.06  # ... and the write-enable decode of its cells (sweep)

@@ -68,6 +68,9 @@ class Memory:
     count: int = 1
     style_field: bool = True  # follows the layer's mem_style (False: always auto)
     lanes: int | None = None
+    # a one-row-fold MatVec's weights whose read Yosys merges into the datapath's first LUTs:
+    # "xnor" (binary, POPCOUNT) or "table" (TABLE products); None: a plain ROM
+    merged: str | None = None
 
     @property
     def rom(self) -> bool:
@@ -141,6 +144,8 @@ def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
     if mem.kind == ROM:
         if d <= 4:
             return coeffs.rom_lut_tiny * w
+        if mem.merged and d <= 16:  # 4 address bits and the input bits: one LUT for read and XNOR / product
+            return (coeffs.xnor_rom_lut if mem.merged == "xnor" else coeffs.table_rom_lut) * w
         if d <= 64:
             return float(w)
         return w * math.ceil(d / 64) * (1.0 if d <= 256 else coeffs.rom_lut_deep)
@@ -203,7 +208,8 @@ def memories(layer: Layer) -> list[Memory]:
     if isinstance(layer, MatVec):
         sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
         lanes = datapath.rom_lanes(layer)
-        mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"])]
+        mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"],
+                       merged=_merged_rom(layer) if nf == 1 else None)]
         if layer.thresholds is not None:  # shared (1, T) thresholds are broadcast to MH rows
             n_thr = datapath.n_thresholds(layer)
             # placed on their own ("auto"), as FINN's ram_style_thresholds: a layer's mem_style is
@@ -230,6 +236,11 @@ def memories(layer: Layer) -> list[Memory]:
             mems.append(Memory("row_lines", ow * cf, layer.pe * layer.out_dtype.bits, LINE, count=kh - 1, style_field=False))
         return mems
     return []
+
+
+def _merged_rom(layer: MatVec) -> str | None:
+    dot = datapath.dot_scheme(layer)
+    return "xnor" if dot is Dot.POPCOUNT else "table" if dot is Dot.TABLE else None
 
 
 def memory_styles(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict[str, MemStyle]:
@@ -293,8 +304,12 @@ def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
         elif dot is Dot.SHIFTADD:  # per lane: partial products and their adders
             nb = min(l.w_dtype.bits, l.in_dtype.bits)
             lanes += q * nb * (lb + 1)
-        if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair
+        if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair; a leaf is a select and a
+            # complement (4 inputs), so the one an adder takes too costs part of a LUT per bit
             shared = co.pair_lut * 2 * lb * (q // 2)
+            if memory_styles(l, co)["weights"] is not MemStyle.BLOCK:  # weights from a LUT ROM (its
+                # register retimed to the address) do not fold into the adder; a block RAM's do
+                lanes += co.paired_leaf_lut * lb * _bottom_adders(leaves)
     per_pe = lanes + co.acc_lut * acc + co.cmp_lut * n_thr * acc
     queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_mvtu"], co)
     dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
