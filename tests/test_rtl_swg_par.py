@@ -108,3 +108,45 @@ def test_cnn_at_kpar_end_to_end(tmp_path):
     assert r["protocol_errors"] == 0 and r["extra_words"] == 0 and r["tlast_errors"] == 0
     model = design["cycles_per_frame_model"]
     assert abs(r["cycles_per_frame"] - model) <= rtl.II_TOLERANCE * model, (r["cycles_per_frame"], model)
+
+
+def test_auto_fold_spends_kpar_on_a_window_bottleneck():
+    """At one window word per cycle the window of tiny_cnn needs 6*6*9 = 324 cycles even at
+    SIMD = C: a 100-cycle target is reachable only with kpar > 1, and the folder finds it."""
+    from fold_graphs import tiny_cnn
+
+    from qloom.fold import auto_fold
+    from qloom.hw import layer_cycles
+
+    g = tiny_cnn()
+    assert min(layer_cycles(SlidingWindow(name="s", in_shape=(8, 8, 4), in_dtype=U(4), kernel=(3, 3), simd=s))
+               for s in (1, 2, 4)) == 324
+    f = auto_fold(g, target_fps=1e6, clock_mhz=100.0)
+    swg = f.layer("swg")
+    assert swg.kpar > 1 and layer_cycles(swg) <= 100
+    assert max(layer_cycles(l) for l in f.hardware_layers) <= 100
+
+
+def test_folding_file_round_trip_keeps_kpar(tmp_path):
+    """kpar is written when it is not 1 (files of kpar=1 windows are unchanged) and read back."""
+    from fold_graphs import tiny_cnn
+
+    from qloom.fold import apply_folding_file, folding_dict, save_folding
+
+    g = tiny_cnn()
+    assert "kpar" not in folding_dict(g)["layers"]["swg"]
+    g2 = set_folding(g, "swg", simd=4, kpar=3)
+    assert folding_dict(g2)["layers"]["swg"] == {"simd": 4, "kpar": 3}
+    back = apply_folding_file(g, save_folding(g2, tmp_path / "folding.json"))
+    assert (back.layer("swg").simd, back.layer("swg").kpar) == (4, 3)
+
+
+def test_ir_json_keeps_kpar_and_omits_the_default():
+    from fold_graphs import tiny_cnn
+
+    from qloom.ir.serialize import from_json, to_json
+
+    g = tiny_cnn()
+    assert '"kpar"' not in to_json(g)
+    g2 = set_folding(g, "swg", simd=2, kpar=6)
+    assert from_json(to_json(g2)).layer("swg").kpar == 6
