@@ -67,10 +67,10 @@ def main(argv=None) -> int:
         layer = g.layer(l["name"])
         fold_s = " ".join(f"{k}={getattr(layer, k)}" for k in ("pe", "simd", "kpar") if hasattr(layer, k))
         rows.append({"layer": f"{l['name']} ({l['kind']} {fold_s})", "cycles": l["cycles"],
-                     **{k: l["resources"][k] for k in KEYS}})
+                     **{k: l["resources"][k] for k in KEYS}, "Yosys LUT": ""})
     rows.append({"layer": "total, model (glue included)", "cycles": rep["cycles_per_frame"],
-                 **{k: rep["totals"][k] for k in KEYS}})
-    rows.append({"layer": f"{BOARD} capacity", "cycles": "", **{k: cap[k] for k in KEYS}})
+                 **{k: rep["totals"][k] for k in KEYS}, "Yosys LUT": ""})
+    rows.append({"layer": f"{BOARD} capacity", "cycles": "", **{k: cap[k] for k in KEYS}, "Yosys LUT": ""})
     if args.yosys or args.rtl:
         from qloom.backends.rtl import generate
 
@@ -92,10 +92,10 @@ def main(argv=None) -> int:
             if name in per:
                 row["Yosys LUT"] = per[name]
         rows.append({"layer": f"total, Yosys synth_xilinx ({time.time() - t1:.0f} s)", "cycles": "",
-                     "LUT": lut, "FF": tot.get("FF"), "BRAM18": tot.get("BRAM18"), "DSP": tot.get("DSP")})
-        fits = all(v is not None and v <= cap[k] for k, v in zip(KEYS, (lut, tot.get("FF"), tot.get("BRAM18"), tot.get("DSP"))))
+                     "LUT": lut, "FF": tot["FF"], "BRAM18": tot["BRAM18"], "DSP": tot["DSP"], "Yosys LUT": lut})
+        fits = all(v <= cap[k] for k, v in zip(KEYS, (lut, tot["FF"], tot["BRAM18"], tot["DSP"])))
         print(f"Yosys: fits {BOARD}: {fits}")
-    print_table(rows)
+    print_table(f"cnv-w2a2 (random weights) folded for {BOARD} by --board alone, {CLOCK:g} MHz", rows)
     if args.rtl:
         from qloom import sim
         from qloom.testing.layers import random_values
