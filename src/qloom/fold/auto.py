@@ -40,7 +40,7 @@ from qloom.fold.boards import Board, get_board
 from qloom.fold.greedy import finn_greedy_fold
 from qloom.fold.model import CostModel, cost_model
 from qloom.fold.resources import KEYS, layer_resources, resources
-from qloom.fold.rules import fold_fields, legal_values
+from qloom.fold.rules import fold_fields, legal_folding, legal_values
 from qloom.hw import interface, layer_cycles
 from qloom.ir import Graph, Layer, MemStyle
 
@@ -76,6 +76,7 @@ def layer_options(layer: Layer, coeffs=None, fifo: bool = False) -> _Options:
     for f in fold_fields(layer):
         values = SEARCH_STYLES if f == "mem_style" else legal[f]
         grids = [{**g, f: v} for g in grids for v in values]
+    grids = [g for g in grids if legal_folding(layer, g)]  # a window's kpar depends on its SIMD
     model = cost_model(coeffs)
     cycles, res = [], []
     for ch in grids:

@@ -6,7 +6,7 @@ folder and the FINN baseline all share one definition:
 
     MatVec         pe | MH, simd | MW, mem_style      (weight ROM; thresholds: auto)
     Threshold      pe | C,          mem_style         (thresholds)
-    SlidingWindow  simd | C
+    SlidingWindow  simd | C, kpar (window words per output word: `SlidingWindow.kpar_choices`)
     Pool           pe | C
     Fork           pe | C
     AddStreams     pe | C
@@ -29,7 +29,7 @@ from qloom.ir import AddStreams, Concat, Fork, Graph, Layer, MatVec, MemStyle, P
 FOLD_FIELDS: dict[type, tuple[str, ...]] = {
     MatVec: ("pe", "simd", "mem_style"),
     Threshold: ("pe", "mem_style"),
-    SlidingWindow: ("simd",),
+    SlidingWindow: ("simd", "kpar"),
     Pool: ("pe",),
     Fork: ("pe",),
     AddStreams: ("pe",),
@@ -60,11 +60,23 @@ def _divided(layer: Layer, field: str) -> tuple[str, int]:
 
 
 def legal_values(layer: Layer) -> dict[str, tuple]:
-    """Folding field -> its legal values (ints ascending, or mem style names)."""
+    """Folding field -> its legal values (ints ascending, or mem style names). A window's
+    kpar: the values legal at some SIMD (`legal_folding` checks the pair)."""
     out: dict[str, tuple] = {}
     for f in fold_fields(layer):
-        out[f] = MEM_STYLES if f == "mem_style" else divisors(_divided(layer, f)[1])
+        if f == "kpar":
+            out[f] = tuple(sorted({k for s in divisors(layer.in_shape[2]) for k in layer.kpar_choices(s)}))
+        else:
+            out[f] = MEM_STYLES if f == "mem_style" else divisors(_divided(layer, f)[1])
     return out
+
+
+def legal_folding(layer: Layer, changes: dict) -> bool:
+    """Whether `changes` (values from `legal_values`) together with the layer's other fields
+    are a legal folding: a window's kpar depends on its SIMD."""
+    if isinstance(layer, SlidingWindow):
+        return changes.get("kpar", layer.kpar) in layer.kpar_choices(changes.get("simd", layer.simd))
+    return True
 
 
 def folding_of(layer: Layer) -> dict:
@@ -72,13 +84,19 @@ def folding_of(layer: Layer) -> dict:
     out = {}
     for f in fold_fields(layer):
         v = getattr(layer, f)
+        if f == "kpar" and v == 1:
+            continue  # the default: folding files of kpar=1 windows stay as they were
         out[f] = v.value if isinstance(v, MemStyle) else int(v)
     return out
 
 
+def prefix_of(layer: Layer, where: str = "") -> str:
+    return f"{where}layer {layer.name!r} ({layer.kind})"
+
+
 def check_value(layer: Layer, field: str, value, where: str = "") -> object:
     """Validated IR value for one folding field, or a QloomError saying what is allowed."""
-    prefix = f"{where}layer {layer.name!r} ({layer.kind})"
+    prefix = prefix_of(layer, where)
     fields = fold_fields(layer)
     if field not in fields:
         have = ", ".join(fields) if fields else "no folding parameters"
@@ -89,6 +107,11 @@ def check_value(layer: Layer, field: str, value, where: str = "") -> object:
         if not isinstance(value, str) or value.lower() not in MEM_STYLES:
             raise QloomError(f"{prefix}: mem_style={value!r} is not valid; valid choices: {', '.join(MEM_STYLES)}")
         return MemStyle(value.lower())
+    if field == "kpar":
+        legal = legal_values(layer)["kpar"]
+        if isinstance(value, bool) or not isinstance(value, int) or value not in legal:
+            raise QloomError(f"{prefix}: kpar={value!r} is not legal; valid choices: {', '.join(map(str, legal))}")
+        return int(value)
     dim, size = _divided(layer, field)
     legal = divisors(size)
     if isinstance(value, bool) or not isinstance(value, int) or value not in legal:
@@ -111,5 +134,10 @@ def set_folding(graph: Graph, name: str, where: str = "", **params) -> Graph:
     changes = {k: check_value(layer, k, v, where) for k, v in params.items()}
     if not changes:
         return graph
+    if isinstance(layer, SlidingWindow) and not legal_folding(layer, changes):
+        simd = changes.get("simd", layer.simd)
+        raise QloomError(f"{prefix_of(layer, where)}: kpar={changes.get('kpar', layer.kpar)} is not legal at "
+                         f"simd={simd}; valid choices: {', '.join(map(str, layer.kpar_choices(simd)))} (a divisor "
+                         f"of the C/SIMD words of a pixel, of a kernel row, or of the window)")
     return graph.replace_layer(name, **changes)
 

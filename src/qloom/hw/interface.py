@@ -6,7 +6,7 @@ Per frame, with the layer's folding (PE, SIMD):
 
     kind           in_par  out_par  cycles
     MatVec         SIMD    PE       vectors * (MH/PE) * (MW/SIMD)      vectors = H*W of the input
-    SlidingWindow  SIMD    SIMD     max(input words, output words)
+    SlidingWindow  SIMD    SIMD*KPAR  max(input words, output words)
     Pool           PE      PE       max(H * XCOLS, YROWS * OW) * C/PE (*)
     Threshold      PE      PE       H*W*C/PE
     LabelSelect    1       1        C                                  one element per cycle
@@ -68,8 +68,9 @@ def interface(layer: Layer) -> LayerInterface:
         return LayerInterface(layer.simd, layer.pe, v * sf, v * nf, v * nf * sf, in_burst=sf if nf > 1 else 1)
     if isinstance(layer, SlidingWindow):
         oh, ow, oc = layer.out_shape  # oc = kh*kw*C
-        i, o = h * w * c // layer.simd, oh * ow * oc // layer.simd
-        return LayerInterface(layer.simd, layer.simd, i, o, max(i, o))
+        par = layer.simd * layer.kpar
+        i, o = h * w * c // layer.simd, oh * ow * oc // par
+        return LayerInterface(layer.simd, par, i, o, max(i, o))
     if isinstance(layer, Pool):
         oh, ow, _ = layer.out_shape
         cf = c // layer.pe

@@ -288,6 +288,9 @@ class SlidingWindow(Layer):
     columns. Padding is `pad = (top, left, bottom, right)` filled with `pad_value`. A pad
     value outside the input type widens the output (`out_dtype`): zero padding of a bipolar
     input emits {-1, 0, +1} as INT2, so the padded positions contribute 0 to the MatVec.
+
+    Folding: `simd` channels per window word, `kpar` window words per output word (the
+    output stream carries simd * kpar elements per word; `kpar_choices` lists the legal ones).
     """
 
     kernel: tuple[int, int]
@@ -295,6 +298,7 @@ class SlidingWindow(Layer):
     pad: tuple[int, int, int, int] = (0, 0, 0, 0)
     pad_value: int = 0
     simd: int = 1
+    kpar: int = 1
 
     def __post_init__(self) -> None:
         self._check_shape(self.in_shape, "in_shape")
@@ -302,6 +306,19 @@ class SlidingWindow(Layer):
             raise ValueError(f"{self.name}: kernel {self.kernel} larger than padded input {self.in_shape}")
         if self.in_shape[2] % self.simd:
             raise ValueError(f"{self.name}: SIMD={self.simd} must divide C={self.in_shape[2]}")
+        if self.kpar not in self.kpar_choices(self.simd):
+            raise ValueError(f"{self.name}: KPAR={self.kpar} is not legal at SIMD={self.simd}; "
+                             f"valid: {', '.join(map(str, self.kpar_choices(self.simd)))}")
+
+    def kpar_choices(self, simd: int) -> tuple[int, ...]:
+        """Legal window words per output word at `simd`: a divisor of the channel words CF of a
+        pixel, or whole pixels of one kernel row (a divisor of KW times CF), or whole kernel rows
+        (a divisor of KH times KW*CF), so every lane sits at a fixed offset in the window."""
+        (kh, kw), cf = self.kernel, self.in_shape[2] // simd
+        out = {d for d in range(1, cf + 1) if cf % d == 0}
+        out |= {cf * d for d in range(1, kw + 1) if kw % d == 0}
+        out |= {kw * cf * d for d in range(1, kh + 1) if kh % d == 0}
+        return tuple(sorted(out))
 
     @property
     def out_shape(self) -> Shape:

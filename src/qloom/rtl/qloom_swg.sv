@@ -1,7 +1,7 @@
 // qloom_swg: sliding window generator (im2col) for a KH x KW convolution.
 //
 // Input: frames of H x W pixels, CF = C/SIMD words per pixel (channels-last). Output: for
-// each of the OH x OW windows, its KH*KW*C elements in (kh, kw, c) order, SIMD per word;
+// each of the OH x OW windows, its KH*KW*C elements in (kh, kw, c) order, SIMD*KPAR per word;
 // elements in the padding (PT, PL, PB, PR) are the encoded PAD value.
 //
 // OUT_BITS > BITS widens every element on its way out (a pad value outside the input
@@ -20,6 +20,15 @@
 // row (kw and c are contiguous), +W*CF to the next kernel row, +SW*CF to the next window,
 // +SH*W*CF to the next output row. iy/ix track the input pixel to detect padding.
 // Pipeline: issue (bank read, registered) -> s1 (pad mux) -> output FIFO, with credits.
+//
+// KPAR > 1 emits KPAR consecutive window words (SIMD elements each) per output word,
+// element order unchanged (word j of a group in the low bits): a stream of SIMD*KPAR
+// elements per word. A group is PC channel words of one pixel (KPAR | CF), or PX whole
+// pixels of one kernel row (CF | KPAR, KPAR/CF | KW), or PY whole kernel rows (KW*CF |
+// KPAR, KPAR/(KW*CF) | KH); the counters walk groups, and lane p reads at a fixed offset
+// (dcf, dx, dy) from the group's first word. Each lane has its own copy of the frame
+// buffer (one read port each; the writer writes all copies), padding is checked once
+// per kernel row and column of the group.
 module qloom_swg #(
   parameter int H = 4,
   parameter int W = 4,
@@ -38,14 +47,15 @@ module qloom_swg #(
   parameter int OUT_BITS = BITS,
   parameter int IN_SIGNED = 0,   // how a widened element extends
   parameter int IN_BIPOLAR = 0,
-  parameter int STYLE = 0  // qloom_sdpram STYLE of the frame buffer
+  parameter int STYLE = 0,  // qloom_sdpram STYLE of the frame buffer
+  parameter int KPAR = 1    // optional: window words per output word (see above)
 ) (
   input  logic                  clk,
   input  logic                  rst_n,
   input  logic [SIMD*BITS-1:0]  s_tdata,
   input  logic                  s_tvalid,
   output logic                  s_tready,
-  output logic [SIMD*OUT_BITS-1:0] m_tdata,
+  output logic [KPAR*SIMD*OUT_BITS-1:0] m_tdata,
   output logic                  m_tvalid,
   input  logic                  m_tready
 );
@@ -57,7 +67,10 @@ module qloom_swg #(
   localparam int WAW = FRAME > 1 ? $clog2(FRAME) : 1;
   localparam int DW = SIMD * BITS;
   localparam int START = -(PT * W + PL) * CF;  // address of window (0, 0), may be negative
-  localparam int ODW = SIMD * OUT_BITS;
+  localparam int ODW = SIMD * OUT_BITS;  // one lane
+  localparam int PC = KPAR <= CF ? KPAR : CF;                   // channel words per group
+  localparam int PX = KPAR <= CF ? 1 : (KPAR <= KW * CF ? KPAR / CF : KW);  // pixels per group
+  localparam int PY = KPAR / (PC * PX);                         // kernel rows per group
   localparam logic [OUT_BITS-1:0] PAD_E = OUT_BITS'(PAD);
   localparam int QDEPTH = 4;  // LAT 2 + 2
 
@@ -76,15 +89,21 @@ module qloom_swg #(
   int cf, kx, ky, ox, oy;       // position in the output sequence
   int ix, iy;                   // input pixel of the element (outside 0..W-1/H-1: padding)
   int addr, krow, winb, rowb;   // word address of: element, kernel row start, window, output row
-  wire r_last_cf = cf == CF - 1;
-  wire r_last_kx = kx == KW - 1;
-  wire r_last_ky = ky == KH - 1;
+  wire r_last_cf = cf == CF - PC;
+  wire r_last_kx = kx == KW - PX;
+  wire r_last_ky = ky == KH - PY;
   wire r_last_ox = ox == OW - 1;
   wire r_last_oy = oy == OH - 1;
   wire r_last = r_last_cf && r_last_kx && r_last_ky && r_last_ox && r_last_oy;
   wire issue = full[rb] && credit_ok;
-  wire in_frame = iy >= 0 && iy < H && ix >= 0 && ix < W;
-  wire [AW-1:0] raddr = (rb ? AW'(FRAME) : '0) + (in_frame ? AW'(addr) : '0);
+  logic row_ok [PY];  // kernel row iy + dy of the group is inside the frame
+  logic col_ok [PX];
+  for (genvar d = 0; d < PY; d++) begin : g_row
+    assign row_ok[d] = iy + d >= 0 && iy + d < H;
+  end
+  for (genvar d = 0; d < PX; d++) begin : g_col
+    assign col_ok[d] = ix + d >= 0 && ix + d < W;
+  end
 
   always_ff @(posedge clk) begin
     if (!rst_n) begin
@@ -94,32 +113,32 @@ module qloom_swg #(
       {addr, krow, winb, rowb} <= {START, START, START, START};
     end else if (issue) begin
       if (!r_last_cf) begin
-        cf <= cf + 1;
-        addr <= addr + 1;
+        cf <= cf + PC;
+        addr <= addr + PC;
       end else if (!r_last_kx) begin
         cf <= 0;
-        kx <= kx + 1;
-        ix <= ix + 1;
-        addr <= addr + 1;
+        kx <= kx + PX;
+        ix <= ix + PX;
+        addr <= addr + PC + (PX - 1) * CF;
       end else if (!r_last_ky) begin
         {cf, kx} <= '0;
-        ky <= ky + 1;
-        iy <= iy + 1;
-        ix <= ix - (KW - 1);
-        krow <= krow + W * CF;
-        addr <= krow + W * CF;
+        ky <= ky + PY;
+        iy <= iy + PY;
+        ix <= ix - (KW - PX);
+        krow <= krow + PY * W * CF;
+        addr <= krow + PY * W * CF;
       end else if (!r_last_ox) begin
         {cf, kx, ky} <= '0;
         ox <= ox + 1;
-        iy <= iy - (KH - 1);
-        ix <= ix - (KW - 1) + SW;
+        iy <= iy - (KH - PY);
+        ix <= ix - (KW - PX) + SW;
         winb <= winb + SW * CF;
         krow <= winb + SW * CF;
         addr <= winb + SW * CF;
       end else if (!r_last_oy) begin
         {cf, kx, ky, ox} <= '0;
         oy <= oy + 1;
-        iy <= iy - (KH - 1) + SH;
+        iy <= iy - (KH - PY) + SH;
         ix <= -PL;
         rowb <= rowb + SH * W * CF;
         winb <= rowb + SH * W * CF;
@@ -155,33 +174,43 @@ module qloom_swg #(
   end
 
   // ---------------------------------------------------------------- s1 and output
-  logic s1_valid, s1_pad;
-  logic [DW-1:0] rdata;
+  logic s1_valid;
   always_ff @(posedge clk) begin
     if (!rst_n) s1_valid <= 1'b0;
     else s1_valid <= issue;
-    s1_pad <= !in_frame;
   end
-  // the frame buffer: 2 banks of FRAME words
-  qloom_sdpram #(.WIDTH(DW), .DEPTH(2 * FRAME), .STYLE(STYLE)) u_frames (
-    .clk(clk), .we(push), .waddr(fb_waddr), .wdata(s_tdata), .raddr(raddr), .rdata(rdata));
-  logic [ODW-1:0] wide;  // rdata, each element widened to OUT_BITS
-  for (genvar i = 0; i < SIMD; i++) begin : g_lane
-    wire [BITS-1:0] e = rdata[i*BITS +: BITS];
-    if (OUT_BITS == BITS) begin : g_same
-      assign wide[i*OUT_BITS +: OUT_BITS] = e;
-    end else if (IN_BIPOLAR != 0) begin : g_bipolar  // +1 -> 0..01, -1 -> 1..11
-      assign wide[i*OUT_BITS +: OUT_BITS] = {{(OUT_BITS - 1){!e[0]}}, 1'b1};
-    end else begin : g_extend
-      assign wide[i*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed({IN_SIGNED != 0 && e[BITS-1], e}));
+  logic [KPAR*ODW-1:0] result;
+  for (genvar p = 0; p < KPAR; p++) begin : g_par
+    localparam int DCF = p % PC;
+    localparam int DX = (p / PC) % PX;
+    localparam int DY = p / (PC * PX);
+    localparam int OFF = DY * W * CF + DX * CF + DCF;  // word offset from the group's first word
+    wire in_frame = row_ok[DY] && col_ok[DX];
+    wire [AW-1:0] raddr = (rb ? AW'(FRAME) : '0) + (in_frame ? AW'(addr + OFF) : '0);
+    logic s1_pad;
+    logic [DW-1:0] rdata;
+    always_ff @(posedge clk) s1_pad <= !in_frame;
+    // this lane's copy of the frame buffer: 2 banks of FRAME words
+    qloom_sdpram #(.WIDTH(DW), .DEPTH(2 * FRAME), .STYLE(STYLE)) u_frames (
+      .clk(clk), .we(push), .waddr(fb_waddr), .wdata(s_tdata), .raddr(raddr), .rdata(rdata));
+    logic [ODW-1:0] wide;  // rdata, each element widened to OUT_BITS
+    for (genvar i = 0; i < SIMD; i++) begin : g_lane
+      wire [BITS-1:0] e = rdata[i*BITS +: BITS];
+      if (OUT_BITS == BITS) begin : g_same
+        assign wide[i*OUT_BITS +: OUT_BITS] = e;
+      end else if (IN_BIPOLAR != 0) begin : g_bipolar  // +1 -> 0..01, -1 -> 1..11
+        assign wide[i*OUT_BITS +: OUT_BITS] = {{(OUT_BITS - 1){!e[0]}}, 1'b1};
+      end else begin : g_extend
+        assign wide[i*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed({IN_SIGNED != 0 && e[BITS-1], e}));
+      end
     end
+    assign result[p*ODW +: ODW] = s1_pad ? {SIMD{PAD_E}} : wide;
   end
-  wire [ODW-1:0] result = s1_pad ? {SIMD{PAD_E}} : wide;
 
   logic q_ready_unused;  // always 1 on a push: qloom_credit reserved the slot at issue
   qloom_credit #(.DEPTH(QDEPTH)) u_credit (
     .clk(clk), .rst_n(rst_n), .take(issue), .give(m_tvalid && m_tready), .ok(credit_ok));
-  qloom_fifo #(.WIDTH(ODW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
+  qloom_fifo #(.WIDTH(KPAR * ODW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
     .clk(clk), .rst_n(rst_n), .s_tdata(result), .s_tvalid(s1_valid), .s_tready(q_ready_unused),
     .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule

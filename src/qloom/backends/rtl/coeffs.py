@@ -68,6 +68,14 @@ class Coefficients:
     swg_lut: float = 330.0
     swg_lut_per_bit: float = 1.0  # pad multiplexer per output bit
     swg_ff: float = 300.0
+    # KPAR > 1, per further lane (its address adder, pad mux, queue bits) and per bit of a lane;
+    # Yosys sweep of qloom_swg (3x3, block-RAM frame buffers): 28x28x1 UINT8 SIMD 1 at KPAR
+    # 1/3/9: 350/458/612 LUT; 26x26x32 UINT2 SIMD 32 at KPAR 1/3: 447/736 (least squares of the
+    # increments beyond the memories; model 432/636, 813; 10x10x64 UINT2 SIMD 16 KPAR 12: 1128,
+    # model 984: within -13%..+10%, the KPAR=1 base included)
+    swg_lane_lut: float = 27.7
+    swg_lane_lut_per_bit: float = 0.78
+    swg_par_ff: float = 70.0  # the lanes' row/column pad checks (measured +70..76 FF at any KPAR > 1)
     # --- Threshold (qloom_thresh), Pool (qloom_pool), LabelSelect: zoo fit
     thr_lut: float = 30.0
     pool_lut: float = 100.0

@@ -18,8 +18,8 @@ MatVec (qloom_mvtu, scheme from `datapath`), per PE:
 DSP: one DSP48E1 per lane product of the DSP scheme (operands up to 25 x 18 bits).
 
 Memories (`memories`): weight and threshold ROMs, the MatVec input buffer, the sliding
-window's double frame buffer, the pool's delay lines. Block RAM counts replay Yosys
-`memory_libmap`'s choice for xc7 (`bram18_count`: every RAMB18/RAMB36 width mode, data of
+window's double frame buffer (a copy per KPAR lane), the pool's delay lines. Block RAM
+counts replay Yosys `memory_libmap`'s choice for xc7 (`bram18_count`: every RAMB18/RAMB36 width mode, data of
 several address ranges packed into one word when that is cheaper; checked against 223
 ROM shapes, 16..32768 deep, 1..100 bits wide). LUT costs (`memory_luts`) are per kind:
 a ROM is logic (one LUT6 per bit up to 64 words), a RAM is LUTRAM (RAM32M/RAM64M/
@@ -223,9 +223,9 @@ def memories(layer: Layer) -> list[Memory]:
         n_thr = max(1, layer.thresholds.shape[1])
         return [Memory("thresholds", c // layer.pe, layer.pe * n_thr * compare_bits(layer))]
     if isinstance(layer, SlidingWindow):
-        # qloom_swg: one memory of two frame banks, H*W*C/SIMD words each
+        # qloom_swg: a memory of two frame banks, H*W*C/SIMD words each, one copy per KPAR lane
         return [Memory("frame_buffer", 2 * h * w * c // layer.simd, layer.simd * layer.in_dtype.bits,
-                       RAM_SDP, style_field=False)]
+                       RAM_SDP, count=layer.kpar, style_field=False)]
     if isinstance(layer, Pool):
         # qloom_pool: KW-1 pixel delay lines of C/PE words, KH-1 row delay lines of OW*C/PE
         (kh, kw), ow, cf = layer.kernel, layer.out_shape[1], c // layer.pe
@@ -349,8 +349,12 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
             # pad flag, one bit for all lanes after Yosys merges the copies (measured: +0..3 LUT)
             extra = layer.out_dtype.bits - layer.in_dtype.bits
             bits += 1 if layer.in_dtype.bipolar else layer.simd * extra
-        return {"LUT": co.swg_lut + co.swg_lut_per_bit * bits + fifo_luts(bits, QUEUE_DEPTH["qloom_swg"], co),
-                "FF": co.swg_ff + 2 * bits}
+        lut = co.swg_lut + co.swg_lut_per_bit * bits + fifo_luts(bits, QUEUE_DEPTH["qloom_swg"], co)
+        ff = co.swg_ff + 2 * bits
+        if layer.kpar > 1:  # each further lane: its read address, pad mux and queue bits
+            lut += (layer.kpar - 1) * (co.swg_lane_lut + co.swg_lane_lut_per_bit * bits)
+            ff += co.swg_par_ff
+        return {"LUT": lut, "FF": ff}
     if isinstance(layer, Pool):
         bits = layer.pe * layer.out_dtype.bits
         k = layer.kernel[0] + layer.kernel[1] - 2  # reduce2 operators per element

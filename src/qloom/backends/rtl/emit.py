@@ -33,13 +33,17 @@ def library_file(module: str) -> Path:
 
 @functools.cache
 def library_params(module: str) -> dict[str, bool]:
-    """Parameter name -> required (False when its default is derived from other parameters)."""
+    """Parameter name -> required (False when its default is derived from other parameters,
+    or its declaration's comment starts with "optional": a later feature whose default keeps
+    the designs without it byte-identical)."""
     text = library_file(module).read_text()
     header = text[text.index(f"module {module}"):]
     header = header[: header.index(");")]  # the #( ... ) list ends before the port list's ");"
     found = _PARAM_RE.findall(header)
     names = {n for n, _ in found}
-    return {n: not (set(re.findall(r"\b[A-Z_][A-Z0-9_]*\b", default)) & names) for n, default in found}
+    optional = set(re.findall(r"parameter\s+(?:int\s+)?(\w+)\s*=[^\n]*//\s*optional", header))
+    return {n: n not in optional and not (set(re.findall(r"\b[A-Z_][A-Z0-9_]*\b", default)) & names)
+            for n, default in found}
 
 
 def check_params(module: str, params: dict[str, int | str]) -> None:

@@ -170,6 +170,8 @@ def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
                                     "BITS": it.bits, "PAD": pad,
                                     "OUT_BITS": out.bits, "IN_SIGNED": _flag(it.signed), "IN_BIPOLAR": _flag(it.bipolar),
                                     "STYLE": MEM_STYLE_CODE[memory_styles(l)["frame_buffer"]]}
+    if l.kpar > 1:  # omitted at 1: designs of kpar=1 stay byte-identical
+        params["KPAR"] = l.kpar
     return Core("qloom_swg", params, interface(l), it, out)
 
 
