@@ -187,7 +187,7 @@ def test_user_mistakes_are_one_line_errors(qat_run, tmp_path, capsys):
     assert "nothing to analyze" in _one_line_error(capsys, ["analyze", *out])
     assert "--frames" in _one_line_error(capsys, ["analyze", str(qat_run), "--frames", "0", *out])
     assert "--dataset" in _one_line_error(capsys, ["analyze", str(qat_run), "--dataset", "mnist", *out])
-    assert "unknown model family" in _one_line_error(capsys, ["analyze", "--sweep", "resnet", *out])
+    assert "unknown model family" in _one_line_error(capsys, ["analyze", "--sweep", "nosuchfamily", *out])
     assert "--sweep-bits" in _one_line_error(capsys, ["analyze", "--sweep", "tfc", "--sweep-bits", "3", *out])
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
     assert "not a readable ONNX" in _one_line_error(capsys, ["analyze", str(tmp_path / "bad.onnx"), *out])
