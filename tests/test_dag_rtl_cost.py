@@ -2,6 +2,7 @@
 core alone (the sweeps behind the coefficients are in backends/rtl/coeffs.py)."""
 
 import json
+import shutil
 import subprocess
 
 import numpy as np
@@ -22,7 +23,12 @@ def _yosys(module: str, params: dict, workdir) -> dict:
     def value(v):
         return f"{32 * len(v)}'h" + "".join(f"{x:08x}" for x in reversed(v)) if isinstance(v, tuple) else str(v)
 
-    files = " ".join(str(LIB_DIR / f"{m}.sv") for m in layers.LIBRARY_DEPS[module])
+    # copied next to the script: YoWASP maps /tmp to a private folder, so a checkout under /tmp
+    # is invisible to it by absolute path (qloom's synth stage also uses relative paths)
+    names = [f"{m}.sv" for m in layers.LIBRARY_DEPS[module]]
+    for name in names:
+        shutil.copyfile(LIB_DIR / name, workdir / name)
+    files = " ".join(names)
     sets = " ".join(f"-set {k} {value(v)}" for k, v in params.items())
     (workdir / "s.ys").write_text(f"read_verilog -sv {files}\nchparam {sets} {module}\n"
                                   f"synth_xilinx -family xc7 -noiopad -top {module} -flatten\n"
