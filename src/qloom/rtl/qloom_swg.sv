@@ -78,16 +78,16 @@ module qloom_swg #(
   localparam logic [OUT_BITS-1:0] PAD_E = OUT_BITS'(PAD);
   localparam int QDEPTH = 4;  // LAT 2 + 2
   // row steps as ring offsets in words (rows modulo ROWS, times WCF)
-  function automatic int ring(input int rows);
-    return (((rows % ROWS) + ROWS) % ROWS) * WCF;
+  function automatic integer ring(input integer rows);  // Yosys: assign the name, no return
+    ring = (((rows % ROWS) + ROWS) % ROWS) * WCF;
   endfunction
   localparam int STEP_KY = ring(PY);                      // next kernel row group
   localparam int STEP_OY = ring(SH);                      // next output row
   localparam int STEP_FRAME = ring(H - (OH - 1) * SH);    // last output row -> next frame's first
   localparam int START = ring(-PT);                       // frame 0's first output row
   // a + b modulo RW, both in 0..RW-1
-  function automatic int wrap(input int a, input int b);
-    return a + b >= RW ? a + b - RW : a + b;
+  function automatic integer wrap(input integer a, input integer b);
+    wrap = a + b >= RW ? a + b - RW : a + b;
   endfunction
 
   // ---------------------------------------------------------------- row handover
