@@ -112,6 +112,30 @@ def test_a_writer_that_overwrites_a_row_in_use_is_caught(tmp_path, monkeypatch):
         check_layer(layer, tmp_path / "run", frames=3, seed=1, p_valid=1.0, p_ready=0.3)
 
 
+# ---------------------------------------------------------------- the cost model against Yosys
+
+# Yosys synth_xilinx -family xc7 of qloom_swg alone at the emitter's memory style
+# (bench/bench_swg_yosys.py): name -> (in_shape, dtype, simd, kpar, ROWS, slice LUT, BRAM18);
+# ROWS = 2H is the memory of the two frame banks qloom_swg kept before its ring.
+YOSYS = {
+    "swg0_k3 frames": ((28, 28, 1), U(8), 1, 3, 56, 325, 3),
+    "swg0_k3 ring": ((28, 28, 1), U(8), 1, 3, 6, 409, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(YOSYS))
+def test_cost_model_against_yosys(name, monkeypatch):
+    """BRAM18 exact, LUT within 25% of Yosys (the README's bound per core)."""
+    from qloom.backends.rtl import cost
+
+    shape, t, simd, kpar, rows, lut, bram = YOSYS[name]
+    l = SlidingWindow(name="swg", in_shape=shape, in_dtype=t, kernel=(3, 3), simd=simd, kpar=kpar)
+    monkeypatch.setattr(cost, "ring_rows", lambda layer: rows)
+    est = cost.layer_resources(l)
+    assert est["BRAM18"] == bram
+    assert abs(est["LUT"] - lut) <= 0.25 * lut, (est["LUT"], lut)
+
+
 # ---------------------------------------------------------------- the row-level schedule
 
 

@@ -96,10 +96,14 @@ def ring_rows_for(h: int, oh: int, kh: int, sh: int, pt: int, row_words: int, ou
         return all(frame_period(r, h, oh, kh, sh, pt, row_words, out_row_words, a, b) <= max(i * a, o * b) * (1 + 1e-9)
                    for a, b in paces)
 
-    lo, hi = kh + sh - 1 + MIN_SLACK, 2 * h
-    if lo >= hi or not ok(hi):
-        return 2 * h
-    while lo < hi:  # the schedule only improves with more rows
+    lo, cap = kh + sh - 1 + MIN_SLACK, 2 * h
+    if lo >= cap or not ok(cap):
+        return cap
+    step, prev, r = 1, lo - 1, lo  # galloping search: the answer is usually a few rows above lo
+    while not ok(r):
+        prev, r, step = r, min(cap, r + step), 2 * step
+    lo, hi = prev + 1, r  # the schedule only improves with more rows: not ok(prev), ok(r)
+    while lo < hi:
         mid = (lo + hi) // 2
         if ok(mid):
             hi = mid

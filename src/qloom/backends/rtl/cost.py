@@ -351,7 +351,7 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
             extra = layer.out_dtype.bits - layer.in_dtype.bits
             bits += 1 if layer.in_dtype.bipolar else layer.simd * extra
         lut = co.swg_lut + co.swg_lut_per_bit * bits + fifo_luts(bits, QUEUE_DEPTH["qloom_swg"], co)
-        ff = co.swg_ff + 2 * bits
+        ff = co.swg_ff  # counters only: the read word is registered in its memory
         if layer.kpar > 1:  # each further lane: its read address, pad mux and queue bits
             lut += (layer.kpar - 1) * (co.swg_lane_lut + co.swg_lane_lut_per_bit * bits)
             ff += co.swg_par_ff
