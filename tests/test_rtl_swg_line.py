@@ -114,12 +114,17 @@ def test_a_writer_that_overwrites_a_row_in_use_is_caught(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- the cost model against Yosys
 
-# Yosys synth_xilinx -family xc7 of qloom_swg alone at the emitter's memory style
-# (bench/bench_swg_yosys.py): name -> (in_shape, dtype, simd, kpar, ROWS, slice LUT, BRAM18);
-# ROWS = 2H is the memory of the two frame banks qloom_swg kept before its ring.
+# Yosys synth_xilinx -family xc7 of qloom_swg alone at the memory style the model picks
+# (bench/bench_swg_yosys.py; 3x3, no padding): name -> (in_shape, dtype, simd, kpar, ROWS, style,
+# slice LUT, BRAM18). ROWS = 2H is the memory of the two frame banks qloom_swg kept before.
 YOSYS = {
-    "swg0_k3 frames": ((28, 28, 1), U(8), 1, 3, 56, 325, 3),
-    "swg0_k3 ring": ((28, 28, 1), U(8), 1, 3, 6, 409, 0),
+    "swg0_k3 frames": ((28, 28, 1), U(8), 1, 3, 56, "block", 325, 3),
+    "swg0_k3 ring": ((28, 28, 1), U(8), 1, 3, 6, "distributed", 409, 0),
+    "swg1_k3 frames": ((26, 26, 32), U(2), 32, 3, 52, "block", 611, 18),
+    "swg1_k3 ring": ((26, 26, 32), U(2), 32, 3, 6, "block", 569, 6),
+    "swg2_k1 frames": ((12, 12, 32), U(2), 16, 1, 24, "block", 274, 2),
+    "c32_k1 ring": ((26, 26, 32), U(2), 32, 1, 6, "block", 329, 2),
+    "c64_k12 ring": ((10, 10, 64), U(2), 16, 12, 6, "block", 906, 12),
 }
 
 
@@ -128,9 +133,10 @@ def test_cost_model_against_yosys(name, monkeypatch):
     """BRAM18 exact, LUT within 25% of Yosys (the README's bound per core)."""
     from qloom.backends.rtl import cost
 
-    shape, t, simd, kpar, rows, lut, bram = YOSYS[name]
+    shape, t, simd, kpar, rows, style, lut, bram = YOSYS[name]
     l = SlidingWindow(name="swg", in_shape=shape, in_dtype=t, kernel=(3, 3), simd=simd, kpar=kpar)
     monkeypatch.setattr(cost, "ring_rows", lambda layer: rows)
+    assert cost.memory_styles(l)["line_buffer"].value == style
     est = cost.layer_resources(l)
     assert est["BRAM18"] == bram
     assert abs(est["LUT"] - lut) <= 0.25 * lut, (est["LUT"], lut)

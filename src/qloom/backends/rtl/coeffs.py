@@ -60,6 +60,9 @@ class Coefficients:
     rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
     sdp_lut_per_word_bit: float = 0.0275  # simple dual port > 64 words: cells and read mux (sweep)
     sdp_lut_per_word: float = 0.06  # ... and the write-enable decode of its cells (sweep)
+    # simple dual port of 65..256 words (qloom_swg rings): per bit and 64-word bank, cells and
+    # read mux (Yosys, rings of 156 x 64 and 168 x 8 bits: 6.1 and 5.7 LUT per bit)
+    sdp_mid_lut_per_bank_bit: float = 2.0
     sp_lut_per_word_bit: float = 0.021  # single port > 256 words (RAM256X1S and read mux)
     sp_lut_per_word: float = 0.002
     reg_mem_lut_per_bit: float = 0.5  # a RAM in flip-flops: read multiplexer per stored bit
