@@ -84,10 +84,16 @@ def _first_reader(freed: list[int], n: int, k: int) -> int:
     return lo
 
 
-@functools.lru_cache(maxsize=4096)
 def ring_rows_for(h: int, oh: int, kh: int, sh: int, pt: int, row_words: int, out_row_words: int) -> int:
     """Smallest ring (rows) whose period is max(input, output words) for every pacing in the
-    module doc; 2H when none smaller does."""
+    module doc; 2H when none smaller does. The schedule scales with the row lengths, so only
+    their ratio matters (fewer distinct searches while a folding tries SIMD and KPAR)."""
+    g = math.gcd(row_words, out_row_words)
+    return _ring_rows(h, oh, kh, sh, pt, row_words // g, out_row_words // g)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ring_rows(h: int, oh: int, kh: int, sh: int, pt: int, row_words: int, out_row_words: int) -> int:
     i, o = h * row_words, oh * out_row_words
     p = max(i, o)
     paces = [(a, b) for a in (1.0, p / i, 2 * p / i) for b in (1.0, p / o, 2 * p / o)]
