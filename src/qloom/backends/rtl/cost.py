@@ -355,11 +355,15 @@ def _depthwise_logic(l: DepthwiseMatVec, co: Coefficients) -> dict:
     dot = datapath.dot_scheme(rows)
     acc = datapath.acc_type(rows, dot).bits
     p, q = l.pe, l.simd
-    per_pe = _lane_luts(rows, dot, co) + co.acc_lut * acc + co.cmp_lut * datapath.n_thresholds(rows) * acc
+    cf, kf = l.channels // p, l.k // q
+    # one kernel fold: the sum starts from 0 every step (no adder, no partial sum); a single
+    # DSP lane takes the accumulate into its post-adder
+    adder = kf > 1 and not (dot is Dot.DSP and q == 1)
+    per_pe = _lane_luts(rows, dot, co) + (co.acc_lut * acc if adder else 0) \
+        + co.cmp_lut * datapath.n_thresholds(rows) * acc
     queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_vvau"], co)
     dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
-    cf = l.channels // p
-    ff = co.mvau_ff + p * acc * (2 if cf == 1 else 1) + p * q * l.in_dtype.bits  # result (+ sum), input word
+    ff = co.mvau_ff + p * acc * (2 if cf == 1 and kf > 1 else 1) + p * q * l.in_dtype.bits  # result (+ sum), input
     return {"LUT": co.mvau_c0 + p * per_pe + queue, "FF": ff, "DSP": dsp}
 
 

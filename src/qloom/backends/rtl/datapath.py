@@ -241,13 +241,32 @@ def depthwise_weight_words(l: DepthwiseMatVec) -> np.ndarray:
     return enc.transpose(2, 0, 1, 3).reshape(kf * cf, l.pe * l.simd)
 
 
+def _distinct_columns(words: np.ndarray, bits: int) -> int:
+    """Distinct bit columns of a ROM image that are not constant: Yosys merges equal columns
+    (one register and LUT each), so a ROM of d words has at most 2**d - 2 of them."""
+    if words.shape[0] <= 1:
+        return 0
+    b = ((words[..., None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).reshape(len(words), -1)
+    cols = np.unique(b[:, np.any(b != b[:1], axis=0)], axis=1)
+    return int(cols.shape[1])
+
+
 def depthwise_rom_lanes(l: DepthwiseMatVec) -> dict[str, int]:
-    """Varying bit columns of qloom_vvau's weight and threshold ROM images (as `rom_lanes`)."""
+    """Distinct varying bit columns of qloom_vvau's weight and threshold ROM images (what Yosys
+    keeps of them: constant columns dropped, equal ones merged; a shallow threshold ROM of
+    many thresholds is mostly duplicates). Cached per weights/thresholds and folding."""
+    key = (id(l.weights), id(l.thresholds), l.in_dtype, l.pe, l.simd, "dw")
+    hit = _LANES.get(key)
+    if hit is not None and hit[0].weights is l.weights and hit[0].thresholds is l.thresholds:
+        return hit[1]
     rows = depthwise_rows(l)
-    out = {"weights": _varying_columns(depthwise_weight_words(l), l.w_dtype.bits), "thresholds": 0}
+    out = {"weights": _distinct_columns(depthwise_weight_words(l), l.w_dtype.bits), "thresholds": 0}
     thr = rtl_thresholds(rows)
     if thr is not None:
         acc = acc_type(rows)
         codes = acc.encode(thr.rows).reshape(l.channels // l.pe, l.pe * thr.rows.shape[1])
-        out["thresholds"] = _varying_columns(codes, acc.bits)
+        out["thresholds"] = _distinct_columns(codes, acc.bits)
+    if len(_LANES) > 256:
+        _LANES.clear()
+    _LANES[key] = (l, out)
     return out
