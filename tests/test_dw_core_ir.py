@@ -167,3 +167,13 @@ def test_linear_ir_files_of_other_layers_are_unchanged():
     g = _graph()
     text = serialize.to_json(g.with_layers((g.layers[0],)))
     assert "DepthwiseMatVec" not in text and '"inputs"' not in text
+
+
+def test_zero_weights_and_wide_inputs_do_not_overflow_the_work_type():
+    """The work type holds the inputs too (all-zero weights bound the sums by 0)."""
+    x = np.full((2, 4, 4, 3), 255)
+    for w in (np.zeros((3, 9), dtype=np.int64), np.eye(3, 9, dtype=np.int64)):
+        got = sem.depthwise_conv(x, w, (3, 3), (1, 1), (1, 1, 1, 1), 255)
+        want = sem.depthwise_matvec(sem.sliding_window(x, (3, 3), (1, 1), (1, 1, 1, 1), 255), w)
+        assert np.array_equal(got, want) and np.array_equal(got, naive_depthwise(
+            sem.sliding_window(x, (3, 3), (1, 1), (1, 1, 1, 1), 255), w).astype(np.int64))

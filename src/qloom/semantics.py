@@ -555,9 +555,11 @@ def concat(xs) -> np.ndarray:
 
 def _depthwise_setup(lo: int, hi: int, weights: np.ndarray) -> tuple[np.ndarray, np.dtype]:
     """(weights as (K, C) in the accumulator's numpy type, that type): the narrowest holding
-    max|x| times the largest per-channel sum of |w|, which bounds every product and partial sum."""
+    max|x| times the largest per-channel sum of |w|, which bounds every product and partial
+    sum, and the inputs themselves (they are copied into it)."""
     w = np.asarray(weights, dtype=np.int64)
-    bound = max(-lo, hi, 0) * int(np.abs(w).sum(axis=1).max(initial=0))
+    top = max(-lo, hi, 0)
+    bound = max(top * int(np.abs(w).sum(axis=1).max(initial=0)), top)
     dt = int_dtype(-bound, bound)
     return np.ascontiguousarray(w.T, dtype=dt), dt
 
@@ -586,9 +588,12 @@ def depthwise_matvec(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def depthwise_conv(x: np.ndarray, weights: np.ndarray, kernel, stride, pad, pad_value: int) -> np.ndarray:
     """depthwise_matvec(sliding_window(x), weights) without building the window tensor:
-    (N, H, W, C) -> (N, OH, OW, C), one strided view per kernel position, frames in
-    cache-sized chunks."""
+    (N, H, W, C) -> (N, OH, OW, C), one shifted slice of the padded frames per kernel position
+    (a row of OW pixels x C channels is one contiguous run at stride 1), times that position's
+    weights tiled over the row so numpy's inner loops run over whole rows, not C values
+    (measured ~3x faster for C = 32); frames in cache-sized chunks."""
     kh, kw = kernel
+    sh, sw = stride
     x = np.asarray(x)
     lo, hi = value_range(x)
     if any(pad):
@@ -597,17 +602,24 @@ def depthwise_conv(x: np.ndarray, weights: np.ndarray, kernel, stride, pad, pad_
     if wt.shape != (kh * kw, x.shape[3]):
         raise ValueError(f"depthwise_conv: weights {np.asarray(weights).shape} do not match C={x.shape[3]} "
                          f"and a {kh}x{kw} kernel")
-    xp = pad_frames(x.astype(dt, copy=False), pad, pad_value)
-    n, h, w, c = xp.shape
-    oh, ow = (h - kh) // stride[0] + 1, (w - kw) // stride[1] + 1
+    (pt, pl, pb, pr), (n, h0, w0, c) = pad, x.shape
+    h, w = h0 + pt + pb, w0 + pl + pr
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    rows = np.ascontiguousarray(np.broadcast_to(wt[:, None, :], (kh * kw, ow, c)))  # (K, OW, C)
     acc = np.empty((n, oh, ow, c), dtype=dt)
     step = max(1, CHUNK // max(1, oh * ow * c))
+    buf = np.full((min(step, n), h, w, c), pad_value, dtype=dt)  # the border keeps the pad value
     for b in range(0, n, step):
-        win = _windows(xp[b:b + step], kernel, stride)  # (n', OH, OW, kh, kw, C) view
         out = acc[b:b + step]
+        xb = buf[:len(out)]
+        xb[:, pt:pt + h0, pl:pl + w0] = x[b:b + step]
         tmp = np.empty_like(out)
-        np.multiply(win[:, :, :, 0, 0], wt[0], out=out)
-        for j in range(1, kh * kw):
-            np.multiply(win[:, :, :, j // kw, j % kw], wt[j], out=tmp)
-            out += tmp
+        for j in range(kh * kw):
+            i, jj = divmod(j, kw)
+            shifted = xb[:, i:i + sh * (oh - 1) + 1:sh, jj:jj + sw * (ow - 1) + 1:sw]  # (n', OH, OW, C)
+            if j == 0:
+                np.multiply(shifted, rows[0], out=out)
+            else:
+                np.multiply(shifted, rows[j], out=tmp)
+                out += tmp
     return acc
