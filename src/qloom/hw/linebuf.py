@@ -103,10 +103,12 @@ def _ring_rows(h: int, oh: int, kh: int, sh: int, pt: int, row_words: int, out_r
                    for a, b in paces)
 
     lo, cap = kh + sh - 1 + MIN_SLACK, 2 * h
-    if lo >= cap or not ok(cap):
+    if lo >= cap:
         return cap
     step, prev, r = 1, lo - 1, lo  # galloping search: the answer is usually a few rows above lo
     while not ok(r):
+        if r == cap:
+            return cap
         prev, r, step = r, min(cap, r + step), 2 * step
     lo, hi = prev + 1, r  # the schedule only improves with more rows: not ok(prev), ok(r)
     while lo < hi:
