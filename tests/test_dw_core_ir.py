@@ -77,6 +77,11 @@ def test_depthwise_equals_naive_reference_and_a_wrong_weight_is_caught(case):
     assert dw.acc_dtype.contains(acc)
     fused = sem.depthwise_conv(frames, dw.weights, swg.kernel, swg.stride, swg.pad, swg.pad_value)
     assert np.array_equal(fused, acc)
+    # the layer it replaces: a dense MatVec over the window with block-diagonal weights
+    blocks = np.zeros((dw.channels, dw.k * dw.channels), dtype=np.int64)
+    for j in range(dw.k):
+        blocks[np.arange(dw.channels), j * dw.channels + np.arange(dw.channels)] = dw.weights[:, j]
+    assert np.array_equal(sem.matvec(win, blocks), acc)
     # the other direction: one changed weight changes exactly the outputs that read it
     ch, j = rng.integers(dw.channels), rng.integers(dw.k)
     bad = dw.weights.copy()

@@ -359,8 +359,10 @@ def _depthwise_logic(l: DepthwiseMatVec, co: Coefficients) -> dict:
     # one kernel fold: the sum starts from 0 every step (no adder, no partial sum); a single
     # DSP lane takes the accumulate into its post-adder
     adder = kf > 1 and not (dot is Dot.DSP and q == 1)
-    per_pe = _lane_luts(rows, dot, co) + (co.acc_lut * acc if adder else 0) \
-        + co.cmp_lut * datapath.n_thresholds(rows) * acc
+    lanes = _lane_luts(rows, dot, co)
+    if dot in (Dot.TABLE, Dot.POW2):  # every computed leaf bit its own LUT (coeffs.vvau_leaf_lut)
+        lanes += datapath.leaf_bits(rows, dot) * (co.vvau_leaf_lut * q - co.leaf_lut * (q - _bottom_adders(q)))
+    per_pe = lanes + (co.acc_lut * acc if adder else 0) + co.cmp_lut * datapath.n_thresholds(rows) * acc
     queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_vvau"], co)
     dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
     ff = co.mvau_ff + p * acc * (2 if cf == 1 and kf > 1 else 1) + p * q * l.in_dtype.bits  # result (+ sum), input
