@@ -10,7 +10,8 @@ Models are zoo models with random weights whose BatchNorm statistics are calibra
 MNIST training images (seconds, no training): throughput does not depend on accuracy;
 `--train` trains them briefly instead (one epoch on 3000 images). Every timing is the best of
 `--repeat` runs (the machine may be shared). Usage:
-  python bench/bench_ir.py [--cases tfc-w1a1:1000 tfc-w1a1:10000 cnv-w2a2:1000 cnv-w1a1:1000]
+  python bench/bench_ir.py [--cases tfc-w1a1:1000 tfc-w1a1:10000 cnv-w2a2:1000 cnv-w1a1:1000 mobilenet-w4a4:1000]
+(mobilenet: the depthwise-separable zoo model, its depthwise convs as DepthwiseMatVec layers).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from qloom.data import load_dataset, to_model_input  # noqa: E402
 from qloom.verify.ir import compare  # noqa: E402
 from qloom.verify.reference import Reference  # noqa: E402
 
-CASES = ["tfc-w1a1:1000", "tfc-w1a1:10000", "cnv-w2a2:1000", "cnv-w1a1:1000"]
+CASES = ["tfc-w1a1:1000", "tfc-w1a1:10000", "cnv-w2a2:1000", "cnv-w1a1:1000", "mobilenet-w4a4:1000"]
 
 
 def make_model(name: str, work: Path, train: bool) -> Path:

@@ -21,8 +21,8 @@ def is_pow2(t: torch.Tensor) -> bool:
 
 def test_names():
     names = model_names()
-    assert len(names) == 5 * len(VALID_BITS) ** 2
-    assert {"tfc-w1a1", "sfc-w2a2", "lfc-w1a2", "cnv-w2a2", "resnet-w2a2"} <= set(names)
+    assert len(names) == 6 * len(VALID_BITS) ** 2
+    assert {"tfc-w1a1", "sfc-w2a2", "lfc-w1a2", "cnv-w2a2", "resnet-w2a2", "mobilenet-w4a4"} <= set(names)
     assert parse_model_name("tfc-w1a2") == ("tfc", 1, 2)
     assert parse_model_name("SFC-w2a2", weight_bits=4) == ("sfc", 4, 2)
     assert canonical_name("lfc", 1, 1) == "lfc-w1a1"
