@@ -70,6 +70,7 @@ RECIPES: dict[str, dict] = {
     "cnv": dict(epochs=3, shift=2, label_smoothing=0.1),
     # residual CNN, aimed at Fashion-MNIST (bench/bench_train.py); ~90 s per epoch on a free core
     "resnet": dict(epochs=10, shift=2, label_smoothing=0.1),
+    "mobilenet": dict(epochs=5, shift=2, label_smoothing=0.1),  # depthwise-separable CNN (models/mobilenet.py)
     "w1a1": dict(label_smoothing=0.0),
     # `FAMILY-float` (qloom train --float): real-valued weights need a smaller LR than latent
     # [-1, 1] ones, and converge in a few epochs

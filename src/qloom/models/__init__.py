@@ -1,9 +1,11 @@
-"""Model zoo: names like `tfc-w1a1`, `sfc-w2a2`, `lfc-w1a2`, `cnv-w2a2`, `resnet-w2a2` -> Brevitas modules.
+"""Model zoo: names like `tfc-w1a1`, `sfc-w2a2`, `lfc-w1a2`, `cnv-w2a2`, `resnet-w2a2`, `mobilenet-w4a4` -> Brevitas
+modules.
 
 Every zoo model follows the compiler's conventions (see quant.py): pixel input quantizer first,
 bias-free quantized layers each followed by BN and a quantized activation, power-of-two
 constant scales, and a bare QuantLinear at the end (logits = integer accumulator * scale).
-The resnet family adds residual blocks whose two Add inputs share one scale (resnet.py).
+The resnet family adds residual blocks whose two Add inputs share one scale (resnet.py); the
+mobilenet family depthwise-separable blocks (mobilenet.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from qloom.errors import QloomError
 
 from .cnv import build_cnv
 from .fc import HIDDEN, build_fc
+from .mobilenet import build_mobilenet
 from .quant import VALID_BITS
 from .resnet import build_resnet
 
 FAMILIES = {"tfc": "784-64-64-64-10 MLP", "sfc": "3x256 MLP", "lfc": "3x1024 MLP", "cnv": "small CNN",
-            "resnet": "residual CNN"}
+            "resnet": "residual CNN", "mobilenet": "depthwise-separable CNN"}
 _NAME = re.compile(r"^(?P<family>[a-z]+)(?:-w(?P<w>\d+)a(?P<a>\d+))?$")
 FLOAT_SUFFIX = "-float"  # `sfc-float`: the family's topology without quantizers (`qloom train --float`)
 
@@ -88,6 +91,8 @@ def build_model(name: str, weight_bits: int | None = None, act_bits: int | None 
             return build_cnv(full, w, a, **overrides)
         if family == "resnet":
             return build_resnet(full, w, a, **overrides)
+        if family == "mobilenet":
+            return build_mobilenet(full, w, a, **overrides)
         overrides.setdefault("hidden", HIDDEN[family])
         return build_fc(full, w, a, **overrides)
     except TypeError as exc:  # an unknown override keyword

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from onnx import helper
 
 from qloom import semantics as sem
 from qloom.frontend import unsupported
-from qloom.ir import IntType, MatVec, Pool, PoolMode, SlidingWindow
+from qloom.errors import QloomError
+from qloom.ir import DepthwiseMatVec, IntType, MatVec, Pool, PoolMode, SlidingWindow
 from qloom.streamline import dag
 from qloom.streamline.chain import ChainStep
 from qloom.streamline.consts import attr, eval_node, quant_params, quantize_const
@@ -95,6 +98,23 @@ def matmul(lw: Lowering, node) -> None:
     lw.values[node.output[0]] = _with_bias(node, out, bias)
 
 
+# How a depthwise Conv (group == C_in == C_out) lowers: "vvau" (default), SlidingWindow ->
+# DepthwiseMatVec, one K-vector of weights per channel; "block-diagonal", the dense (C, K*C)
+# MatVec with zeros off the diagonal that qloom built before: exact too, kept only so that
+# benches and tests can compare the two (bench/bench_dw.py). Channel multipliers > 1
+# (C_out = m * C_in) always take the block-diagonal path.
+DEPTHWISE_ENV = "QLOOM_DEPTHWISE_LOWERING"
+DEPTHWISE_LOWERINGS = ("vvau", "block-diagonal")
+
+
+def depthwise_lowering() -> str:
+    value = os.environ.get(DEPTHWISE_ENV, "vvau").strip().lower() or "vvau"
+    if value not in DEPTHWISE_LOWERINGS:
+        raise QloomError(f"{DEPTHWISE_ENV}={value!r}: valid values are {', '.join(DEPTHWISE_LOWERINGS)} "
+                         "(unset it for the default, vvau)")
+    return value
+
+
 def conv(lw: Lowering, node) -> None:
     s = _plain(lw, node, lw.stream(node.input[0], node))
     if not is_canonical(s):
@@ -110,24 +130,54 @@ def conv(lw: Lowering, node) -> None:
     pt, pl, pb, pr = attr(node, "pads", [0, 0, 0, 0])
     stride = tuple(attr(node, "strides", [1, 1]))
     wi = w.int_value
+    depthwise = False
     if group != 1:
         if not (group == c and icg == 1 and oc % c == 0):
             raise unsupported(node, f"group={group}: only group=1 and depthwise convolutions")
-        dense = np.zeros((oc, c, kh, kw), dtype=np.int64)
-        dense[np.arange(oc), np.arange(oc) // (oc // c)] = wi[:, 0]
-        wi = dense
+        depthwise = oc == c and depthwise_lowering() == "vvau"
+        if not depthwise:  # block-diagonal: output channel o reads input channel o // multiplier
+            dense = np.zeros((oc, c, kh, kw), dtype=np.int64)
+            dense[np.arange(oc), np.arange(oc) // (oc // c)] = wi[:, 0]
+            wi = dense
     pad = (pt, pl, pb, pr)
-    w_stream = wi.transpose(0, 2, 3, 1).reshape(oc, -1)  # columns (kh, kw, c)
     oh, ow = (h + pt + pb - kh) // stride[0] + 1, (wd + pl + pr - kw) // stride[1] + 1
-    if (kh, kw, stride) != (1, 1, (1, 1)) or any(pad):
+    padded = any(pad)
+    if (kh, kw, stride) != (1, 1, (1, 1)) or padded:
         swg = lw.add_layer(SlidingWindow(name=lw.fresh("swg"), in_shape=s.frame, in_dtype=s.dtype, kernel=(kh, kw),
                                          stride=stride, pad=pad, pad_value=0), s)
         # zero padding of a bipolar input: the window carries {-1, 0, +1} (INT2), exactly
         s = s.with_(dtype=swg.out_dtype, producer=swg.name, pending_matvec=False)
-    out = _add_matvec(lw, node, s, w_stream, _per_out(node, w.scale, 0), w.dtype, (oh, ow, kh * kw * c),
-                      (oh, ow, oc), canonical_index(oc, oh, ow), _acc_name(node))
+    w_scale = _per_out(node, w.scale, 0)
+    if depthwise:
+        out = _add_depthwise(lw, s, wi[:, 0].reshape(oc, kh * kw), w_scale, w.dtype, (oh, ow, kh * kw * c), padded,
+                             _acc_name(node))
+    else:
+        w_stream = wi.transpose(0, 2, 3, 1).reshape(oc, -1)  # columns (kh, kw, c)
+        out = _add_matvec(lw, node, s, w_stream, w_scale, w.dtype, (oh, ow, kh * kw * c),
+                          (oh, ow, oc), canonical_index(oc, oh, ow), _acc_name(node))
     bias = lw.const(node.input[2], node).reshape(1, oc, 1, 1) if len(node.input) > 2 else None
     lw.values[node.output[0]] = _with_bias(node, out, bias)
+
+
+def _add_depthwise(lw: Lowering, s: Stream, w_int: np.ndarray, w_scale: np.ndarray, w_dtype: IntType, in_shape,
+                   padded: bool, start: str) -> Stream:
+    """Append a DepthwiseMatVec (C, K) reading windows `in_shape` (H, W, K*C); the output is a
+    pending accumulator. Channel c reads only input channel c, so per-channel input scales need
+    no alignment (unlike a MatVec): they multiply into that channel's output scale, and the
+    bounds are per channel (a padded window also holds 0)."""
+    lo_in = np.minimum(s.lo, 0) if padded else s.lo
+    hi_in = np.maximum(s.hi, 0) if padded else s.hi
+    w = w_int.astype(np.int64)
+    pos, neg = np.clip(w, 0, None).sum(axis=1), np.clip(w, None, 0).sum(axis=1)
+    lo = (pos * lo_in + neg * hi_in).astype(np.int64)
+    hi = (pos * hi_in + neg * lo_in).astype(np.int64)
+    layer = lw.add_layer(DepthwiseMatVec(name=lw.fresh("vvau"), in_shape=in_shape, in_dtype=s.dtype, weights=w,
+                                         w_dtype=w_dtype,
+                                         acc_dtype=IntType.for_range(int(lo.min()), int(hi.max()))), s)
+    oh, ow, _ = in_shape
+    c = w.shape[0]
+    return Stream(frame=(oh, ow, c), index=canonical_index(c, oh, ow), scale=s.scale * w_scale, lo=lo, hi=hi,
+                  dtype=layer.acc_dtype, chain_start=start, pending_matvec=True, producer=layer.name)
 
 
 def pool(lw: Lowering, node) -> None:

@@ -20,7 +20,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from qloom.errors import QloomError
 from qloom.frontend import unsupported
-from qloom.ir import BIPOLAR, InputQuant, IntType, MatVec, TensorRef, Threshold
+from qloom.ir import BIPOLAR, DepthwiseMatVec, InputQuant, IntType, MatVec, TensorRef, Threshold
 from qloom.streamline.chain import (KEY_MAX, KEY_MIN, ChainStep, FloatLevelFunction, LevelFunction, Terminal,
                                     derive_thresholds, key_floats)
 from qloom.streamline.consts import attr, level_type, levels, quant_params
@@ -194,7 +194,7 @@ class Lowering:
         thresholds = np.clip(thresholds, lo2[:, None], hi2[:, None] + 1)
         self.check_live(s, node)
         last = self.layer(s.producer) if s.pending_matvec else None
-        if isinstance(last, MatVec) and not self.readers.get(last.name):  # no other reader of the accumulator
+        if isinstance(last, (MatVec, DepthwiseMatVec)) and not self.readers.get(last.name):  # no other reader
             weights = last.weights * direction[:, None]
             w_dtype = last.w_dtype if last.w_dtype.contains(weights) else IntType.for_range(weights.min(), weights.max())
             lo_a, hi_a = int(lo2.min()), int(hi2.max())
