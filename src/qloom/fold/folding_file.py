@@ -14,13 +14,20 @@ Format (every key optional except "layers"; layers not listed keep their folding
       }
     }
 
-Keys per layer kind: MatVec pe, simd, mem_style; Threshold pe, mem_style; SlidingWindow
-simd; Pool pe; Fork, AddStreams, Concat pe (a Concat's divides every port's channels). The
+Keys per layer kind: MatVec and DepthwiseMatVec pe, simd, mem_style; Threshold pe, mem_style;
+SlidingWindow simd, kpar; Pool pe; Fork, AddStreams, Concat pe (a Concat's divides every port's channels). The
 FIFO on each edge is not a key: it follows from the folding (`fold.cycles.edge_fifo_depths`). PE must divide the output channels (MH or C), SIMD the input channels (MW or
 C); mem_style is one of auto, block, distributed, registers: a MatVec's weight memory
 (its thresholds are placed automatically, like FINN's), a Threshold's thresholds. "graph" is informational.
 An unknown layer, key or value is a `QloomError` naming the file, layer, value and the
 valid choices. `save_folding` writes this format for every foldable layer of a graph.
+
+A depthwise unit (DepthwiseMatVec) the file sets ties the SlidingWindow feeding it, as auto
+folding does (`fold.rules.match_windows`): the window is refolded to emit the unit's word, so
+no width converter sits between them. A window the file sets itself keeps the file's values;
+if they do not give the unit's word, or the unit's folding has no such window (pe = C with a
+simd that is no legal kpar of the window), the pair still works, through a width converter
+(as wherever a producer's word differs from its reader's).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import json
 from pathlib import Path
 
 from qloom.errors import QloomError
-from qloom.fold.rules import fold_fields, folding_of, set_folding
+from qloom.fold.rules import fold_fields, folding_of, match_windows, set_folding, window_ties
 from qloom.ir import Graph
 
 FORMAT_VERSION = 1
@@ -83,6 +90,19 @@ def parse_folding(data: dict, graph: Graph, where: str = "") -> Graph:
     _check_top(data, where)
     for name, params in data["layers"].items():
         graph = set_folding(graph, name, where=where, **params)
+    return _tie_windows(graph, set(data["layers"]))
+
+
+def _tie_windows(graph: Graph, listed: set[str]) -> Graph:
+    """`graph` with the window of each depthwise unit in `listed` folded to the unit's word
+    (`match_windows`), unless the window itself is in `listed` (the file's choice is kept)."""
+    windows = [sw for dw, sw in window_ties(graph).items() if dw in listed and sw not in listed]
+    if not windows:
+        return graph
+    matched = match_windows(graph)
+    for sw in windows:
+        w = matched.layer(sw)
+        graph = graph.replace_layer(sw, simd=w.simd, kpar=w.kpar)
     return graph
 
 

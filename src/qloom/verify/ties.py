@@ -11,6 +11,12 @@ case float32 error bound (`qloom.verify.rounding`), give two different levels.
 
 sigma_c and b_c (the float image of one accumulator step, the bias) are fitted on a seeded
 batch of random inputs; the bound is the worst case over all inputs of the layer's input type.
+A channel whose accumulator is 0 on the whole batch has no sigma to fit; its threshold at 0 is
+checked on the bias with the reference's own bound on that batch (reported with step 0).
+
+A DepthwiseMatVec is treated as a MatVec: its weights (C, K) are rows of one output channel
+each (fan-in K, the kernel positions) and its reference site is the grouped Conv, so the same
+accumulator ranges, congruences and float32 bound apply (`DOT_LAYERS`, `_rows`).
 """
 
 from __future__ import annotations
@@ -22,14 +28,23 @@ from pathlib import Path
 import numpy as np
 
 from qloom import sim
-from qloom.ir import Graph, MatVec
+from qloom.ir import DepthwiseMatVec, Graph, MatVec
 from qloom.semantics import accumulator_bounds_per_row
 from qloom.verify.inputs import random_inputs
 from qloom.verify.rounding import DOT, EXTRA_ROUNDINGS, gamma
 
 
+DOT_LAYERS = (MatVec, DepthwiseMatVec)  # layers whose accumulator is a dot product of weight rows
+
+
+def _rows(layer) -> tuple[int, int]:
+    """(output channels, fan-in per channel) of a dot-product layer: MatVec (MH, MW), a
+    depthwise unit (C, K)."""
+    return (layer.mh, layer.mw) if isinstance(layer, MatVec) else (layer.channels, layer.k)
+
+
 def _accumulators(graph: Graph, j: int, start_frames: np.ndarray, start: int, feeds=None) -> np.ndarray:
-    """MatVec j's accumulators (N, H, W, MH), running the graph from layer `start` (a DAG's
+    """Dot-product layer j's accumulators (N, H, W, MH or C), running the graph from layer `start` (a DAG's
     branches from before `start` read their streams from `feeds`, name -> frames)."""
     layer = graph.layers[j]
     bare = dataclasses.replace(layer, thresholds=None, ref=None)
@@ -51,9 +66,9 @@ def _to_stream(layer, y: np.ndarray) -> np.ndarray:
 
 
 def dot_site(g, layer):
-    """The reference site of a MatVec with thresholds when it is a plain dot product followed by
+    """The reference site of a MatVec or DepthwiseMatVec with thresholds when it is a plain dot product followed by
     elementwise ops (the source tensor then has the quantizer's layout), else None."""
-    if not (isinstance(layer, MatVec) and layer.thresholds is not None and layer.ref is not None):
+    if not (isinstance(layer, DOT_LAYERS) and layer.thresholds is not None and layer.ref is not None):
         return None
     site = g.site(layer.ref.tensor)
     if site.source_node is None or site.source_node.op_type not in DOT or \
@@ -65,8 +80,8 @@ def dot_site(g, layer):
 def fit(g, layer, site, acc: np.ndarray, y_ref: np.ndarray) -> tuple[np.ndarray, ...]:
     """Per channel, the float image of one accumulator step (sigma) and the bias b, so that the
     reference's source value is sigma * acc + b (least squares over the batch; b is the node's
-    bias input). Returns (a, y, sigma, b) with a and y as (positions, MH)."""
-    mh = layer.mh
+    bias input). Returns (a, y, sigma, b) with a and y as (positions, MH or C)."""
+    mh, _ = _rows(layer)
     a = acc.reshape(-1, mh).astype(np.float64)
     y = _to_stream(layer, y_ref).reshape(-1, mh)
     node = site.source_node
@@ -96,7 +111,7 @@ def accumulator_off(g, graph: Graph, j: int, site, r: dict, start_frames, start:
 
 
 def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_layers=()) -> list[dict]:
-    """Per MatVec with thresholds: the (channel, threshold, accumulator) ties, in layer order.
+    """Per MatVec or DepthwiseMatVec with thresholds: the (channel, threshold, accumulator) ties, in layer order.
 
     `exact_layers`: names already known to have an exact reference (skipped without a probe).
     """
@@ -113,7 +128,7 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
     r = ref.run(x, full=True)
     ties = []
     for j, layer, site in cands:
-        _, exact = g.bound(site.source, r)
+        e_site, exact = g.bound(site.source, r)
         if exact:
             continue
         known = [i for i in range(j) if graph.layers[i].ref is not None and graph.layers[i].ref.tensor in r]
@@ -123,14 +138,19 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
             acc = _accumulators(graph, j, from_onnx(prev, r[prev.ref.tensor]), known[-1] + 1, feeds)
         else:  # nothing quantized before it (an integer model input): from the input itself
             acc = _accumulators(graph, j, x, 0)
-        mh = layer.mh
+        mh, mw = _rows(layer)
         a, _, sigma, b = fit(g, layer, site, acc, r[site.source])
         den = (a * a).sum(axis=0)
         w = layer.weights.astype(np.int64)
         t_in = layer.in_dtype
         max_in = max(abs(t_in.min), abs(t_in.max))
-        e = gamma(layer.mw + EXTRA_ROUNDINGS) * (max_in * np.abs(w).sum(axis=1) * np.abs(sigma) + np.abs(b))
-        e = e / (1 - gamma(layer.mw))
+        e = gamma(mw + EXTRA_ROUNDINGS) * (max_in * np.abs(w).sum(axis=1) * np.abs(sigma) + np.abs(b))
+        e = e / (1 - gamma(mw))
+        # a channel whose accumulator is 0 on every probe input has no sigma to fit: only acc = 0 is
+        # known (value b), with the reference's bound on those inputs
+        unfit = den == 0
+        e_seen = _to_stream(layer, np.broadcast_to(e_site, r[site.source].shape)).reshape(-1, mh).max(axis=0)
+        e = np.where(unfit, np.maximum(e, e_seen), e)
         lo, hi = accumulator_bounds_per_row(w, t_in.min, t_in.max)
         thr = np.broadcast_to(layer.thresholds, (mh, layer.thresholds.shape[1]))
         cand = np.concatenate([thr, thr - 1], axis=1).astype(np.float64)  # (MH, 2T) accumulators
@@ -141,12 +161,10 @@ def find_ties(reference, graph: Graph, frames: int = 64, seed: int = 0, exact_la
         f_lo = g.run(site.chain, site.source, lo_v, site.end).reshape(cand.shape[1], mh).T
         f_hi = g.run(site.chain, site.source, hi_v, site.end).reshape(cand.shape[1], mh).T
         for c in range(mh):
-            if den[c] == 0:
-                continue
             step = gcd(*[int(v) for v in w[c] if v]) or 1
             for col in range(cand.shape[1]):
                 accv = int(cand[c, col])
-                if not lo[c] <= accv <= hi[c] or f_lo[c, col] == f_hi[c, col]:
+                if not lo[c] <= accv <= hi[c] or f_lo[c, col] == f_hi[c, col] or (unfit[c] and accv):
                     continue
                 if t_in.bipolar and (accv - int(w[c].sum())) % (2 * step):
                     continue
@@ -167,7 +185,7 @@ def hits(graph: Graph, ties: list[dict], trace: dict) -> list[dict]:
         if j not in accs:
             k = max(i for i in range(j) if names[i] in trace)
             accs[j] = _accumulators(graph, j, trace[names[k]], k + 1, trace)
-        a = accs[j].reshape(-1, graph.layers[j].mh)[:, t["channel"]]
+        a = accs[j].reshape(-1, _rows(graph.layers[j])[0])[:, t["channel"]]
         out.append({**t, "hits": int((a == t["accumulator"]).sum())})
     return out
 
