@@ -3,6 +3,7 @@
     python bench/bench_resources_calib.py            # the table from the stored counts (no Yosys)
     python bench/bench_resources_calib.py --layers   # ... and every layer core and FIFO/converter
     python bench/bench_resources_calib.py --synth    # (re)build every design and run Yosys on it (minutes each)
+    python bench/bench_resources_calib.py --check-folding  # is each stored IR still what `qloom build` folds?
 
 Every zoo family (w1a1, w2a2; random weights: the hardware's shape, not its accuracy, matters)
 at the folding `qloom build` picks (default target 1e6 frames/s, with `--board zybo-z7-20` and
@@ -30,8 +31,12 @@ from qloom.fold.calibration import (
     CORE_LUT,
     DESIGN_LUT,
     GLUE_LUT,
+    NOT_IN_SET,
     SMALL_LUT,
+    build_design,
     compare,
+    hash_text,
+    set_designs,
     stored_designs,
 )
 from qloom.fold.resources import KEYS
@@ -39,43 +44,36 @@ from qloom.fold.resources import KEYS
 DATA = Path(__file__).parent / "calibration"
 DEMO_MODEL = DATA / "demo-tfc-w1a1-mnist.onnx"  # `qloom demo`'s trained model (seed 0, default recipe)
 # (label, model, board): `qloom build MODEL [--board zybo-z7-20]` at the default target of 1e6 frames/s
-DESIGNS = [("demo", "demo", "zybo-z7-20")] + [
-    (f"{m}{' zybo' if b else ''}", m, b)
-    for m in ("tfc-w1a1", "tfc-w2a2", "sfc-w1a1", "sfc-w2a2", "lfc-w1a1", "lfc-w2a2", "cnv-w1a1", "cnv-w2a2")
-    for b in ("zybo-z7-20", None)
-]
-TARGET_FPS = 1e6  # qloom.buildconfig's default
+DESIGNS = set_designs()  # demo + every zoo family x (w1a1, w2a2), with --board zybo-z7-20 and without
 
 
 def build_graph(model: str, board: str | None, work: Path):
-    """(folded graph, target frames/s) as `qloom build` makes it (auto folding, memory styles
-    resolved) at the default target; where it refuses that target (LFC, CNV, SFC-w2a2 at
-    1e6 frames/s) with `--target-fps 0`: the fastest folding that fits the board. None where
-    neither applies (no board)."""
-    from qloom import fold, streamline
-    from qloom.errors import QloomError
+    """qloom.fold.calibration.build_design with `make demo`'s stored model for "demo"."""
+    return build_design(model, board, work, DEMO_MODEL)
 
-    if model == "demo":
-        src = DEMO_MODEL
-    else:
-        from qloom.export import export_qonnx_model
-        from qloom.models import build_model
 
-        src = work / f"{model}.onnx"
-        if not src.exists():
-            import torch
+def check_folding(data: Path, work: Path) -> int:
+    """Rebuild every design (no Yosys) and compare its folded IR with the stored one: a change of
+    the folding search, the cost model (the fastest folding that fits the board follows the
+    estimates) or a lowering leaves the stored counts describing another design. 1 if any differ."""
+    from qloom.ir import serialize
 
-            torch.manual_seed(0)
-            export_qonnx_model(build_model(model), src, (1, 28, 28))
-    g = streamline.run(src, name=model)
-    for target in (TARGET_FPS, None):
-        if target is None and board is None:
-            return None
-        try:
-            return fold.resolve_mem_styles(fold.auto_fold(g, target_fps=target, board=board)), target
-        except QloomError as exc:
-            print(f"{model} {board}: {exc}", flush=True)
-    return None
+    have = {d["label"]: d for d in json.loads((data / "designs.json").read_text())["designs"]}
+    rows, stale = [], 0
+    for label, model, board in DESIGNS:
+        built = build_graph(model, board, work)
+        if built is None:
+            state = "no folding (no board, target refused)"
+        elif label not in have:
+            state = "NOT IN THE SET"
+        elif have[label]["ir_text_hash"] == hash_text(serialize.to_json(built[0])):
+            state = "same"
+        else:
+            state = "DIFFERS: re-run --synth on it"
+        stale += state.isupper() or state.startswith("DIFF")
+        rows.append({"design": label, "stored folding vs qloom build's": state})
+    print_table("Stored calibration designs against the folding qloom build picks today", rows)
+    return 1 if stale else 0
 
 
 def load_set(data: Path = DATA) -> list[dict]:
@@ -117,12 +115,6 @@ def synth_all(labels: list[str], data: Path, work: Path) -> None:
         print(f"{label}: {seconds} s, LUT {sum(v['LUT'] for v in got.values())}", flush=True)
 
 
-def hash_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
 def _pct(est: float, ref: float) -> str:
     return f"{100 * (est - ref) / ref:+.1f}%" if ref else ("0" if est == 0 else "inf")
 
@@ -131,8 +123,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--synth", nargs="*", metavar="LABEL", help="run Yosys (on these labels; none: all)")
     ap.add_argument("--layers", action="store_true", help="also print every layer and its glue")
+    ap.add_argument("--check-folding", action="store_true", help="rebuild every design, compare with the stored IR")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args(argv)
+    if args.check_folding:
+        return check_folding(args.data, Path(tempfile.mkdtemp(prefix="qloom_calib_")))
     if args.synth is not None:
         work = Path(tempfile.mkdtemp(prefix="qloom_calib_"))
         os.nice(10)
@@ -167,6 +162,10 @@ def main(argv=None) -> int:
     print(f"\nworst LUT error: per design {_fmt(worst['design'])} "
           f"(bound {DESIGN_LUT:.0%}); per layer core >= {SMALL_LUT} LUT {_fmt(worst['core'])} (bound {CORE_LUT:.0%}); "
           f"per FIFO/converter >= {SMALL_LUT} LUT {_fmt(worst['glue'])} (bound {GLUE_LUT:.0%})")
+    stored = {r["design"] for r in rows}
+    absent = [lbl for lbl, _, _ in DESIGNS if lbl not in stored]
+    for lbl in absent:
+        print(f"not in the set: {lbl}: {NOT_IN_SET.get(lbl, 'NOT SYNTHESIZED YET (--synth)')}")
     print(f"BRAM18 and DSP: {'exact for every design, core and converter' if not mismatches else 'DIFF: ' + ', '.join(mismatches)}")
     return 0
 
