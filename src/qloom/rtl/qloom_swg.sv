@@ -9,26 +9,29 @@
 // bipolar code b -> 2b - 1; other inputs are sign- or zero-extended). The frame buffer
 // stays BITS wide; PAD is then encoded in OUT_BITS.
 //
-// A double-buffered frame buffer (2 banks of H*W*CF words): the writer fills one bank at
-// the input rate while the reader walks the other bank's windows, so a frame costs
-// max(input words, output words) clocks in steady state. Bank handover: `full[b]` is set
-// by the writer's last word and cleared by the reader's last word; each side waits only
-// for its own bank. Any stride and padding; memory cost 2 frames (a line buffer would
-// need only KH rows, see the notes in the generator).
+// A ring of ROWS input rows (ROWS * W * CF words per lane, qloom.hw.linebuf picks ROWS so a
+// frame still costs max(input words, output words) clocks; ROWS = 2H holds two frames, the
+// old double buffer). Handover is per row: the writer takes the next row's slot at its first
+// word while fewer than ROWS are in use (`used`); output row oy is read once `ahead` (rows
+// of the reader's frame complete) reaches need = min(H, oy*SH - PT + max(KH, SH)) (the last
+// output row: all H); its last word frees the rows below the next output row (the last one
+// frees the rest of the frame). A slot is read only between its row's last write and its
+// release, so the ring never needs a bank flag. Any stride and padding.
 //
-// The reader's word address moves by additions only (no multipliers): +1 along a kernel
-// row (kw and c are contiguous), +W*CF to the next kernel row, +SW*CF to the next window,
-// +SH*W*CF to the next output row. iy/ix track the input pixel to detect padding.
-// Pipeline: issue (bank read, registered) -> s1 (pad mux) -> output FIFO, with credits.
+// The reader's word address is a row base plus a column offset, moved by additions only (no
+// multipliers): the row base of a slot (slot * W*CF) steps by constant rows modulo ROWS (one
+// compare and subtract), the column offset +1 along a kernel row (kw and c are contiguous),
+// +SW*CF to the next window. iy/ix track the input pixel to detect padding.
+// Pipeline: issue (ring read, registered) -> s1 (pad mux) -> output FIFO, with credits.
 //
 // KPAR > 1 emits KPAR consecutive window words (SIMD elements each) per output word,
 // element order unchanged (word j of a group in the low bits): a stream of SIMD*KPAR
 // elements per word. A group is PC channel words of one pixel (KPAR | CF), or PX whole
 // pixels of one kernel row (CF | KPAR, KPAR/CF | KW), or PY whole kernel rows (KW*CF |
 // KPAR, KPAR/(KW*CF) | KH); the counters walk groups, and lane p reads at a fixed offset
-// (dcf, dx, dy) from the group's first word. Each lane has its own copy of the frame
-// buffer (one read port each; the writer writes all copies), padding is checked once
-// per kernel row and column of the group.
+// (dcf, dx, dy) from the group's first word. Each lane has its own copy of the ring (one
+// read port each; the writer writes all copies), padding is checked once per kernel row
+// and column of the group.
 module qloom_swg #(
   parameter int H = 4,
   parameter int W = 4,
@@ -47,8 +50,9 @@ module qloom_swg #(
   parameter int OUT_BITS = BITS,
   parameter int IN_SIGNED = 0,   // how a widened element extends
   parameter int IN_BIPOLAR = 0,
-  parameter int STYLE = 0,  // qloom_sdpram STYLE of the frame buffer
-  parameter int KPAR = 1    // optional: window words per output word (see above)
+  parameter int STYLE = 0,  // qloom_sdpram STYLE of the ring
+  parameter int KPAR = 1,   // optional: window words per output word (see above)
+  parameter int ROWS = 2 * H  // input rows the ring holds (>= KH + SH - 1: no deadlock)
 ) (
   input  logic                  clk,
   input  logic                  rst_n,
@@ -62,40 +66,61 @@ module qloom_swg #(
   localparam int CF = C / SIMD;
   localparam int OH = (H + PT + PB - KH) / SH + 1;
   localparam int OW = (W + PL + PR - KW) / SW + 1;
-  localparam int FRAME = H * W * CF;         // words per bank
-  localparam int AW = $clog2(2 * FRAME);     // bank address: {bank, word}
-  localparam int WAW = FRAME > 1 ? $clog2(FRAME) : 1;
+  localparam int WCF = W * CF;               // words per input row
+  localparam int RW = ROWS * WCF;            // words of the ring
+  localparam int AW = RW > 1 ? $clog2(RW) : 1;
   localparam int DW = SIMD * BITS;
-  localparam int START = -(PT * W + PL) * CF;  // address of window (0, 0), may be negative
   localparam int ODW = SIMD * OUT_BITS;  // one lane
   localparam int PC = KPAR <= CF ? KPAR : CF;                   // channel words per group
   localparam int PX = KPAR <= CF ? 1 : (KPAR <= KW * CF ? KPAR / CF : KW);  // pixels per group
   localparam int PY = KPAR / (PC * PX);                         // kernel rows per group
+  localparam int KMAX = KH > SH ? KH : SH;  // rows an output row needs beyond its first one
   localparam logic [OUT_BITS-1:0] PAD_E = OUT_BITS'(PAD);
   localparam int QDEPTH = 4;  // LAT 2 + 2
+  // row steps as ring offsets in words (rows modulo ROWS, times WCF)
+  function automatic integer ring(input integer rows);  // Yosys: assign the name, no return
+    ring = (((rows % ROWS) + ROWS) % ROWS) * WCF;
+  endfunction
+  localparam int STEP_KY = ring(PY);                      // next kernel row group
+  localparam int STEP_OY = ring(SH);                      // next output row
+  localparam int STEP_FRAME = ring(H - (OH - 1) * SH);    // last output row -> next frame's first
+  localparam int START = ring(-PT);                       // frame 0's first output row
+  // a + b modulo RW, both in 0..RW-1
+  function automatic integer wrap(input integer a, input integer b);
+    wrap = a + b >= RW ? a + b - RW : a + b;
+  endfunction
 
-  logic [1:0] full;  // bank b holds a complete frame not yet read
-  logic wb, rb;      // bank being written / read
+  // ---------------------------------------------------------------- row handover
+  int used;   // ring slots taken by the writer and not yet freed by the reader (0..ROWS)
+  int ahead;  // rows of the reader's frame complete (beyond H: the next frame's)
+  int top;    // input row of the current output row's first kernel row: oy*SH - PT
+  int lo_now, lo_next, need;
+  assign lo_now = top < 0 ? 0 : (top > H ? H : top);
+  assign lo_next = top + SH < 0 ? 0 : (top + SH > H ? H : top + SH);
 
   // ---------------------------------------------------------------- writer
-  logic [WAW-1:0] waddr;
-  assign s_tready = !full[wb];
+  int wcol;   // word in the row being written
+  int wrow;   // its slot's first word
+  assign s_tready = wcol != 0 || used < ROWS;
   wire push = s_tvalid && s_tready;
-  wire w_last = waddr == WAW'(FRAME - 1);
-  wire [AW-1:0] fb_waddr = (wb ? AW'(FRAME) : '0) + AW'(waddr);
+  wire w_row_end = wcol == WCF - 1;
+  wire [AW-1:0] fb_waddr = AW'(wrow + wcol);
 
   // ---------------------------------------------------------------- reader
   logic credit_ok;
   int cf, kx, ky, ox, oy;       // position in the output sequence
   int ix, iy;                   // input pixel of the element (outside 0..W-1/H-1: padding)
-  int addr, krow, winb, rowb;   // word address of: element, kernel row start, window, output row
+  int krow, rrow;               // ring word of: current kernel row, output row's first kernel row
+  int col, winc;                // column offset (x * CF + c) of: element, window
   wire r_last_cf = cf == CF - PC;
   wire r_last_kx = kx == KW - PX;
   wire r_last_ky = ky == KH - PY;
   wire r_last_ox = ox == OW - 1;
   wire r_last_oy = oy == OH - 1;
-  wire r_last = r_last_cf && r_last_kx && r_last_ky && r_last_ox && r_last_oy;
-  wire issue = full[rb] && credit_ok;
+  wire r_row_end = r_last_cf && r_last_kx && r_last_ky && r_last_ox;
+  assign need = r_last_oy ? H : (top + KMAX < 0 ? 0 : (top + KMAX > H ? H : top + KMAX));
+  wire issue = ahead >= need && credit_ok;
+  wire [31:0] freed = r_last_oy ? 32'(H - lo_now) : 32'(lo_next - lo_now);
   logic row_ok [PY];  // kernel row iy + dy of the group is inside the frame
   logic col_ok [PX];
   for (genvar d = 0; d < PY; d++) begin : g_row
@@ -110,66 +135,64 @@ module qloom_swg #(
       {cf, kx, ky, ox, oy} <= '0;
       iy <= -PT;
       ix <= -PL;
-      {addr, krow, winb, rowb} <= {START, START, START, START};
+      top <= -PT;
+      {krow, rrow} <= {START, START};
+      {col, winc} <= {-PL * CF, -PL * CF};
     end else if (issue) begin
       if (!r_last_cf) begin
         cf <= cf + PC;
-        addr <= addr + PC;
+        col <= col + PC;
       end else if (!r_last_kx) begin
         cf <= 0;
         kx <= kx + PX;
         ix <= ix + PX;
-        addr <= addr + PC + (PX - 1) * CF;
+        col <= col + PC + (PX - 1) * CF;
       end else if (!r_last_ky) begin
         {cf, kx} <= '0;
         ky <= ky + PY;
         iy <= iy + PY;
         ix <= ix - (KW - PX);
-        krow <= krow + PY * W * CF;
-        addr <= krow + PY * W * CF;
+        krow <= wrap(krow, STEP_KY);
+        col <= winc;
       end else if (!r_last_ox) begin
         {cf, kx, ky} <= '0;
         ox <= ox + 1;
         iy <= iy - (KH - PY);
         ix <= ix - (KW - PX) + SW;
-        winb <= winb + SW * CF;
-        krow <= winb + SW * CF;
-        addr <= winb + SW * CF;
+        krow <= rrow;
+        winc <= winc + SW * CF;
+        col <= winc + SW * CF;
       end else if (!r_last_oy) begin
         {cf, kx, ky, ox} <= '0;
         oy <= oy + 1;
         iy <= iy - (KH - PY) + SH;
         ix <= -PL;
-        rowb <= rowb + SH * W * CF;
-        winb <= rowb + SH * W * CF;
-        krow <= rowb + SH * W * CF;
-        addr <= rowb + SH * W * CF;
-      end else begin  // frame done: back to window (0, 0)
+        top <= top + SH;
+        rrow <= wrap(rrow, STEP_OY);
+        krow <= wrap(rrow, STEP_OY);
+        {col, winc} <= {-PL * CF, -PL * CF};
+      end else begin  // frame done: the next frame's window (0, 0)
         {cf, kx, ky, ox, oy} <= '0;
         iy <= -PT;
         ix <= -PL;
-        {addr, krow, winb, rowb} <= {START, START, START, START};
+        top <= -PT;
+        rrow <= wrap(rrow, STEP_FRAME);
+        krow <= wrap(rrow, STEP_FRAME);
+        {col, winc} <= {-PL * CF, -PL * CF};
       end
     end
   end
 
-  // ---------------------------------------------------------------- bank handover
   always_ff @(posedge clk) begin
     if (!rst_n) begin
-      full <= '0;
-      wb <= 1'b0;
-      rb <= 1'b0;
-      waddr <= '0;
+      {wcol, wrow, used, ahead} <= '0;
     end else begin
-      if (push) waddr <= w_last ? '0 : waddr + 1'b1;
-      if (push && w_last) begin
-        full[wb] <= 1'b1;
-        wb <= !wb;
+      if (push) begin
+        wcol <= w_row_end ? 0 : wcol + 1;
+        if (w_row_end) wrow <= wrap(wrow, WCF);
       end
-      if (issue && r_last) begin  // never the bank the writer is filling
-        full[rb] <= 1'b0;
-        rb <= !rb;
-      end
+      used <= used + (push && wcol == 0 ? 1 : 0) - (issue && r_row_end ? int'(freed) : 0);
+      ahead <= ahead + (push && w_row_end ? 1 : 0) - (issue && r_row_end && r_last_oy ? H : 0);
     end
   end
 
@@ -184,14 +207,15 @@ module qloom_swg #(
     localparam int DCF = p % PC;
     localparam int DX = (p / PC) % PX;
     localparam int DY = p / (PC * PX);
-    localparam int OFF = DY * W * CF + DX * CF + DCF;  // word offset from the group's first word
+    localparam int ROFF = ring(DY);      // its kernel row's offset in the ring
+    localparam int COFF = DX * CF + DCF;  // its column offset from the group's first word
     wire in_frame = row_ok[DY] && col_ok[DX];
-    wire [AW-1:0] raddr = (rb ? AW'(FRAME) : '0) + (in_frame ? AW'(addr + OFF) : '0);
+    wire [AW-1:0] raddr = in_frame ? AW'(wrap(krow, ROFF) + col + COFF) : '0;
     logic s1_pad;
     logic [DW-1:0] rdata;
     always_ff @(posedge clk) s1_pad <= !in_frame;
-    // this lane's copy of the frame buffer: 2 banks of FRAME words
-    qloom_sdpram #(.WIDTH(DW), .DEPTH(2 * FRAME), .STYLE(STYLE)) u_frames (
+    // this lane's copy of the ring
+    qloom_sdpram #(.WIDTH(DW), .DEPTH(RW), .STYLE(STYLE)) u_ring (
       .clk(clk), .we(push), .waddr(fb_waddr), .wdata(s_tdata), .raddr(raddr), .rdata(rdata));
     logic [ODW-1:0] wide;  // rdata, each element widened to OUT_BITS
     for (genvar i = 0; i < SIMD; i++) begin : g_lane

@@ -18,7 +18,7 @@ MatVec (qloom_mvtu, scheme from `datapath`), per PE:
 DSP: one DSP48E1 per lane product of the DSP scheme (operands up to 25 x 18 bits).
 
 Memories (`memories`): weight and threshold ROMs, the MatVec input buffer, the sliding
-window's double frame buffer (a copy per KPAR lane), the pool's delay lines. Block RAM
+window's ring of input rows (a copy per KPAR lane), the pool's delay lines. Block RAM
 counts replay Yosys `memory_libmap`'s choice for xc7 (`bram18_count`: every RAMB18/RAMB36 width mode, data of
 several address ranges packed into one word when that is cheaper; checked against 223
 ROM shapes, 16..32768 deep, 1..100 bits wide). LUT costs (`memory_luts`) are per kind:
@@ -43,6 +43,7 @@ from qloom.backends.rtl.coeffs import BRAM_CONFIGS, DEFAULT, Coefficients
 from qloom.backends.rtl.datapath import Dot
 from qloom.backends.rtl.emit import QUEUE_DEPTH
 from qloom.hw import fifo_depth, interface, threshold_compare_type
+from qloom.hw.linebuf import ring_rows
 from qloom.ir import (AddStreams, Concat, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec, MemStyle, Pool,
                       SlidingWindow, Threshold)
 
@@ -223,8 +224,8 @@ def memories(layer: Layer) -> list[Memory]:
         n_thr = max(1, layer.thresholds.shape[1])
         return [Memory("thresholds", c // layer.pe, layer.pe * n_thr * compare_bits(layer))]
     if isinstance(layer, SlidingWindow):
-        # qloom_swg: a memory of two frame banks, H*W*C/SIMD words each, one copy per KPAR lane
-        return [Memory("frame_buffer", 2 * h * w * c // layer.simd, layer.simd * layer.in_dtype.bits,
+        # qloom_swg: a ring of ROWS input rows (`hw.linebuf`), W*C/SIMD words each, a copy per KPAR lane
+        return [Memory("line_buffer", ring_rows(layer) * w * c // layer.simd, layer.simd * layer.in_dtype.bits,
                        RAM_SDP, count=layer.kpar, style_field=False)]
     if isinstance(layer, Pool):
         # qloom_pool: KW-1 pixel delay lines of C/PE words, KH-1 row delay lines of OW*C/PE

@@ -18,6 +18,7 @@ import numpy as np
 from qloom.backends.rtl import datapath
 from qloom.backends.rtl.cost import memory_styles
 from qloom.hw import LayerInterface, clip_thresholds, interface, threshold_compare_type
+from qloom.hw.linebuf import ring_rows
 from qloom.ir import ops
 from qloom.ir.types import IntType
 from qloom.packing import pack_rows
@@ -169,9 +170,10 @@ def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
                                     "PT": pt, "PL": pl, "PB": pb, "PR": pr, "SIMD": l.simd,
                                     "BITS": it.bits, "PAD": pad,
                                     "OUT_BITS": out.bits, "IN_SIGNED": _flag(it.signed), "IN_BIPOLAR": _flag(it.bipolar),
-                                    "STYLE": MEM_STYLE_CODE[memory_styles(l)["frame_buffer"]]}
+                                    "STYLE": MEM_STYLE_CODE[memory_styles(l)["line_buffer"]]}
     if l.kpar > 1:  # omitted at 1: designs of kpar=1 stay byte-identical
         params["KPAR"] = l.kpar
+    params["ROWS"] = ring_rows(l)
     return Core("qloom_swg", params, interface(l), it, out)
 
 
