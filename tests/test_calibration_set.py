@@ -17,8 +17,11 @@ from qloom.backends.rtl.coeffs import DEFAULT
 from qloom.fold.calibration import NOT_IN_SET, build_design, hash_text, set_designs, stored_designs, violations
 
 DATA = Path(__file__).parent.parent / "bench" / "calibration"
-# zoo designs whose Yosys run had not finished when the set was committed (see the bench's --synth)
-NOT_YET_SYNTHESIZED = {"sfc-w2a2 zybo", "lfc-w2a2 zybo", "resnet-w1a1 zybo", "resnet-w2a2 zybo"}
+# zoo designs whose Yosys run had not finished when the set was committed (see the bench's --synth);
+# mobilenet: the depthwise family of session 5 (s5-dw-model), not in the registry when the set was
+# synthesized
+NOT_YET_SYNTHESIZED = {"lfc-w2a2 zybo", "resnet-w1a1 zybo", "resnet-w2a2 zybo",
+                       "mobilenet-w1a1 zybo", "mobilenet-w2a2 zybo", "mobilenet-w1a1", "mobilenet-w2a2"}
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,8 @@ def test_set_covers_the_zoo_and_the_demo(designs):
     wanted = [lbl for lbl, _, _ in set_designs()]
     assert "demo" in wanted and "cnv-w2a2 zybo" in wanted and "resnet-w2a2 zybo" in wanted
     missing = [lbl for lbl in wanted if lbl not in labels and lbl not in NOT_IN_SET]
-    assert sorted(missing) == sorted(NOT_YET_SYNTHESIZED)
+    assert not [lbl for lbl in missing if lbl not in NOT_YET_SYNTHESIZED]
+    assert not NOT_YET_SYNTHESIZED & labels  # stored now: drop it from the list
     assert not [lbl for lbl in NOT_IN_SET if lbl.endswith(" zybo") or lbl in labels]
     assert labels <= set(wanted)
 
@@ -82,3 +86,19 @@ def test_stored_graphs_are_what_the_counts_were_taken_of(designs):
 
     for d in designs:
         assert hash_text(serialize.to_json(d["graph"])) == d["ir_text_hash"], d["label"]
+
+
+def test_dma_gearbox_against_its_stored_count(designs):
+    """sfc-w2a2's DMA side packs 8 bytes a word into 196-byte words: the fill level moves in
+    steps of 4, so one shift stage of three is left (Yosys: 1,585 LUT); counting all three put
+    the design 5% over. The 8 -> 49 gearbox (step 1) keeps its three stages."""
+    from qloom.fold.cycles import dma_geometry
+    from qloom.fold.resources import dwc_resources
+
+    d = next(d for d in designs if d["label"] == "sfc-w2a2 zybo")
+    din, _ = dma_geometry(d["graph"])
+    assert (din.per_word, din.par) == (8, 196)
+    got = d["yosys"]["u_mvu0_dwc"]["LUT"]
+    est = dwc_resources(din.per_word, din.par, din.bits, frame=din.elems)["LUT"]
+    assert abs(est - got) <= 0.15 * got
+    assert dwc_resources(8, 49, 8, frame=784)["LUT"] > 0.9 * 1016  # bench_resources: 8 -> 49 x 8 bits
