@@ -52,9 +52,11 @@ def rows_at(n: int | None):
         cost.ring_rows = orig
 
 
-def synth(l: SlidingWindow, rows: int, d: Path) -> dict:
-    core = layers.emit(l, "x")
-    params = {**core.params, "ROWS": rows}
+def synth(l: SlidingWindow, rows: int, d: Path, style: int | None = None) -> dict:
+    """Yosys counts of the layer's core at `rows` (and memory `style`, None: the emitter's)."""
+    with rows_at(rows):
+        core = layers.emit(l, "x")
+    params = {**core.params, "ROWS": rows, **({} if style is None else {"STYLE": style})}
     d.mkdir(parents=True, exist_ok=True)
     files = [str(library_file(m)) for m in layers.LIBRARY_DEPS["qloom_swg"]]
     iw, ow = core.in_par * l.in_dtype.bits, core.out_par * core.out_dtype.bits

@@ -166,8 +166,8 @@ def test_window_pool_threshold_label_have_resources():
     r = resources(tiny_cnn())["layers"]
     for name in ("swg", "pool", "thr", "top"):
         assert r[name]["LUT"] > 0 and r[name]["FF"] > 0 and r[name]["DSP"] == 0
-    (buf,) = memories(zoo("cnv_w1a1").layer("swg1"))  # qloom_swg: two banks of H*W*C/SIMD words
-    assert (buf.count, buf.depth, buf.width) == (1, 2 * 30 * 30 * 64, 1)
+    (buf,) = memories(zoo("cnv_w1a1").layer("swg1"))  # qloom_swg: a ring of 2*KH rows of W*C/SIMD words
+    assert (buf.name, buf.count, buf.depth, buf.width) == ("line_buffer", 1, 6 * 30 * 64, 1)
     lines = {m.name: (m.count, m.depth, m.width) for m in memories(tiny_cnn().layer("pool"))}
     assert lines == {"column_lines": (1, 8, 10), "row_lines": (1, 3 * 8, 10)}  # KW-1, KH-1 delay lines
 

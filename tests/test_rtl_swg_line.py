@@ -101,8 +101,8 @@ def test_a_writer_that_overwrites_a_row_in_use_is_caught(tmp_path, monkeypatch):
     for f in rtl_helpers.library_files("qloom_swg"):
         text = f.read_text()
         if f.name == "qloom_swg.sv":
-            assert "used < ROWS;" in text
-            text = text.replace("used < ROWS;", "used < ROWS + 1;")
+            assert "used < UB'(ROWS);" in text
+            text = text.replace("used < UB'(ROWS);", "used <= UB'(ROWS);")  # one slot too many
         (lib / f.name).write_text(text)
     monkeypatch.setattr(rtl_helpers, "library_files", lambda m: [lib / f.name for f in
                                                                   [*map(lambda n: rtl_helpers.LIB_DIR / f"{n}.sv",

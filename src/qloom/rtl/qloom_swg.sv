@@ -86,99 +86,124 @@ module qloom_swg #(
   localparam int STEP_FRAME = ring(H - (OH - 1) * SH);    // last output row -> next frame's first
   localparam int START = ring(-PT);                       // frame 0's first output row
   // a + b modulo RW, both in 0..RW-1
-  function automatic integer wrap(input integer a, input integer b);
-    wrap = a + b >= RW ? a + b - RW : a + b;
+  function automatic logic [AW-1:0] wrap(input logic [AW-1:0] a, input logic [AW-1:0] b);
+    logic [AW:0] sum;
+    begin
+      sum = {1'b0, a} + {1'b0, b};
+      wrap = sum >= (AW + 1)'(RW) ? AW'(sum - (AW + 1)'(RW)) : AW'(sum);
+    end
+  endfunction
+  // counter widths (signed ones hold the padding's negative positions)
+  localparam int YB = $clog2(H + PT + PB + KH + SH + 1) + 1;  // iy, top (signed)
+  localparam int XB = $clog2(W + PL + PR + KW + SW + 1) + 1;  // ix (signed)
+  localparam int CB = $clog2((W + PL + PR + KW + SW) * CF + 1) + 1;  // col, winc (signed)
+  localparam int UB = $clog2(ROWS + 1);                       // used
+  localparam int HB = $clog2(H + ROWS + 1);                   // ahead, need, freed
+  localparam int WB = WCF > 1 ? $clog2(WCF) : 1;               // wcol
+  localparam int CFB = $clog2(CF + 1), KXB = $clog2(KW + 1), KYB = $clog2(KH + 1);
+  localparam int OXB = $clog2(OW + 1), OYB = $clog2(OH + 1);
+  function automatic logic [HB-1:0] clip(input logic signed [YB:0] y);  // y into 0..H
+    clip = y < 0 ? '0 : (y > (YB + 1)'(H) ? HB'(H) : HB'(y));
   endfunction
 
   // ---------------------------------------------------------------- row handover
-  int used;   // ring slots taken by the writer and not yet freed by the reader (0..ROWS)
-  int ahead;  // rows of the reader's frame complete (beyond H: the next frame's)
-  int top;    // input row of the current output row's first kernel row: oy*SH - PT
-  int lo_now, lo_next, need;
-  assign lo_now = top < 0 ? 0 : (top > H ? H : top);
-  assign lo_next = top + SH < 0 ? 0 : (top + SH > H ? H : top + SH);
+  logic [UB-1:0] used;   // ring slots taken by the writer and not yet freed by the reader (0..ROWS)
+  logic [HB-1:0] ahead;  // rows of the reader's frame complete (beyond H: the next frame's)
+  logic signed [YB-1:0] top;  // input row of the current output row's first kernel row: oy*SH - PT
+  logic [HB-1:0] lo_now, need;
+  logic [UB-1:0] freed;  // rows the current output row frees (at most the slots in use)
+  assign lo_now = clip((YB + 1)'(top));
 
   // ---------------------------------------------------------------- writer
-  int wcol;   // word in the row being written
-  int wrow;   // its slot's first word
-  assign s_tready = wcol != 0 || used < ROWS;
+  logic [WB-1:0] wcol;   // word in the row being written
+  logic [AW-1:0] wrow;   // its slot's first word
+  assign s_tready = wcol != 0 || used < UB'(ROWS);
   wire push = s_tvalid && s_tready;
-  wire w_row_end = wcol == WCF - 1;
-  wire [AW-1:0] fb_waddr = AW'(wrow + wcol);
+  wire w_row_end = wcol == WB'(WCF - 1);
+  wire [AW-1:0] fb_waddr = wrow + AW'(wcol);
 
   // ---------------------------------------------------------------- reader
   logic credit_ok;
-  int cf, kx, ky, ox, oy;       // position in the output sequence
-  int ix, iy;                   // input pixel of the element (outside 0..W-1/H-1: padding)
-  int krow, rrow;               // ring word of: current kernel row, output row's first kernel row
-  int col, winc;                // column offset (x * CF + c) of: element, window
-  wire r_last_cf = cf == CF - PC;
-  wire r_last_kx = kx == KW - PX;
-  wire r_last_ky = ky == KH - PY;
-  wire r_last_ox = ox == OW - 1;
-  wire r_last_oy = oy == OH - 1;
+  logic [CFB-1:0] cf;            // position in the output sequence
+  logic [KXB-1:0] kx;
+  logic [KYB-1:0] ky;
+  logic [OXB-1:0] ox;
+  logic [OYB-1:0] oy;
+  logic signed [XB-1:0] ix;      // input pixel of the element (outside 0..W-1/H-1: padding)
+  logic signed [YB-1:0] iy;
+  logic [AW-1:0] krow, rrow;     // ring word of: current kernel row, output row's first kernel row
+  logic signed [CB-1:0] col, winc;  // column offset (x * CF + c) of: element, window
+  wire r_last_cf = cf == CFB'(CF - PC);
+  wire r_last_kx = kx == KXB'(KW - PX);
+  wire r_last_ky = ky == KYB'(KH - PY);
+  wire r_last_ox = ox == OXB'(OW - 1);
+  wire r_last_oy = oy == OYB'(OH - 1);
   wire r_row_end = r_last_cf && r_last_kx && r_last_ky && r_last_ox;
-  assign need = r_last_oy ? H : (top + KMAX < 0 ? 0 : (top + KMAX > H ? H : top + KMAX));
+  assign need = r_last_oy ? HB'(H) : clip((YB + 1)'(top) + (YB + 1)'(KMAX));
+  assign freed = UB'((r_last_oy ? HB'(H) : clip((YB + 1)'(top) + (YB + 1)'(SH))) - lo_now);
   wire issue = ahead >= need && credit_ok;
-  wire [31:0] freed = r_last_oy ? 32'(H - lo_now) : 32'(lo_next - lo_now);
   logic row_ok [PY];  // kernel row iy + dy of the group is inside the frame
   logic col_ok [PX];
   for (genvar d = 0; d < PY; d++) begin : g_row
-    assign row_ok[d] = iy + d >= 0 && iy + d < H;
+    assign row_ok[d] = iy + YB'(d) >= 0 && iy + YB'(d) < YB'(H);
   end
   for (genvar d = 0; d < PX; d++) begin : g_col
-    assign col_ok[d] = ix + d >= 0 && ix + d < W;
+    assign col_ok[d] = ix + XB'(d) >= 0 && ix + XB'(d) < XB'(W);
   end
 
+  // counter steps at their widths
+  localparam logic signed [YB-1:0] Y0 = YB'(-PT), Y_KY = YB'(PY), Y_OX = YB'(KH - PY), Y_OY = YB'(SH - (KH - PY));
+  localparam logic signed [XB-1:0] X0 = XB'(-PL), X_KX = XB'(PX), X_KY = XB'(KW - PX), X_OX = XB'(SW - (KW - PX));
+  localparam logic signed [CB-1:0] C0 = CB'(-PL * CF), C_CF = CB'(PC), C_KX = CB'(PC + (PX - 1) * CF),
+                                   C_OX = CB'(SW * CF);
+  localparam logic signed [YB-1:0] T_OY = YB'(SH);
   always_ff @(posedge clk) begin
     if (!rst_n) begin
       {cf, kx, ky, ox, oy} <= '0;
-      iy <= -PT;
-      ix <= -PL;
-      top <= -PT;
-      {krow, rrow} <= {START, START};
-      {col, winc} <= {-PL * CF, -PL * CF};
+      {iy, top} <= {Y0, Y0};
+      ix <= X0;
+      {krow, rrow} <= {AW'(START), AW'(START)};
+      {col, winc} <= {C0, C0};
     end else if (issue) begin
       if (!r_last_cf) begin
-        cf <= cf + PC;
-        col <= col + PC;
+        cf <= cf + CFB'(PC);
+        col <= col + C_CF;
       end else if (!r_last_kx) begin
-        cf <= 0;
-        kx <= kx + PX;
-        ix <= ix + PX;
-        col <= col + PC + (PX - 1) * CF;
+        cf <= '0;
+        kx <= kx + KXB'(PX);
+        ix <= ix + X_KX;
+        col <= col + C_KX;
       end else if (!r_last_ky) begin
         {cf, kx} <= '0;
-        ky <= ky + PY;
-        iy <= iy + PY;
-        ix <= ix - (KW - PX);
-        krow <= wrap(krow, STEP_KY);
+        ky <= ky + KYB'(PY);
+        iy <= iy + Y_KY;
+        ix <= ix - X_KY;
+        krow <= wrap(krow, AW'(STEP_KY));
         col <= winc;
       end else if (!r_last_ox) begin
         {cf, kx, ky} <= '0;
-        ox <= ox + 1;
-        iy <= iy - (KH - PY);
-        ix <= ix - (KW - PX) + SW;
+        ox <= ox + 1'b1;
+        iy <= iy - Y_OX;
+        ix <= ix + X_OX;
         krow <= rrow;
-        winc <= winc + SW * CF;
-        col <= winc + SW * CF;
+        winc <= winc + C_OX;
+        col <= winc + C_OX;
       end else if (!r_last_oy) begin
         {cf, kx, ky, ox} <= '0;
-        oy <= oy + 1;
-        iy <= iy - (KH - PY) + SH;
-        ix <= -PL;
-        top <= top + SH;
-        rrow <= wrap(rrow, STEP_OY);
-        krow <= wrap(rrow, STEP_OY);
-        {col, winc} <= {-PL * CF, -PL * CF};
+        oy <= oy + 1'b1;
+        iy <= iy + Y_OY;
+        ix <= X0;
+        top <= top + T_OY;
+        rrow <= wrap(rrow, AW'(STEP_OY));
+        krow <= wrap(rrow, AW'(STEP_OY));
+        {col, winc} <= {C0, C0};
       end else begin  // frame done: the next frame's window (0, 0)
         {cf, kx, ky, ox, oy} <= '0;
-        iy <= -PT;
-        ix <= -PL;
-        top <= -PT;
-        rrow <= wrap(rrow, STEP_FRAME);
-        krow <= wrap(rrow, STEP_FRAME);
-        {col, winc} <= {-PL * CF, -PL * CF};
+        {iy, top} <= {Y0, Y0};
+        ix <= X0;
+        rrow <= wrap(rrow, AW'(STEP_FRAME));
+        krow <= wrap(rrow, AW'(STEP_FRAME));
+        {col, winc} <= {C0, C0};
       end
     end
   end
@@ -188,11 +213,11 @@ module qloom_swg #(
       {wcol, wrow, used, ahead} <= '0;
     end else begin
       if (push) begin
-        wcol <= w_row_end ? 0 : wcol + 1;
-        if (w_row_end) wrow <= wrap(wrow, WCF);
+        wcol <= w_row_end ? '0 : wcol + 1'b1;
+        if (w_row_end) wrow <= wrap(wrow, AW'(WCF));
       end
-      used <= used + (push && wcol == 0 ? 1 : 0) - (issue && r_row_end ? int'(freed) : 0);
-      ahead <= ahead + (push && w_row_end ? 1 : 0) - (issue && r_row_end && r_last_oy ? H : 0);
+      used <= used + UB'(push && wcol == 0) - (issue && r_row_end ? freed : '0);
+      ahead <= ahead + HB'(push && w_row_end) - (issue && r_row_end && r_last_oy ? HB'(H) : '0);
     end
   end
 
@@ -210,7 +235,7 @@ module qloom_swg #(
     localparam int ROFF = ring(DY);      // its kernel row's offset in the ring
     localparam int COFF = DX * CF + DCF;  // its column offset from the group's first word
     wire in_frame = row_ok[DY] && col_ok[DX];
-    wire [AW-1:0] raddr = in_frame ? AW'(wrap(krow, ROFF) + col + COFF) : '0;
+    wire [AW-1:0] raddr = in_frame ? wrap(krow, AW'(ROFF)) + AW'(col) + AW'(COFF) : '0;
     logic s1_pad;
     logic [DW-1:0] rdata;
     always_ff @(posedge clk) s1_pad <= !in_frame;
