@@ -41,6 +41,13 @@ def _matvec(l: ops.MatVec, x: np.ndarray) -> np.ndarray:
     return sem.threshold_activation(acc, l.thresholds, l.out_base, l.out_step)
 
 
+def _depthwise_matvec(l: ops.DepthwiseMatVec, x: np.ndarray) -> np.ndarray:
+    acc = sem.depthwise_matvec(x, l.weights)
+    if l.thresholds is None:
+        return acc
+    return sem.threshold_activation(acc, l.thresholds, l.out_base, l.out_step)
+
+
 def _threshold(l: ops.Threshold, x: np.ndarray) -> np.ndarray:
     return sem.threshold_activation(x, l.thresholds, l.out_base, l.out_step)
 
@@ -79,6 +86,7 @@ EXECUTORS: dict[type, Callable[..., np.ndarray]] = {
     ops.Fork: _fork,
     ops.AddStreams: _add_streams,
     ops.Concat: _concat,
+    ops.DepthwiseMatVec: _depthwise_matvec,
 }
 
 
@@ -134,7 +142,8 @@ class _Plan:
     of layer start - 1 (the frames passed in), plus `feeds` (layer name -> its output frames,
     used instead of computing it). Only what the stop layer depends on is computed, walking
     back until given streams (a branch from before `start` needs its stream in `feeds`). A
-    SlidingWindow whose reader is a computed MatVec runs fused into it (`semantics.conv_matvec`).
+    SlidingWindow whose reader is a computed MatVec (DepthwiseMatVec) runs fused into it
+    (`semantics.conv_matvec`, `semantics.depthwise_conv`).
     """
 
     def __init__(self, graph: Graph, start: int, stop: int | None, feeds) -> None:
@@ -160,7 +169,7 @@ class _Plan:
         self.fused: dict[str, ops.SlidingWindow] = {}
         for n in need:
             p = src[n][0]
-            if isinstance(graph.layer(n), ops.MatVec) and p in need and isinstance(graph.layer(p), ops.SlidingWindow):
+            if isinstance(graph.layer(n), (ops.MatVec, ops.DepthwiseMatVec)) and p in need and isinstance(graph.layer(p), ops.SlidingWindow):
                 self.fused[n] = graph.layer(p)
         skip = {w.name for w in self.fused.values()}
         self.steps = [(l, src[self.fused[l.name].name] if l.name in self.fused else src[l.name])
@@ -177,7 +186,8 @@ def _run_chunk(plan: _Plan, x: np.ndarray, feeds: dict, trace: bool) -> tuple[np
             sw = plan.fused[layer.name]
             v = values[ins[0]]
             v = v.reshape((v.shape[0],) + tuple(sw.in_shape))
-            acc = sem.conv_matvec(v, layer.weights, sw.kernel, sw.stride, sw.pad, sw.pad_value)
+            conv = sem.depthwise_conv if isinstance(layer, ops.DepthwiseMatVec) else sem.conv_matvec
+            acc = conv(v, layer.weights, sw.kernel, sw.stride, sw.pad, sw.pad_value)
             y = acc if layer.thresholds is None else sem.threshold_activation(acc, layer.thresholds, layer.out_base,
                                                                               layer.out_step)
         else:
@@ -204,7 +214,8 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0, *,
     used as that layer's output instead of computing it (e.g. a reference's, or a branch's
     stream from before `start`). Returns the final integer output (N, H, W, C) as int64; with
     trace=True, also a dict layer name -> that layer's output (int64) for every layer computed.
-    A SlidingWindow feeding a MatVec runs fused with it (`semantics.conv_matvec`), so its
+    A SlidingWindow feeding a MatVec or DepthwiseMatVec runs fused with it (`semantics.conv_matvec`,
+    `semantics.depthwise_conv`), so its
     im2col tensor is never built and does not appear in the trace. The batch runs in
     cache-sized chunks (`chunk_frames`); inside, values keep their narrowest integer type.
     """

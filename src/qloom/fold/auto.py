@@ -19,6 +19,11 @@ Each layer option includes its input FIFO; width converters depend on two neighb
 a last pass moves layers between their Pareto-optimal options to shrink converters, and
 the search is repeated with a lowered cap if they still push a total over it (`_solve`).
 
+A window generator feeding a depthwise unit is not searched on its own: each option of the
+unit carries the window folding that emits its input word (`rules.window_folding`), with
+both layers' cycles (the larger) and resources (the sum), so the pair never needs a
+converter (`_tie_windows`).
+
 Unlike FINN's greedy SetFolding (see `greedy.py`), every (PE, SIMD) pair and the memory
 style are searched jointly, and `cycles <= T` replaces FINN's strict `<`. For a target
 frame rate, the baseline's own totals at the same T are an extra cap, so the result never
@@ -40,7 +45,7 @@ from qloom.fold.boards import Board, get_board
 from qloom.fold.greedy import finn_greedy_fold
 from qloom.fold.model import CostModel, cost_model
 from qloom.fold.resources import KEYS, layer_resources, resources
-from qloom.fold.rules import fold_fields, legal_folding, legal_values
+from qloom.fold.rules import fold_fields, legal_folding, legal_values, window_folding, window_ties
 from qloom.hw import interface, layer_cycles
 from qloom.ir import Graph, Layer, MemStyle
 
@@ -52,12 +57,51 @@ GLUE_ROUNDS = 6
 
 @dataclass
 class _Options:
-    """Every legal folding of one layer: changes, cycles (n,), resources (n, 4) in KEYS order."""
+    """Every legal folding of one layer: changes, cycles (n,), resources (n, 4) in KEYS order.
+    A tied pair (`_tie_windows`): the leader's option i also sets layer `follower` to
+    `follower_changes[i]`; the follower has one empty option and names its `leader`."""
 
     layer: Layer
     changes: list[dict]
     cycles: np.ndarray
     res: np.ndarray
+    follower: int | None = None
+    follower_changes: list[dict] | None = None
+    leader: int | None = None
+
+
+def _tie_windows(graph: Graph, opts: list[_Options]) -> list[_Options]:
+    """Each depthwise unit's options joined with the window folding each one needs (the
+    unit's options without one are dropped; a unit with none at all stays untied)."""
+    opts = list(opts)
+    index = {o.layer.name: n for n, o in enumerate(opts)}
+    for dw, sw in window_ties(graph).items():
+        d, w = index[dw], index[sw]
+        od, ow = opts[d], opts[w]
+        keep, follow, cycles, res = [], [], [], []
+        for i, ch in enumerate(od.changes):
+            unit = _shallow(od.layer, ch)
+            f = window_folding(ow.layer, unit.pe, unit.simd, unit.channels)
+            j = next((j for j, c in enumerate(ow.changes) if f is not None and c == f), None)
+            if j is None:
+                continue
+            keep.append(ch)
+            follow.append(f)
+            cycles.append(max(od.cycles[i], ow.cycles[j]))
+            res.append(od.res[i] + ow.res[j])
+        if keep:
+            opts[d] = _Options(od.layer, keep, np.array(cycles, dtype=np.int64), np.array(res), follower=w,
+                               follower_changes=follow)
+            opts[w] = _Options(ow.layer, [{}], np.zeros(1, dtype=np.int64), np.zeros((1, len(KEYS))), leader=d)
+    return opts
+
+
+def _folded(opts: list[_Options], picks: list[int], n: int) -> Layer:
+    """Layer n at the selection `picks` (a tied follower at its leader's pick)."""
+    o = opts[n]
+    if o.leader is not None:
+        return _shallow(o.layer, opts[o.leader].follower_changes[picks[o.leader]])
+    return _shallow(o.layer, o.changes[picks[n]])
 
 
 def _shallow(layer: Layer, changes: dict) -> Layer:
@@ -198,8 +242,7 @@ def _edges(opts: list[_Options], graph: Graph) -> list[tuple[int, int, int]]:
 def _dwc(opts: list[_Options], picks: list[int], edge: tuple[int, int, int], coeffs: CostModel) -> np.ndarray:
     """Resources of the width converter on one edge (producer, consumer, port)."""
     p, c, port = edge
-    a, b = opts[p], opts[c]
-    prev, layer = _shallow(a.layer, a.changes[picks[p]]), _shallow(b.layer, b.changes[picks[c]])
+    prev, layer = _folded(opts, picks, p), _folded(opts, picks, c)
     r = coeffs.converter(interface(prev).out_par, interface(layer).in_par, layer.in_dtypes[port].bits)
     return np.array([r[key] for key in KEYS], dtype=np.float64)
 
@@ -216,7 +259,7 @@ def _polish_glue(opts: list[_Options], t: int, picks: list[int], limit: np.ndarr
     for _ in range(4):
         changed = False
         for n in hw:
-            sides = [e for e in edges if n in e[:2]]
+            sides = [e for e in edges if n in e[:2] or (opts[n].follower is not None and opts[n].follower in e[:2])]
             def local(c: int, n: int = n, sides: list = sides) -> np.ndarray:
                 trial = picks[:n] + [c] + picks[n + 1:]
                 return opts[n].res[c] + sum((_dwc(opts, trial, e, coeffs) for e in sides), np.zeros(len(KEYS)))
@@ -237,6 +280,9 @@ def _polish_glue(opts: list[_Options], t: int, picks: list[int], limit: np.ndarr
 
 def _apply(graph: Graph, opts: list[_Options], picks: list[int]) -> Graph:
     layers = [dataclasses.replace(o.layer, **o.changes[i]) if o.changes[i] else o.layer for o, i in zip(opts, picks)]
+    for o, i in zip(opts, picks):
+        if o.follower is not None:
+            layers[o.follower] = dataclasses.replace(layers[o.follower], **o.follower_changes[i])
     return graph.with_layers(layers)
 
 
@@ -335,7 +381,7 @@ def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Boa
     if not hw:
         return graph
     coeffs = cost_model(coeffs)
-    opts = [layer_options(l, coeffs, fifo=l.hardware and l is not hw[0]) for l in graph.layers]
+    opts = _tie_windows(graph, [layer_options(l, coeffs, fifo=l.hardware and l is not hw[0]) for l in graph.layers])
     fastest = max(int(o.cycles.min()) for o in opts)
     slowest = max(int(o.cycles.max()) for o in opts)
     cap_board = b or get_board(DEFAULT_BOARD)

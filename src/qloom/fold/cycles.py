@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from qloom.errors import QloomError
 from qloom.fold.model import cost_model
 from qloom.hw import fifo_depth, interface, layer_cycles, port_words
-from qloom.ir import AddStreams, Concat, Fork, Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow, Threshold
+from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow,
+                      Threshold)
 
 
 DMA_WIDTHS = tuple(8 << i for i in range(8))  # what the Xilinx AXI DMA takes: 8 .. 1024 bits
@@ -106,6 +107,11 @@ def _head_tail(layer: Layer) -> tuple[int, int]:
         # the first PE group needs a whole input vector; after the last input word the
         # remaining NF-1 neuron folds of the last vector still run, SF cycles each
         return sf, (nf - 1) * sf + 1
+    if isinstance(layer, DepthwiseMatVec):
+        # a pixel's first output word needs its last kernel fold's first word; the last
+        # input word is the last output's
+        cf, kf = layer.channels // layer.pe, layer.k // layer.simd
+        return (kf - 1) * cf + 1, 1
     if isinstance(layer, SlidingWindow):
         # qloom_swg double-buffers whole frames: reading starts once the frame is in, and
         # every window of the frame is read after its last input word

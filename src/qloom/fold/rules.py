@@ -5,6 +5,7 @@ fields a layer kind has and which values are legal, so that the folding file, th
 folder and the FINN baseline all share one definition:
 
     MatVec         pe | MH, simd | MW, mem_style      (weight ROM; thresholds: auto)
+    DepthwiseMatVec pe | C, simd | K, mem_style; simd > 1 only at pe == C (see below)
     Threshold      pe | C,          mem_style         (thresholds)
     SlidingWindow  simd | C, kpar (window words per output word: `SlidingWindow.kpar_choices`)
     Pool           pe | C
@@ -15,6 +16,14 @@ folder and the FINN baseline all share one definition:
     InputQuant     none (host side)
 
 Illegal values raise `QloomError` naming the layer, the value and the valid choices.
+
+The depthwise unit reads a plain window stream, element order (kh, kw, c), channels
+innermost, so a word of PE*SIMD consecutive elements is PE channels at one kernel position
+(SIMD = 1), or, only with PE = C, SIMD whole kernel positions. The window generator in
+front of it is folded to emit exactly that word (`window_folding`: SWG simd = PE, kpar = 1;
+or simd = C, kpar = SIMD where that kpar is legal), which `auto_fold` keeps tied to the
+unit's folding (`window_ties`, `match_windows`); any other pairing still works through a
+width converter.
 """
 
 from __future__ import annotations
@@ -23,11 +32,13 @@ import math
 from functools import lru_cache
 
 from qloom.errors import QloomError
-from qloom.ir import AddStreams, Concat, Fork, Graph, Layer, MatVec, MemStyle, Pool, SlidingWindow, Threshold
+from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, Graph, Layer, MatVec, MemStyle, Pool, SlidingWindow,
+                      Threshold)
 
 # layer type -> its folding fields, in the order a user reads them
 FOLD_FIELDS: dict[type, tuple[str, ...]] = {
     MatVec: ("pe", "simd", "mem_style"),
+    DepthwiseMatVec: ("pe", "simd", "mem_style"),
     Threshold: ("pe", "mem_style"),
     SlidingWindow: ("simd", "kpar"),
     Pool: ("pe",),
@@ -54,6 +65,8 @@ def _divided(layer: Layer, field: str) -> tuple[str, int]:
     """(name, size) of the dimension a PE/SIMD field must divide."""
     if isinstance(layer, MatVec):
         return ("MH", layer.mh) if field == "pe" else ("MW", layer.mw)
+    if isinstance(layer, DepthwiseMatVec):
+        return ("C", layer.channels) if field == "pe" else ("K", layer.k)
     if isinstance(layer, Concat):
         return ("gcd(channels)", math.gcd(*layer.channels))
     return ("C", layer.in_shape[2])
@@ -76,7 +89,41 @@ def legal_folding(layer: Layer, changes: dict) -> bool:
     are a legal folding: a window's kpar depends on its SIMD."""
     if isinstance(layer, SlidingWindow):
         return changes.get("kpar", layer.kpar) in layer.kpar_choices(changes.get("simd", layer.simd))
+    if isinstance(layer, DepthwiseMatVec):
+        return changes.get("simd", layer.simd) == 1 or changes.get("pe", layer.pe) == layer.channels
     return True
+
+
+def window_folding(window: SlidingWindow, pe: int, simd: int, channels: int) -> dict | None:
+    """The window generator's folding whose output word is what a depthwise unit at (pe,
+    simd) over `channels` consumes per cycle (see the module doc), or None if it has none."""
+    if simd == 1:
+        return {"simd": pe, "kpar": 1}
+    if pe == channels and simd in window.kpar_choices(channels):
+        return {"simd": channels, "kpar": simd}
+    return None
+
+
+def window_ties(graph: Graph) -> dict[str, str]:
+    """Depthwise unit name -> the name of the window generator feeding it (its only reader)."""
+    ties = {}
+    for layer in graph.layers:
+        if isinstance(layer, DepthwiseMatVec):
+            src = graph.producers(layer.name)
+            if len(src) == 1 and isinstance(src[0], SlidingWindow) and len(graph.consumers(src[0].name)) == 1:
+                ties[layer.name] = src[0].name
+    return ties
+
+
+def match_windows(graph: Graph) -> Graph:
+    """`graph` with every window generator feeding a depthwise unit folded to its word
+    (`window_folding`); a unit whose folding has no such window keeps its converter."""
+    for dw, sw in window_ties(graph).items():
+        d = graph.layer(dw)
+        f = window_folding(graph.layer(sw), d.pe, d.simd, d.channels)
+        if f is not None:
+            graph = graph.replace_layer(sw, **f)
+    return graph
 
 
 def folding_of(layer: Layer) -> dict:
@@ -139,5 +186,9 @@ def set_folding(graph: Graph, name: str, where: str = "", **params) -> Graph:
         raise QloomError(f"{prefix_of(layer, where)}: kpar={changes.get('kpar', layer.kpar)} is not legal at "
                          f"simd={simd}; valid choices: {', '.join(map(str, layer.kpar_choices(simd)))} (a divisor "
                          f"of the C/SIMD words of a pixel, of a kernel row, or of the window)")
+    if isinstance(layer, DepthwiseMatVec) and not legal_folding(layer, changes):
+        raise QloomError(f"{prefix_of(layer, where)}: simd={changes.get('simd', layer.simd)} needs pe={layer.channels} "
+                         f"(C; got pe={changes.get('pe', layer.pe)}): the window stream is channels-innermost, so "
+                         f"several kernel positions per cycle come only with whole pixels; use simd=1 or pe={layer.channels}")
     return graph.replace_layer(name, **changes)
 

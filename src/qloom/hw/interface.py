@@ -6,6 +6,7 @@ Per frame, with the layer's folding (PE, SIMD):
 
     kind           in_par  out_par  cycles
     MatVec         SIMD    PE       vectors * (MH/PE) * (MW/SIMD)      vectors = H*W of the input
+    DepthwiseMatVec PE*SIMD PE      vectors * (C/PE) * (K/SIMD)        every input word once
     SlidingWindow  SIMD    SIMD*KPAR  max(input words, output words)
     Pool           PE      PE       max(H * XCOLS, YROWS * OW) * C/PE (*)
     Threshold      PE      PE       H*W*C/PE
@@ -21,7 +22,9 @@ the input words H*W*C/PE.
 
 Bursts (for FIFO sizing): a MatVec with NF = MH/PE > 1 takes a whole input vector (SF =
 MW/SIMD words) back to back, then idles while the further row folds replay it; a pool
-emits one row of windows (OW*C/PE words) at once, then nothing while rows end no window.
+emits one row of windows (OW*C/PE words) at once, then nothing while rows end no window;
+a depthwise unit with KF = K/SIMD > 1 emits a pixel's CF = C/PE words on its last kernel
+fold, back to back, then nothing for (KF-1)*CF cycles.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qloom.ir import (AddStreams, Concat, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec, Pool, SlidingWindow,
-                      Threshold)
+from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec, Pool,
+                      SlidingWindow, Threshold)
 
 FIFO_SLACK = 2  # words beyond burst + block in every inter-layer FIFO
 FIFO_MIN_FILL = 2  # ... and at least this many before the slack
@@ -66,6 +69,11 @@ def interface(layer: Layer) -> LayerInterface:
         nf, sf = layer.mh // layer.pe, layer.mw // layer.simd
         v = layer.vectors
         return LayerInterface(layer.simd, layer.pe, v * sf, v * nf, v * nf * sf, in_burst=sf if nf > 1 else 1)
+    if isinstance(layer, DepthwiseMatVec):
+        cf, kf = layer.channels // layer.pe, layer.k // layer.simd
+        v = layer.vectors
+        return LayerInterface(layer.pe * layer.simd, layer.pe, v * kf * cf, v * cf, v * kf * cf,
+                              out_block=cf if kf > 1 else 1)
     if isinstance(layer, SlidingWindow):
         oh, ow, oc = layer.out_shape  # oc = kh*kw*C
         par = layer.simd * layer.kpar

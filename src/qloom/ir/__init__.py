@@ -11,6 +11,7 @@ from qloom.ir.ops import (
     Layer,
     InputQuant,
     MatVec,
+    DepthwiseMatVec,
     Threshold,
     SlidingWindow,
     Pool,
@@ -25,6 +26,6 @@ from qloom.ir.ops import (
 from qloom.ir.graph import Graph, OutputSpec
 
 __all__ = [
-    "IntType", "BIPOLAR", "Layer", "InputQuant", "MatVec", "Threshold", "SlidingWindow", "Fork", "AddStreams", "Concat",
+    "IntType", "BIPOLAR", "Layer", "InputQuant", "MatVec", "DepthwiseMatVec", "Threshold", "SlidingWindow", "Fork", "AddStreams", "Concat",
     "Pool", "PoolMode", "LabelSelect", "MemStyle", "TensorRef", "Graph", "OutputSpec",
 ]

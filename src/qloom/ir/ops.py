@@ -249,6 +249,80 @@ class MatVec(Layer):
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class DepthwiseMatVec(Layer):
+    """Depthwise (vector-vector) unit, FINN's VVAU: one weight vector per channel.
+
+    in_shape (H, W, K*C) is a plain SlidingWindow's output (element order (kh, kw, c),
+    channels innermost); out[h, w, c] = act_c(sum_k weights[c, k] * x[h, w, k*C + c]).
+    weights: (C, K) integers of `w_dtype`; thresholds (C, T), (1, T) or None as MatVec's.
+    Folding: `pe` channels per cycle (PE | C), `simd` kernel positions per cycle (SIMD | K;
+    which pairs the hardware takes: `qloom.fold.rules`).
+    """
+
+    weights: np.ndarray
+    w_dtype: IntType
+    acc_dtype: IntType
+    thresholds: np.ndarray | None = None
+    out_base: int = 0
+    out_step: int = 1
+    pe: int = 1
+    simd: int = 1
+    mem_style: MemStyle = MemStyle.AUTO
+
+    def __post_init__(self) -> None:
+        self._check_shape(self.in_shape, "in_shape")
+        if self.weights.ndim != 2 or self.weights.shape[0] * self.weights.shape[1] != self.in_shape[2]:
+            raise ValueError(f"{self.name}: weights must be (C, K) with K*C = {self.in_shape[2]} (the window "
+                             f"length), got {self.weights.shape}")
+        if not self.w_dtype.contains(self.weights):
+            raise ValueError(f"{self.name}: weights do not fit {self.w_dtype}")
+        if self.thresholds is not None:
+            _check_thresholds(self, self.thresholds, self.channels)
+        if self.pe < 1 or self.simd < 1 or self.channels % self.pe or self.k % self.simd:
+            raise ValueError(f"{self.name}: PE={self.pe} must divide C={self.channels} and SIMD={self.simd} "
+                             f"must divide K={self.k}")
+
+    @property
+    def channels(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def k(self) -> int:
+        """Kernel positions kh*kw."""
+        return int(self.weights.shape[1])
+
+    @property
+    def vectors(self) -> int:
+        """Output pixels per frame."""
+        return self.in_shape[0] * self.in_shape[1]
+
+    @property
+    def binary(self) -> bool:
+        """Bipolar weights and inputs: computed as XNOR-popcount."""
+        return self.w_dtype.bipolar and self.in_dtype.bipolar
+
+    @property
+    def out_shape(self) -> Shape:
+        return (self.in_shape[0], self.in_shape[1], self.channels)
+
+    @property
+    def out_dtype(self) -> IntType:
+        if self.thresholds is None:
+            return self.acc_dtype
+        return threshold_out_dtype(self.thresholds.shape[1], self.out_base, self.out_step)
+
+    @property
+    def thr_dtype(self) -> IntType | None:
+        """Storage type of the thresholds, as MatVec's."""
+        if self.thresholds is None:
+            return None
+        t = self.thresholds
+        if t.size == 0:
+            return self.acc_dtype
+        return IntType.for_range(min(int(t.min()), 0), max(int(t.max()), 0))
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class Threshold(Layer):
     """Standalone multi-threshold: out = out_base + out_step * #(x >= t) per channel."""
 
@@ -491,8 +565,8 @@ class Concat(Layer):
 
 # Named groups of the closed op set.
 LAYER_TYPES: tuple[type[Layer], ...] = (InputQuant, MatVec, Threshold, SlidingWindow, Pool, LabelSelect,
-                                        Fork, AddStreams, Concat)
-WITH_WEIGHTS = (MatVec,)
-WITH_THRESHOLDS = (MatVec, Threshold)
+                                        Fork, AddStreams, Concat, DepthwiseMatVec)
+WITH_WEIGHTS = (MatVec, DepthwiseMatVec)
+WITH_THRESHOLDS = (MatVec, Threshold, DepthwiseMatVec)
 HOST_SIDE = (InputQuant,)
 BRANCHING = (Fork, AddStreams, Concat)  # the layers of a DAG: several readers or several inputs

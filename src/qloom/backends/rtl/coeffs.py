@@ -42,6 +42,11 @@ class Coefficients:
     acc_lut: float = 1.0  # accumulator adder, one LUT per bit
     cmp_lut: float = 0.68  # per threshold and accumulator bit: comparator and count
     mvau_ff: float = 40.0  # counters, pipeline valid bits, queue pointers
+    # DepthwiseMatVec (qloom_vvau): a computed leaf bit (TABLE/POW2) per lane, none folded into its
+    # adder (its input word and weights are plain registers). Yosys synth_xilinx of one unit,
+    # 32 PE x SIMD 3, UINT2 x INT2: 1504 LUT, model 1251 with MatVec's leaf_lut, 1543 with this;
+    # hierarchical synthesis of the same shows every leaf bit its own LUT
+    vvau_leaf_lut: float = 1.0
     dsp_a_bits: int = 25  # DSP48E1 multiplier port widths (25 x 18, signed)
     dsp_b_bits: int = 18
     # --- memories (sweep: qloom_rom/qloom_ram/qloom_sdpram/qloom_line, 2..2048 words)

@@ -16,6 +16,10 @@ MatVec (qloom_mvtu, scheme from `datapath`), per PE:
   plus the PAIRED pair sums (2 * LEAF_BITS per lane pair, shared by all PEs), control,
   the output queue, and the memories.
 DSP: one DSP48E1 per lane product of the DSP scheme (operands up to 25 x 18 bits).
+DepthwiseMatVec (qloom_vvau): the same per-PE lanes over SIMD kernel positions
+(`datapath.depthwise_rows`), accumulate and compare, the output queue, the input word
+register, and its memories: weight ROM, threshold ROM, and the CF = C/PE partial sums per
+PE in a LUTRAM line (asynchronous read) when CF > 1.
 
 Memories (`memories`): weight and threshold ROMs, the MatVec input buffer, the sliding
 window's ring of input rows (a copy per KPAR lane), the pool's delay lines. Block RAM
@@ -44,8 +48,8 @@ from qloom.backends.rtl.datapath import Dot
 from qloom.backends.rtl.emit import QUEUE_DEPTH
 from qloom.hw import fifo_depth, interface, threshold_compare_type
 from qloom.hw.linebuf import ring_rows
-from qloom.ir import (AddStreams, Concat, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec, MemStyle, Pool,
-                      SlidingWindow, Threshold)
+from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec,
+                      MemStyle, Pool, SlidingWindow, Threshold)
 
 KEYS = ("LUT", "FF", "BRAM18", "DSP")
 
@@ -200,6 +204,8 @@ def compare_bits(layer: Layer) -> int:
     threshold clipped one above it (qloom_thresh CMP_BITS)."""
     if isinstance(layer, MatVec):
         return datapath.acc_type(layer).bits
+    if isinstance(layer, DepthwiseMatVec):
+        return datapath.acc_type(datapath.depthwise_rows(layer)).bits
     return threshold_compare_type(layer.in_dtype).bits
 
 
@@ -219,6 +225,19 @@ def memories(layer: Layer) -> list[Memory]:
                                style_field=False))
         if nf > 1:  # the input vector is replayed once per further row fold
             mems.append(Memory("input_buffer", sf, layer.simd * layer.in_dtype.bits, RAM_WF, style_field=False))
+        return mems
+    if isinstance(layer, DepthwiseMatVec):
+        cf, kf = layer.channels // layer.pe, layer.k // layer.simd
+        rows = datapath.depthwise_rows(layer)
+        lanes = datapath.depthwise_rom_lanes(layer)
+        mems = [Memory("weights", kf * cf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"],
+                       merged=_merged_rom(rows))]
+        acc = compare_bits(layer)
+        if layer.thresholds is not None:
+            mems.append(Memory("thresholds", cf, layer.pe * datapath.n_thresholds(rows) * acc,
+                               lanes=lanes["thresholds"], style_field=False))
+        if cf > 1:  # a pixel's partial sums, read and written back in one clock
+            mems.append(Memory("accumulators", cf, layer.pe * acc, LINE, style_field=False))
         return mems
     if isinstance(layer, Threshold):
         n_thr = max(1, layer.thresholds.shape[1])
@@ -240,6 +259,7 @@ def memories(layer: Layer) -> list[Memory]:
 
 
 def _merged_rom(layer: MatVec) -> str | None:
+    """Whether Yosys merges a LUT weight ROM's read into the first LUTs of the lanes."""
     dot = datapath.dot_scheme(layer)
     return "xnor" if dot is Dot.POPCOUNT else "table" if dot is Dot.TABLE else None
 
@@ -287,24 +307,33 @@ def dsp_per_product(x: IntType, w: IntType, coeffs: Coefficients = DEFAULT) -> i
     return math.ceil(big / coeffs.dsp_a_bits) * math.ceil(small / coeffs.dsp_b_bits)
 
 
+def _lane_luts(l: MatVec, dot: Dot, co: Coefficients) -> float:
+    """LUTs of one PE's SIMD lanes and their sum tree (PAIRED's shared sums excluded)."""
+    q = l.simd
+    if dot is Dot.POPCOUNT:
+        groups = (q + 2) // 3
+        return co.popcount_group_lut * groups + co.tree_lut * sum_tree_luts(groups, 2)
+    lb = datapath.leaf_bits(l, dot)
+    leaves = (q + 1) // 2 if dot is Dot.PAIRED else q
+    lanes = co.tree_lut * sum_tree_luts(leaves, lb)
+    if dot in (Dot.TABLE, Dot.POW2, Dot.PAIRED):  # computed leaves not folded into an adder
+        lanes += co.leaf_lut * lb * (leaves - _bottom_adders(leaves))
+    elif dot is Dot.SHIFTADD:  # per lane: partial products and their adders
+        nb = min(l.w_dtype.bits, l.in_dtype.bits)
+        lanes += q * nb * (lb + 1)
+    return lanes
+
+
 def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
     dot = datapath.dot_scheme(l)
     acc = datapath.acc_type(l, dot).bits
     p, q = l.pe, l.simd
     n_thr = datapath.n_thresholds(l)
     shared = 0.0
-    if dot is Dot.POPCOUNT:
-        groups = (q + 2) // 3
-        lanes = co.popcount_group_lut * groups + co.tree_lut * sum_tree_luts(groups, 2)
-    else:
+    lanes = _lane_luts(l, dot, co)
+    if dot is not Dot.POPCOUNT:
         lb = datapath.leaf_bits(l, dot)
         leaves = (q + 1) // 2 if dot is Dot.PAIRED else q
-        lanes = co.tree_lut * sum_tree_luts(leaves, lb)
-        if dot in (Dot.TABLE, Dot.POW2, Dot.PAIRED):  # computed leaves not folded into an adder
-            lanes += co.leaf_lut * lb * (leaves - _bottom_adders(leaves))
-        elif dot is Dot.SHIFTADD:  # per lane: partial products and their adders
-            nb = min(l.w_dtype.bits, l.in_dtype.bits)
-            lanes += q * nb * (lb + 1)
         if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair; a leaf is a select and a
             # complement (4 inputs), so the one an adder takes too costs part of a LUT per bit
             shared = co.pair_lut * 2 * lb * (q // 2)
@@ -317,6 +346,28 @@ def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
     nf = l.mh // l.pe
     ff = co.mvau_ff + 2 * p * acc + (q * l.in_dtype.bits if nf == 1 else 0)  # acc, result, input word
     return {"LUT": co.mvau_c0 + shared + p * per_pe + queue, "FF": ff, "DSP": dsp}
+
+
+def _depthwise_logic(l: DepthwiseMatVec, co: Coefficients) -> dict:
+    """qloom_vvau without its memories: per PE the lanes of `datapath.depthwise_rows`, the
+    accumulator (its clear on the first kernel fold folds into the adder) and compare;
+    control, the output queue, the input word and result registers."""
+    rows = datapath.depthwise_rows(l)
+    dot = datapath.dot_scheme(rows)
+    acc = datapath.acc_type(rows, dot).bits
+    p, q = l.pe, l.simd
+    cf, kf = l.channels // p, l.k // q
+    # one kernel fold: the sum starts from 0 every step (no adder, no partial sum); a single
+    # DSP lane takes the accumulate into its post-adder
+    adder = kf > 1 and not (dot is Dot.DSP and q == 1)
+    lanes = _lane_luts(rows, dot, co)
+    if dot in (Dot.TABLE, Dot.POW2):  # every computed leaf bit its own LUT (coeffs.vvau_leaf_lut)
+        lanes += datapath.leaf_bits(rows, dot) * (co.vvau_leaf_lut * q - co.leaf_lut * (q - _bottom_adders(q)))
+    per_pe = lanes + (co.acc_lut * acc if adder else 0) + co.cmp_lut * datapath.n_thresholds(rows) * acc
+    queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_vvau"], co)
+    dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
+    ff = co.mvau_ff + p * acc * (2 if cf == 1 and kf > 1 else 1) + p * q * l.in_dtype.bits  # result (+ sum), input
+    return {"LUT": co.mvau_c0 + p * per_pe + queue, "FF": ff, "DSP": dsp}
 
 
 def fifo_luts(width: int, depth: int, coeffs: Coefficients = DEFAULT) -> float:
@@ -340,6 +391,8 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
     """Datapath and control of a layer, memories excluded."""
     if isinstance(layer, MatVec):
         return _matvec_logic(layer, co)
+    if isinstance(layer, DepthwiseMatVec):
+        return _depthwise_logic(layer, co)
     if isinstance(layer, Threshold):
         t, bits = max(1, layer.thresholds.shape[1]), compare_bits(layer)
         return {"LUT": co.thr_lut + co.cmp_lut * layer.pe * t * bits + fifo_luts(layer.pe * layer.out_dtype.bits, QUEUE_DEPTH["qloom_thresh"], co),
@@ -457,7 +510,7 @@ def tlast_resources(depth: int, in_words: int, out_words: int, coeffs: Coefficie
 
 def pipeline_depth(layer: Layer, coeffs: Coefficients = DEFAULT) -> int:
     """Register stages a core adds beyond its stream arithmetic (its LAT), for the latency model."""
-    if isinstance(layer, MatVec):
+    if isinstance(layer, (MatVec, DepthwiseMatVec)):  # qloom_vvau: qloom_mvtu's three stages
         return coeffs.mvau_depth + coeffs.adder_tree_depth_per_level * math.ceil(math.log2(layer.simd))
     return coeffs.stream_depth
 

@@ -20,6 +20,10 @@ those constants, K(row), is added to the row's thresholds: acc_rtl = acc + K(row
 acc >= t  <=>  acc_rtl >= t + K(row). Without thresholds there is no place for a per-row
 constant, so those two schemes need thresholds. Thresholds are first clipped into the
 accumulator range [lo, hi + 1] (no comparison changes), so the stored values stay small.
+
+A depthwise unit (qloom_vvau) computes each channel's accumulator like one MatVec row of
+length K, SIMD lanes per step: `depthwise_rows` is that (C x K) MatVec, so the schemes,
+widths and threshold rows here apply to it unchanged (PAIRED never: no lanes to share).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 
 from qloom import semantics as sem
 from qloom.hw import clip_thresholds
-from qloom.ir import IntType, MatVec
+from qloom.ir import DepthwiseMatVec, IntType, MatVec
 
 
 class Dot(enum.IntEnum):
@@ -203,6 +207,65 @@ def rom_lanes(l: MatVec) -> dict[str, int]:
         acc = acc_type(l)
         codes = acc.encode(thr.rows).reshape(nf, l.pe * thr.rows.shape[1])
         out["thresholds"] = _varying_columns(codes, acc.bits)
+    if len(_LANES) > 256:
+        _LANES.clear()
+    _LANES[key] = (l, out)
+    return out
+
+
+_ROWS: dict[tuple, tuple[DepthwiseMatVec, MatVec]] = {}
+
+
+def depthwise_rows(l: DepthwiseMatVec) -> MatVec:
+    """The depthwise unit's arithmetic as the (C x K) MatVec of its channel rows over one
+    vector, SIMD lanes per step and PE = 1 (so `dot_scheme` never picks PAIRED). Cached per
+    layer fields (the folding search asks for every candidate)."""
+    key = (id(l.weights), id(l.thresholds), l.in_dtype, l.w_dtype, l.acc_dtype, l.out_base, l.out_step, l.simd)
+    hit = _ROWS.get(key)
+    if hit is not None and hit[0].weights is l.weights and hit[0].thresholds is l.thresholds:
+        return hit[1]
+    rows = MatVec(name=l.name, in_shape=(1, 1, l.k), in_dtype=l.in_dtype, weights=l.weights, w_dtype=l.w_dtype,
+                  acc_dtype=l.acc_dtype, thresholds=l.thresholds, out_base=l.out_base, out_step=l.out_step,
+                  simd=l.simd)
+    if len(_ROWS) > 256:
+        _ROWS.clear()
+    _ROWS[key] = (l, rows)
+    return rows
+
+
+def depthwise_weight_words(l: DepthwiseMatVec) -> np.ndarray:
+    """qloom_vvau's weight ROM as (KF*CF, PE*SIMD) codes: word kf*CF + cf holds channel
+    cf*PE + p at kernel position kf*SIMD + s as element p*SIMD + s."""
+    cf, kf = l.channels // l.pe, l.k // l.simd
+    enc = l.w_dtype.encode(l.weights).reshape(cf, l.pe, kf, l.simd)
+    return enc.transpose(2, 0, 1, 3).reshape(kf * cf, l.pe * l.simd)
+
+
+def _distinct_columns(words: np.ndarray, bits: int) -> int:
+    """Distinct bit columns of a ROM image that are not constant: Yosys merges equal columns
+    (one register and LUT each), so a ROM of d words has at most 2**d - 2 of them."""
+    if words.shape[0] <= 1:
+        return 0
+    b = ((words[..., None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).reshape(len(words), -1)
+    cols = np.unique(b[:, np.any(b != b[:1], axis=0)], axis=1)
+    return int(cols.shape[1])
+
+
+def depthwise_rom_lanes(l: DepthwiseMatVec) -> dict[str, int]:
+    """Distinct varying bit columns of qloom_vvau's weight and threshold ROM images (what Yosys
+    keeps of them: constant columns dropped, equal ones merged; a shallow threshold ROM of
+    many thresholds is mostly duplicates). Cached per weights/thresholds and folding."""
+    key = (id(l.weights), id(l.thresholds), l.in_dtype, l.pe, l.simd, "dw")
+    hit = _LANES.get(key)
+    if hit is not None and hit[0].weights is l.weights and hit[0].thresholds is l.thresholds:
+        return hit[1]
+    rows = depthwise_rows(l)
+    out = {"weights": _distinct_columns(depthwise_weight_words(l), l.w_dtype.bits), "thresholds": 0}
+    thr = rtl_thresholds(rows)
+    if thr is not None:
+        acc = acc_type(rows)
+        codes = acc.encode(thr.rows).reshape(l.channels // l.pe, l.pe * thr.rows.shape[1])
+        out["thresholds"] = _distinct_columns(codes, acc.bits)
     if len(_LANES) > 256:
         _LANES.clear()
     _LANES[key] = (l, out)

@@ -17,7 +17,7 @@ LIB_DIR = Path(__file__).resolve().parents[2] / "rtl"
 # Words of each core's output queue (its `localparam QDEPTH`, LAT + 2: full rate while the
 # consumer keeps up); the cost model counts these FIFOs. tests/test_rtl_generate.py checks
 # them against the .sv files.
-QUEUE_DEPTH = {"qloom_mvtu": 5, "qloom_thresh": 4, "qloom_swg": 4, "qloom_pool": 4}
+QUEUE_DEPTH = {"qloom_mvtu": 5, "qloom_vvau": 5, "qloom_thresh": 4, "qloom_swg": 4, "qloom_pool": 4}
 
 # `parameter int N = ...`, `parameter FILE = ""`, or a vector of 32-bit fields
 # `parameter logic [K*32-1:0] WORDS = '0` (qloom_concat: one field per port)

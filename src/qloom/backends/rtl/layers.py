@@ -32,6 +32,8 @@ LIBRARY_DEPS: dict[str, tuple[str, ...]] = {
     "qloom_dwc": ("qloom_dwc",),
     "qloom_mvtu": ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_ram", "qloom_credit",
                    "qloom_fifo", "qloom_mvtu_leaf", "qloom_mvtu"),
+    "qloom_vvau": ("qloom_add_tree", "qloom_sum_tree", "qloom_thr_count", "qloom_rom", "qloom_line", "qloom_credit",
+                   "qloom_fifo", "qloom_mvtu_leaf", "qloom_vvau"),
     "qloom_thresh": ("qloom_add_tree", "qloom_thr_count", "qloom_rom", "qloom_credit", "qloom_fifo", "qloom_thresh"),
     "qloom_swg": ("qloom_credit", "qloom_fifo", "qloom_sdpram", "qloom_swg"),
     "qloom_pool": ("qloom_credit", "qloom_fifo", "qloom_line", "qloom_pool"),
@@ -139,6 +141,37 @@ def matvec(l: ops.MatVec, prefix: str) -> Core:
     return Core("qloom_mvtu", params, interface(l), l.in_dtype, out, tuple(mems))
 
 
+def depthwise_matvec(l: ops.DepthwiseMatVec, prefix: str) -> Core:
+    """qloom_vvau: the channels' arithmetic is `datapath.depthwise_rows`' (a C x K MatVec)."""
+    if l.simd > 1 and l.pe != l.channels:
+        raise ValueError(f"{l.name}: SIMD={l.simd} needs PE=C={l.channels} (see qloom.fold.rules)")
+    rows = datapath.depthwise_rows(l)
+    dot = datapath.dot_scheme(rows)
+    acc = datapath.acc_type(rows, dot)
+    styles = memory_styles(l)
+    params: dict[str, int | str] = {"C": l.channels, "K": l.k, "PE": l.pe, "SIMD": l.simd}
+    params |= _dtype_params("IN", l.in_dtype) | _dtype_params("W", l.w_dtype)
+    params |= {"DOT": int(dot), "LEAF_BITS": datapath.leaf_bits(rows, dot) if dot is not datapath.Dot.POPCOUNT else 2}
+    out = l.out_dtype
+    mems = [Memory(f"{prefix}_weights.mem", l.pe * l.simd * l.w_dtype.bits,
+                   pack_rows(datapath.depthwise_weight_words(l), l.w_dtype.bits))]
+    n_thr, base, step, scale, offset = 0, 0, 1, 1, 0
+    thr = datapath.rtl_thresholds(rows, dot)
+    if thr is not None:
+        n_thr = thr.rows.shape[1]
+        base, step = _out_affine(n_thr, thr.base, thr.step, out)
+        mems.append(_threshold_image(thr.rows, l.pe, acc.bits, f"{prefix}_thresh.mem"))
+    elif dot is datapath.Dot.POPCOUNT:  # the bipolar dot product 2p - K
+        scale, offset = 2, -l.k
+    params |= {"ACC_BITS": acc.bits, "N_THR": n_thr, "OUT_BITS": out.bits, "OUT_BASE": base, "OUT_STEP": step,
+               "ACC_SCALE": scale, "ACC_OFFSET": offset,
+               "WEIGHT_FILE": mems[0].file, "THRESH_FILE": mems[1].file if n_thr else "none",
+               "W_STYLE": MEM_STYLE_CODE[styles["weights"]],
+               "T_STYLE": MEM_STYLE_CODE[styles.get("thresholds", ops.MemStyle.AUTO)],
+               "ACC_STYLE": MEM_STYLE_CODE[styles.get("accumulators", ops.MemStyle.AUTO)]}
+    return Core("qloom_vvau", params, interface(l), l.in_dtype, out, tuple(mems))
+
+
 def threshold(l: ops.Threshold, prefix: str) -> Core:
     h, w, c = l.in_shape
     it, out = l.in_dtype, l.out_dtype
@@ -228,6 +261,7 @@ def concat(l: ops.Concat, prefix: str) -> Core:
 
 EMITTERS: dict[type, Callable[[ops.Layer, str], Core]] = {
     ops.MatVec: matvec,
+    ops.DepthwiseMatVec: depthwise_matvec,
     ops.Threshold: threshold,
     ops.SlidingWindow: sliding_window,
     ops.Pool: pool,
