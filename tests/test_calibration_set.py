@@ -33,14 +33,14 @@ def test_set_covers_the_zoo_and_the_demo(designs):
     """Every zoo family (qloom.models.FAMILIES: a new family fails here until it is synthesized)
     at w1a1 and w2a2 with --board zybo-z7-20 and the demo are stored; a design without a board
     only where NOT_IN_SET says why."""
-    labels = {d["label"] for d in designs}
+    labels = {d["label"] for d in designs if not d.get("stale_folding")}  # stale: a folding of before
     wanted = [lbl for lbl, _, _ in set_designs()]
     assert "demo" in wanted and "cnv-w2a2 zybo" in wanted and "resnet-w2a2 zybo" in wanted
     missing = [lbl for lbl in wanted if lbl not in labels and lbl not in NOT_IN_SET]
     assert not [lbl for lbl in missing if lbl not in NOT_YET_SYNTHESIZED]
     assert not NOT_YET_SYNTHESIZED & labels  # stored now: drop it from the list
     assert not [lbl for lbl in NOT_IN_SET if lbl.endswith(" zybo") or lbl in labels]
-    assert labels <= set(wanted)
+    assert {d["label"] for d in designs} <= set(wanted)
 
 
 def test_a_new_zoo_family_must_join_the_set(designs, monkeypatch):

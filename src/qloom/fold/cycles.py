@@ -23,8 +23,7 @@ from qloom.fold.model import cost_model
 from qloom.hw import fifo_depth, interface, layer_cycles, port_words
 from qloom.hw.interface import FIFO_MIN_FILL, FIFO_SLACK
 from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, Graph, LabelSelect, Layer, MatVec, MemStyle, Pool,
-                      SlidingWindow,
-                      Threshold)
+                      SlidingWindow, Threshold)
 
 
 DMA_WIDTHS = tuple(8 << i for i in range(8))  # what the Xilinx AXI DMA takes: 8 .. 1024 bits
