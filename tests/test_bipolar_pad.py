@@ -177,7 +177,8 @@ def test_cost_model_charges_the_wider_window_and_the_signed_adds():
                         pad_value=0, simd=8)
     bip = dataclasses.replace(swg, pad_value=-1)  # same geometry, bipolar-only output
     assert layer_resources(swg)["LUT"] > layer_resources(bip)["LUT"]
-    assert layer_resources(swg)["FF"] > layer_resources(bip)["FF"]
+    # qloom_swg widens after its registered memory read, into its LUTRAM queue: no flip-flop more
+    assert layer_resources(swg)["FF"] >= layer_resources(bip)["FF"]
     assert layer_cycles(swg) == layer_cycles(bip)
     rng = np.random.default_rng(0)
     mv = _mv(rng, "mv", swg.out_shape, INT2, BIPOLAR, 64, 1, -1, 2, pe=8, simd=8)

@@ -112,6 +112,42 @@ def test_a_writer_that_overwrites_a_row_in_use_is_caught(tmp_path, monkeypatch):
         check_layer(layer, tmp_path / "run", frames=3, seed=1, p_valid=1.0, p_ready=0.3)
 
 
+# ---------------------------------------------------------------- the cost model against Yosys
+
+# Yosys synth_xilinx -family xc7 of qloom_swg alone at the memory style the model picks
+# (bench/bench_swg_yosys.py; 3x3, no padding): name -> (in_shape, dtype, simd, kpar, ROWS, style,
+# slice LUT, BRAM18). ROWS = 2H is the memory of the two frame banks qloom_swg kept before.
+YOSYS = {
+    "swg0_k3 frames": ((28, 28, 1), U(8), 1, 3, 56, "block", 325, 3),
+    "swg0_k3 ring": ((28, 28, 1), U(8), 1, 3, 6, "distributed", 409, 0),
+    "swg1_k3 frames": ((26, 26, 32), U(2), 32, 3, 52, "block", 611, 18),
+    "swg1_k3 ring": ((26, 26, 32), U(2), 32, 3, 6, "block", 569, 6),
+    "swg1_k9 ring": ((26, 26, 32), U(2), 32, 9, 6, "block", 1295, 18),
+    "swg2_k1 frames": ((12, 12, 32), U(2), 16, 1, 24, "block", 274, 2),
+    "swg2_k1 ring": ((12, 12, 32), U(2), 16, 1, 6, "block", 253, 1),
+    "swg3_k1 frames": ((10, 10, 64), U(2), 16, 1, 20, "block", 276, 2),
+    "swg3_k1 ring": ((10, 10, 64), U(2), 16, 1, 6, "block", 238, 1),
+    "c1_k9 frames": ((28, 28, 1), U(8), 1, 9, 56, "block", 517, 9),
+    "c1_k9 ring": ((28, 28, 1), U(8), 1, 9, 6, "distributed", 851, 0),
+    "c32_k1 ring": ((26, 26, 32), U(2), 32, 1, 6, "block", 329, 2),
+    "c64_k12 ring": ((10, 10, 64), U(2), 16, 12, 6, "block", 906, 12),
+}
+
+
+@pytest.mark.parametrize("name", sorted(YOSYS))
+def test_cost_model_against_yosys(name, monkeypatch):
+    """BRAM18 exact, LUT within 25% of Yosys (the README's bound per core)."""
+    from qloom.backends.rtl import cost
+
+    shape, t, simd, kpar, rows, style, lut, bram = YOSYS[name]
+    l = SlidingWindow(name="swg", in_shape=shape, in_dtype=t, kernel=(3, 3), simd=simd, kpar=kpar)
+    monkeypatch.setattr(cost, "ring_rows", lambda layer: rows)
+    assert cost.memory_styles(l)["line_buffer"].value == style
+    est = cost.layer_resources(l)
+    assert est["BRAM18"] == bram
+    assert abs(est["LUT"] - lut) <= 0.25 * lut, (est["LUT"], lut)
+
+
 # ---------------------------------------------------------------- the row-level schedule
 
 

@@ -16,6 +16,9 @@ Per frame, with the layer's folding (PE, SIMD):
     Concat         PE      PE       H*W*sum(C_i)/PE                    in_words: all ports together
     InputQuant     1       1        0                                  host side
 
+A SlidingWindow's qloom_swg keeps a ring of `linebuf.ring_rows` input rows, chosen so its
+cycles stay max(input words, output words) (the row-level schedule in qloom.hw.linebuf).
+
 (*) a pool walks virtual columns/rows for windows that end in right/bottom padding: XCOLS,
 YROWS are the real ones plus those up to the last window end, so without padding this is
 the input words H*W*C/PE.

@@ -84,10 +84,16 @@ def _first_reader(freed: list[int], n: int, k: int) -> int:
     return lo
 
 
-@functools.lru_cache(maxsize=4096)
 def ring_rows_for(h: int, oh: int, kh: int, sh: int, pt: int, row_words: int, out_row_words: int) -> int:
     """Smallest ring (rows) whose period is max(input, output words) for every pacing in the
-    module doc; 2H when none smaller does."""
+    module doc; 2H when none smaller does. The schedule scales with the row lengths, so only
+    their ratio matters (fewer distinct searches while a folding tries SIMD and KPAR)."""
+    g = math.gcd(row_words, out_row_words)
+    return _ring_rows(h, oh, kh, sh, pt, row_words // g, out_row_words // g)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ring_rows(h: int, oh: int, kh: int, sh: int, pt: int, row_words: int, out_row_words: int) -> int:
     i, o = h * row_words, oh * out_row_words
     p = max(i, o)
     paces = [(a, b) for a in (1.0, p / i, 2 * p / i) for b in (1.0, p / o, 2 * p / o)]
@@ -96,10 +102,16 @@ def ring_rows_for(h: int, oh: int, kh: int, sh: int, pt: int, row_words: int, ou
         return all(frame_period(r, h, oh, kh, sh, pt, row_words, out_row_words, a, b) <= max(i * a, o * b) * (1 + 1e-9)
                    for a, b in paces)
 
-    lo, hi = kh + sh - 1 + MIN_SLACK, 2 * h
-    if lo >= hi or not ok(hi):
-        return 2 * h
-    while lo < hi:  # the schedule only improves with more rows
+    lo, cap = kh + sh - 1 + MIN_SLACK, 2 * h
+    if lo >= cap:
+        return cap
+    step, prev, r = 1, lo - 1, lo  # galloping search: the answer is usually a few rows above lo
+    while not ok(r):
+        if r == cap:
+            return cap
+        prev, r, step = r, min(cap, r + step), 2 * step
+    lo, hi = prev + 1, r  # the schedule only improves with more rows: not ok(prev), ok(r)
+    while lo < hi:
         mid = (lo + hi) // 2
         if ok(mid):
             hi = mid

@@ -65,22 +65,25 @@ class Coefficients:
     rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
     sdp_lut_per_word_bit: float = 0.0275  # simple dual port > 64 words: cells and read mux (sweep)
     sdp_lut_per_word: float = 0.06  # ... and the write-enable decode of its cells (sweep)
+    # simple dual port of 65..256 words (qloom_swg rings): per bit and 64-word bank, cells and
+    # read mux (Yosys, rings of 156 x 64 and 168 x 8 bits: 6.1 and 5.7 LUT per bit)
+    sdp_mid_lut_per_bank_bit: float = 2.0
     sp_lut_per_word_bit: float = 0.021  # single port > 256 words (RAM256X1S and read mux)
     sp_lut_per_word: float = 0.002
     reg_mem_lut_per_bit: float = 0.5  # a RAM in flip-flops: read multiplexer per stored bit
     bram_mux_lut: float = 0.52  # zoo fit: per output bit and extra address range of a block RAM
-    # --- SlidingWindow (qloom_swg): 32-bit address counters, zoo fit (FINN's estimate: 300)
-    swg_lut: float = 330.0
-    swg_lut_per_bit: float = 1.0  # pad multiplexer per output bit
-    swg_ff: float = 300.0
-    # KPAR > 1, per further lane (its address adder, pad mux, queue bits) and per bit of a lane;
-    # Yosys sweep of qloom_swg (3x3, block-RAM frame buffers): 28x28x1 UINT8 SIMD 1 at KPAR
-    # 1/3/9: 350/458/612 LUT; 26x26x32 UINT2 SIMD 32 at KPAR 1/3: 447/736 (least squares of the
-    # increments beyond the memories; model 432/636, 813; 10x10x64 UINT2 SIMD 16 KPAR 12: 1128,
-    # model 984: within -13%..+10%, the KPAR=1 base included)
-    swg_lane_lut: float = 27.7
-    swg_lane_lut_per_bit: float = 0.78
-    swg_par_ff: float = 70.0  # the lanes' row/column pad checks (measured +70..76 FF at any KPAR > 1)
+    # --- SlidingWindow (qloom_swg, a ring of input rows, counters at their widths): Yosys sweep
+    # of the core alone at block-RAM rings (bench/bench_swg_yosys.py), least squares of the LUTs
+    # beyond the output queue: 28x28x1 UINT8 SIMD 1 at KPAR 1/3/9: 237/272/463 LUT; 26x26x32 UINT2
+    # SIMD 32 at KPAR 1/3: 329/569; 10x10x64 UINT2 SIMD 16 KPAR 12: 906 (model 229/285/452,
+    # 349/545, 916: within -6%..+6%). FF: 89..104 at any size, +1 per further lane.
+    swg_lut: float = 191.0
+    swg_lut_per_bit: float = 1.47  # pad multiplexer per output bit
+    swg_ff: float = 95.0
+    # KPAR > 1, per further lane (its read address adder, pad mux and queue bits) and per bit of a lane
+    swg_lane_lut: float = 17.8
+    swg_lane_lut_per_bit: float = 1.25
+    swg_par_ff: float = 6.0  # the lanes' pad flags (measured +2..+8 FF at KPAR 3..12)
     # --- Threshold (qloom_thresh), Pool (qloom_pool), LabelSelect: zoo fit
     thr_lut: float = 30.0
     pool_lut: float = 100.0

@@ -140,8 +140,9 @@ def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
 
     ROM: a LUT6 per bit up to 64 words, then ceil(depth/64) LUT6 per bit (MUXF7/F8 join
     them up to 256 words, LUT multiplexers beyond). LUTRAM up to 64 words (256 single
-    port): the RAM32M/RAM64M/RAM128X1D/RAM256X1S packing; deeper: per word and bit (cells
-    and read multiplexer) plus, per word, the write-enable decode (sweep, 1K..8K words).
+    port): the RAM32M/RAM64M/RAM128X1D/RAM256X1S packing; a simple dual port of 65..256 words
+    (a sliding window's ring) per bit and 64-word bank; deeper: per word and bit (cells and
+    read multiplexer) plus, per word, the write-enable decode (sweep, 1K..8K words).
     """
     d, w = mem.depth, mem.bits
     if d <= 1:
@@ -154,6 +155,8 @@ def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
         if d <= 64:
             return float(w)
         return w * math.ceil(d / 64) * (1.0 if d <= 256 else coeffs.rom_lut_deep)
+    if mem.kind == RAM_SDP and 64 < d <= 256:
+        return coeffs.sdp_mid_lut_per_bank_bit * w * math.ceil(d / 64)
     if mem.kind == RAM_SDP and d > 64:
         return w * (coeffs.sdp_lut_per_word_bit * d + 0.3) + coeffs.sdp_lut_per_word * d
     if d > 256:
@@ -404,7 +407,7 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
             extra = layer.out_dtype.bits - layer.in_dtype.bits
             bits += 1 if layer.in_dtype.bipolar else layer.simd * extra
         lut = co.swg_lut + co.swg_lut_per_bit * bits + fifo_luts(bits, QUEUE_DEPTH["qloom_swg"], co)
-        ff = co.swg_ff + 2 * bits
+        ff = co.swg_ff  # counters only: the read word is registered in its memory
         if layer.kpar > 1:  # each further lane: its read address, pad mux and queue bits
             lut += (layer.kpar - 1) * (co.swg_lane_lut + co.swg_lane_lut_per_bit * bits)
             ff += co.swg_par_ff
