@@ -20,7 +20,8 @@ DATA = Path(__file__).parent.parent / "bench" / "calibration"
 # zoo designs whose Yosys run had not finished when the set was committed (see the bench's --synth);
 # mobilenet: the depthwise family of session 5 (s5-dw-model), not in the registry when the set was
 # synthesized
-NOT_YET_SYNTHESIZED = {"lfc-w2a2 zybo", "resnet-w1a1 zybo", "resnet-w2a2 zybo",
+# cnv: the stored designs are the folding before KPAR (designs.json "stale_folding"), still checked
+NOT_YET_SYNTHESIZED = {"lfc-w2a2 zybo", "resnet-w1a1 zybo", "resnet-w2a2 zybo", "cnv-w1a1 zybo", "cnv-w2a2 zybo",
                        "mobilenet-w1a1 zybo", "mobilenet-w2a2 zybo", "mobilenet-w1a1", "mobilenet-w2a2"}
 
 
