@@ -65,7 +65,7 @@ def check_folding(data: Path, work: Path) -> int:
         if built is None:
             state = "no folding (no board, target refused)"
         elif label not in have:
-            state = "NOT IN THE SET"
+            state = f"left out: {NOT_IN_SET[label]}" if label in NOT_IN_SET else "NOT IN THE SET"
         elif have[label]["ir_text_hash"] == hash_text(serialize.to_json(built[0])):
             state = "same"
         else:
