@@ -1,9 +1,11 @@
 """Shared helpers of the RTL tests: find the simulators, lint, stream a core under Icarus.
 
-`run_core` drives one library core with a generated SystemVerilog test bench under Icarus
-(no C++ build, ~0.2 s to compile): random valid on the input, random ready on the output,
-and a check of the stream rule (a stalled output word must hold). It returns the output
-words and the clock of each input/output transfer.
+`run_ports` drives one library core with a generated SystemVerilog test bench under Icarus
+(no C++ build, ~0.2 s to compile), the one bench of every core test: it lints the core with
+its parameters, drives every input port with its own random valid and every output port
+with its own random ready (one $random sequence, so a seed repeats a run), checks the
+stream rule on every output (a stalled word must hold) and returns each output's words and
+each transfer's clock. `run_core` is its one-input, one-output case.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import importlib.util
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from qloom.backends.rtl import layers
-from qloom.backends.rtl.emit import LIB_DIR, instance, stream_ports
+from qloom.backends.rtl.emit import LIB_DIR, instance, literal, stream_ports
 from qloom.packing import hex_lines
 from qloom.testing.layers import random_values  # noqa: F401  (the tests import it from here)
 
@@ -45,7 +47,10 @@ def lint(files: list[Path], top: str, params: dict[str, int | str] | None = None
     """`verilator --lint-only -Wall`; returns its warnings ('' when clean)."""
     gflags = []
     for k, v in (params or {}).items():
-        gflags.append(f'-G{k}="{v}"' if isinstance(v, str) else f"-G{k}={v}")
+        if isinstance(v, tuple):  # a vector of 32-bit fields: Verilator reads one sized literal
+            gflags.append(f"-G{k}={32 * len(v)}'h" + "".join(f"{x:08x}" for x in reversed(v)))
+        else:
+            gflags.append(f'-G{k}="{v}"' if isinstance(v, str) else f"-G{k}={v}")
     r = subprocess.run([*verilator_cmd(), "--lint-only", "-Wall", "--top-module", top, *gflags, *map(str, files)],
                        env=verilator_env(), capture_output=True, text=True)
     return (r.stdout + r.stderr).strip() if r.returncode else ""
@@ -56,29 +61,86 @@ def library_files(module: str) -> list[Path]:
 
 
 @dataclass
-class StreamRun:
-    outputs: list[int]
-    out_cycles: list[int]
-    in_cycles: list[int]
+class Port:
+    """One stream of the test bench: tb signals `<name>_tdata/_tvalid/_tready`.
+
+    Inputs send `words` with valid raised at probability `p`; outputs expect `n` words and
+    raise ready at probability `p`."""
+
+    name: str
+    width: int
+    words: list[int] = field(default_factory=list)
+    n: int = 0
+    p: float = 1.0
+
+
+@dataclass
+class PortsRun:
+    outputs: dict[str, list[int]]
+    out_cycles: dict[str, list[int]]
+    in_cycles: dict[str, list[int]]
+
+
+def packed(ports: list[Port], suffix: str) -> str:
+    """The Verilog concatenation of the ports' `suffix` signals, port 0 in the LSBs."""
+    return "{" + ", ".join(f"{p.name}_{suffix}" for p in reversed(ports)) + "}"
+
+
+def _decls(ins: list[Port], outs: list[Port]) -> str:
+    lines = []
+    for p in ins:
+        lines += [f"  logic [{p.width - 1}:0] {p.name}_mem [{max(1, len(p.words))}];",
+                  f"  logic [{p.width - 1}:0] {p.name}_tdata = '0;",
+                  f"  logic {p.name}_tvalid = 1'b0;", f"  wire {p.name}_tready;",
+                  f"  integer {p.name}_k = 0;"]
+    for p in outs:
+        lines += [f"  wire [{p.width - 1}:0] {p.name}_tdata;", f"  wire {p.name}_tvalid;",
+                  f"  logic {p.name}_tready = 1'b0;", f"  integer {p.name}_k = 0;",
+                  f"  logic {p.name}_held = 1'b0;", f"  logic [{p.width - 1}:0] {p.name}_last;"]
+    return "\n".join(lines) + "\n"
+
+
+def _body(ins: list[Port], outs: list[Port]) -> str:
+    lines = []
+    for p in outs:  # check, log, then draw the next ready
+        n = p.name
+        lines += [f"      if ({n}_held && (!{n}_tvalid || {n}_tdata !== {n}_last)) begin",
+                  f'        $display("ERROR cycle %0d: {n} changed while stalled", cycle); errors = errors + 1;',
+                  "      end",
+                  f"      {n}_held = {n}_tvalid && !{n}_tready;",
+                  f"      {n}_last = {n}_tdata;",
+                  f"      if ({n}_tvalid && {n}_tready) begin",
+                  f'        if (^{n}_tdata === 1\'bx) begin $display("ERROR cycle %0d: {n} has x bits", cycle); '
+                  "errors = errors + 1; end",
+                  f"        if ({n}_k >= {p.n}) errors = errors + 1;",
+                  f'        $fwrite(fd, "o {n} %h %0d\\n", {n}_tdata, cycle);',
+                  f"        {n}_k = {n}_k + 1;",
+                  "      end",
+                  f"      {n}_tready <= ($random(seed) & 255) < {round(256 * p.p)};"]
+    for p in ins:
+        n = p.name
+        lines += [f"      if ({n}_tvalid && {n}_tready) begin",
+                  f'        $fwrite(fd, "i {n} %0d\\n", cycle); {n}_k = {n}_k + 1;',
+                  "      end",
+                  f"      if (!{n}_tvalid || {n}_tready) begin",
+                  f"        if ({n}_k < {len(p.words)} && ($random(seed) & 255) < {round(256 * p.p)}) begin",
+                  f"          {n}_tvalid <= 1'b1; {n}_tdata <= {n}_mem[{n}_k];",
+                  f"        end else {n}_tvalid <= 1'b0;",
+                  "      end"]
+    done = " && ".join(f"{p.name}_k >= {p.n}" for p in outs) or "1"
+    lines.append(f"      if ({done}) tail = tail + 1;")
+    return "\n".join(lines) + "\n"
 
 
 _TB = """`timescale 1ns/1ps
 module tb;
-  localparam int IW = {iw}, OW = {ow}, NI = {ni}, NO = {no};
-  localparam int PV = {pv}, PR = {pr};  // transfer probabilities out of 256
   logic clk = 1'b0, rst_n = 1'b0;
-  logic [IW-1:0] in_mem [NI];
-  logic [IW-1:0] s_tdata = '0;
-  logic s_tvalid = 1'b0, m_tready = 1'b0;
-  wire s_tready, m_tvalid;
-  wire [OW-1:0] m_tdata;
-  integer ni = 0, no = 0, cycle = 0, seed = {seed}, fd, errors = 0, tail = 0;
-  logic held = 1'b0;
-  logic [OW-1:0] held_data;
+  integer cycle = 0, seed = {seed}, fd, errors = 0, tail = 0;
+{decls}
 {dut}
   always #5 clk = ~clk;
   initial begin
-    $readmemh("in.hex", in_mem);
+{reads}
     fd = $fopen("out.txt", "w");
     repeat (3) @(posedge clk);
     rst_n <= 1'b1;
@@ -87,34 +149,7 @@ module tb;
   always @(posedge clk) begin
     cycle = cycle + 1;
     if (rst_n) begin
-      if (held && (!m_tvalid || m_tdata !== held_data)) begin
-        $display("ERROR cycle %0d: output changed while stalled", cycle);
-        errors = errors + 1;
-      end
-      held = m_tvalid && !m_tready;
-      held_data = m_tdata;
-      if (m_tvalid && m_tready) begin
-        if (^m_tdata === 1'bx) begin
-          $display("ERROR cycle %0d: output has x bits", cycle);
-          errors = errors + 1;
-        end
-        if (no >= NO) errors = errors + 1;
-        $fwrite(fd, "o %h %0d\\n", m_tdata, cycle);
-        no = no + 1;
-      end
-      if (s_tvalid && s_tready) begin
-        $fwrite(fd, "i %0d\\n", cycle);
-        ni = ni + 1;
-      end
-      if (!s_tvalid || s_tready) begin
-        if (ni < NI && ($random(seed) & 255) < PV) begin
-          s_tvalid <= 1'b1;
-          s_tdata <= in_mem[ni];
-        end else s_tvalid <= 1'b0;
-      end
-      m_tready <= ($random(seed) & 255) < PR;
-      if (no >= NO) tail = tail + 1;
-      if (tail > {drain} || cycle > {max_cycles}) begin
+{body}      if (tail > 20 || cycle > {max_cycles}) begin
         $fwrite(fd, "e %0d\\n", errors);
         $fclose(fd);
         $finish;
@@ -125,11 +160,11 @@ endmodule
 """
 
 
-def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: list[int], in_width: int,
-             n_out: int, out_width: int, *, seed: int = 1, p_valid: float = 1.0, p_ready: float = 1.0,
-             mems: tuple[layers.Memory, ...] = (), max_cycles: int | None = None) -> StreamRun:
-    """Lint library core `module` with `params`, then stream `inputs` through it under Icarus
-    and expect `n_out` output words."""
+def run_ports(workdir: Path, module: str, params: dict, ins: list[Port], outs: list[Port],
+              conn: dict[str, str], *, seed: int = 1, max_cycles: int | None = None,
+              mems: tuple[layers.Memory, ...] = ()) -> PortsRun:
+    """Stream `ins` through library core `module` (port map `conn`: DUT port -> tb expression;
+    clk and rst_n are added; `mems`: its memory images) and collect `outs`."""
     if shutil.which("iverilog") is None:
         raise RuntimeError("Icarus Verilog (iverilog) is not installed")
     warnings = lint(library_files(module), module, params)  # every tested parameter set lints clean
@@ -137,32 +172,55 @@ def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: l
     workdir.mkdir(parents=True, exist_ok=True)
     for m in mems:
         (workdir / m.file).write_text(hex_lines(m.words, m.width))
-    (workdir / "in.hex").write_text(hex_lines(inputs, in_width))
-    ports = stream_ports("s", "m")
-    dut = instance(module, "dut", params, ports)
+    for p in ins:
+        (workdir / f"{p.name}.hex").write_text(hex_lines(p.words, p.width) if p.words else "0\n")
+    reads = "\n".join(f'    $readmemh("{p.name}.hex", {p.name}_mem);' for p in ins)
+    dut = instance(module, "dut", params, {"clk": "clk", "rst_n": "rst_n", **conn})
     if max_cycles is None:
-        max_cycles = 200 + 8 * (len(inputs) + n_out) * int(1 / min(p_valid, p_ready) ** 2) + 50 * n_out
-    tb = _TB.format(iw=in_width, ow=out_width, ni=max(1, len(inputs)), no=n_out, pv=round(256 * p_valid),
-                    pr=round(256 * p_ready), seed=seed, dut=dut, drain=20, max_cycles=max_cycles)
+        slow = min([p.p for p in ins + outs] + [1.0])
+        total = sum(len(p.words) for p in ins) + sum(p.n for p in outs)
+        max_cycles = 200 + int(8 * total / slow**2)
+    tb = _TB.format(seed=seed, decls=_decls(ins, outs), dut=dut, reads=reads, body=_body(ins, outs),
+                    max_cycles=max_cycles)
     (workdir / "tb.sv").write_text(tb)
-    files = [str(f) for f in library_files(module)]
-    subprocess.run(["iverilog", "-g2012", "-o", "tb.vvp", "-s", "tb", "tb.sv", *files], cwd=workdir,
-                   check=True, capture_output=True, text=True)
+    subprocess.run(["iverilog", "-g2012", "-o", "tb.vvp", "-s", "tb", "tb.sv", *map(str, library_files(module))],
+                   cwd=workdir, check=True, capture_output=True, text=True)
     r = subprocess.run(["vvp", "-n", "tb.vvp"], cwd=workdir, capture_output=True, text=True)
-    run = StreamRun([], [], [])
+    run = PortsRun({p.name: [] for p in outs}, {p.name: [] for p in outs}, {p.name: [] for p in ins})
     errors = None
     for line in (workdir / "out.txt").read_text().splitlines():
         kind, *rest = line.split()
         if kind == "o":
-            run.outputs.append(int(rest[0], 16))
-            run.out_cycles.append(int(rest[1]))
+            run.outputs[rest[0]].append(int(rest[1], 16))
+            run.out_cycles[rest[0]].append(int(rest[2]))
         elif kind == "i":
-            run.in_cycles.append(int(rest[0]))
+            run.in_cycles[rest[0]].append(int(rest[1]))
         elif kind == "e":
             errors = int(rest[0])
     if errors is None or errors or "ERROR" in r.stdout:
         raise AssertionError(f"{module} test bench reported errors ({errors}):\n{r.stdout[-3000:]}")
     return run
+
+
+@dataclass
+class StreamRun:
+    outputs: list[int]
+    out_cycles: list[int]
+    in_cycles: list[int]
+
+
+def run_core(workdir: Path, module: str, params: dict[str, int | str], inputs: list[int], in_width: int,
+             n_out: int, out_width: int, *, seed: int = 1, p_valid: float = 1.0, p_ready: float = 1.0,
+             mems: tuple[layers.Memory, ...] = (), max_cycles: int | None = None) -> StreamRun:
+    """Lint library core `module` with `params`, then stream `inputs` through it under Icarus
+    and expect `n_out` output words (`run_ports` with one input `s` and one output `m`)."""
+    if max_cycles is None:
+        max_cycles = 200 + 8 * (len(inputs) + n_out) * int(1 / min(p_valid, p_ready) ** 2) + 50 * n_out
+    ins = [Port("s", in_width, list(inputs), p=p_valid)]
+    outs = [Port("m", out_width, n=n_out, p=p_ready)]
+    conn = {k: v for k, v in stream_ports("s", "m").items() if k not in ("clk", "rst_n")}
+    run = run_ports(workdir, module, params, ins, outs, conn, seed=seed, max_cycles=max_cycles, mems=mems)
+    return StreamRun(run.outputs["m"], run.out_cycles["m"], run.in_cycles["s"])
 
 
 def check_layer(layer, workdir: Path, *, frames: int = 2, seed: int = 0, p_valid: float = 1.0,

@@ -8,11 +8,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from qloom import tools
+from qloom import synth, tools
 from qloom.backends.rtl import layers
 from qloom.backends.rtl.emit import LIB_DIR
 from qloom.fold.resources import layer_resources
-from qloom.ir import BIPOLAR, AddStreams, Concat, Fork, IntType
+from qloom.ir import BIPOLAR, AddStreams, Concat, Fork, IntType, MemStyle
 
 U = lambda b: IntType(b, False)  # noqa: E731
 S = lambda b: IntType(b, True)  # noqa: E731
@@ -35,12 +35,16 @@ def _yosys(module: str, params: dict, workdir) -> dict:
                                   "tee -q -o stat.json stat -json\n")
     subprocess.run([*tools.yosys_command(), "-q", "s.ys"], cwd=workdir, check=True, capture_output=True)
     cells = json.loads((workdir / "stat.json").read_text())["design"]["num_cells_by_type"]
-    return {"LUT": sum(n for c, n in cells.items() if c.startswith(("LUT", "RAM"))),
-            "FF": sum(n for c, n in cells.items() if c.startswith("FD"))}
+    return {"LUT": sum(n for c, n in cells.items() if c.startswith("LUT"))
+            + sum(n * synth.LUTRAM_SITES.get(c, 0) for c, n in cells.items()),
+            "FF": sum(n for c, n in cells.items() if c.startswith("FD")),
+            "BRAM18": cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0)}
 
 
 CASES = {
     "fork_k3_w12": Fork(name="f", in_shape=(2, 2, 12), in_dtype=U(4), k=3, pe=3),
+    "fork_k4_w8": Fork(name="f", in_shape=(2, 2, 8), in_dtype=U(2), k=4, pe=4),  # Yosys 101 LUT (model was 68)
+    "fork_k6_w16": Fork(name="f", in_shape=(2, 2, 8), in_dtype=U(4), k=6, pe=4),
     "add_pe4_s4_u3": AddStreams(name="a", in_shape=(2, 2, 8), in_dtype=S(4), in_dtype_b=U(3), shift_b=1, pe=4),
     "concat_3_ports_mixed": Concat(name="c", in_shape=(2, 2, 4), in_dtype=U(2), channels=(4, 2, 6),
                                    dtypes=(U(2), S(4), BIPOLAR), pe=2),
@@ -57,6 +61,25 @@ def test_dag_core_cost_near_yosys(case, tmp_path):
     assert abs(est["LUT"] - got["LUT"]) <= 0.25 * got["LUT"], (est, got)
     assert abs(est["FF"] - got["FF"]) <= 0.1 * got["FF"] + 2, (est, got)
     assert est["BRAM18"] == 0 and est["DSP"] == 0
+
+
+@pytest.mark.hw
+@pytest.mark.parametrize("width,depth,style", [(16, 596, MemStyle.BLOCK), (1, 4734, MemStyle.BLOCK),
+                                               (16, 2884, MemStyle.BLOCK), (16, 2884, MemStyle.DISTRIBUTED)])
+def test_skip_fifo_cost_near_yosys(width, depth, style, tmp_path):
+    """A deep skip FIFO in block RAM (qloom_fifo STYLE 1) or LUTRAM: BRAM18 exact, LUT within
+    25%, FF within 15% of Yosys; block RAM is what the folding picks at these sizes."""
+    from qloom.backends.rtl.cost import fifo_resources
+    from qloom.backends.rtl.top import FIFO_STYLE
+    from qloom.fold.memstyle import fifo_mem_style
+
+    layer = Fork(name="f", in_shape=(1, 1, width), in_dtype=U(1), k=2, pe=width)  # any layer with that input word
+    est = fifo_resources(layer, depth=depth, style=style)
+    got = _yosys("qloom_fifo", {"WIDTH": width, "DEPTH": depth, "STYLE": FIFO_STYLE[style]}, tmp_path)
+    assert est["BRAM18"] == got["BRAM18"], (est, got)
+    assert abs(est["LUT"] - got["LUT"]) <= 0.25 * got["LUT"], (est, got)
+    assert abs(est["FF"] - got["FF"]) <= 0.15 * got["FF"] + 2, (est, got)
+    assert fifo_mem_style(depth, width) is MemStyle.BLOCK
 
 
 def test_dag_core_cost_grows_with_the_streams():

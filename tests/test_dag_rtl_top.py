@@ -9,12 +9,13 @@ from hypothesis import strategies as st
 
 from qloom.backends.rtl.top import generate
 from qloom.fold.auto import auto_fold
-from qloom.fold.cycles import edge_fifo_depths, latency_cycles, performance, schedule
+from qloom.fold.cycles import edge_fifo_depths, edge_fifo_words, edge_fifos, latency_cycles, performance, schedule
 from qloom.fold.resources import resources
 from qloom.hw import fifo_depth, interface, layer_cycles
+from qloom.ir import MemStyle
 from qloom.verify import rtl
 
-from dag_rtl_helpers import DAG_GRAPHS, graph_residual, random_dag
+from dag_rtl_helpers import DAG_GRAPHS, graph_pool_fork, graph_residual, random_dag
 from rtl_helpers import GRAPHS
 
 
@@ -43,23 +44,54 @@ def _plain(producer, consumer) -> int:
 
 
 def test_linear_graphs_keep_the_linear_fifo_rule():
-    """On a chain every edge is the linear top's rule where no converter sits between; the
-    block is counted in consumer words here (a pool row through a 4 -> 2 converter is twice
-    the words), and the schedule ends at the old latency."""
+    """On a chain every edge holds the linear top's rule in consumer words where no converter
+    sits between (a pool row through a 4 -> 2 converter is twice the words); the FIFO itself
+    sits on the wide side of a converter (`fifo_par`), in words of that side, and the
+    schedule ends at the old latency."""
     narrowed = 0
     for make in GRAPHS.values():
         g = make()
         hw = g.hardware_layers
+        fifos = edge_fifos(g)
         for a, b in zip(hw, hw[1:]):
-            got = edge_fifo_depths(g)[(a.name, b.name, 0)]
-            assert got == _plain(a, b)
+            words = edge_fifo_words(g)[(a.name, b.name, 0)]
+            assert words == _plain(a, b)
             old = fifo_depth(interface(b), interface(a).out_block)
-            if interface(a).out_par > interface(b).in_par:
-                narrowed += got > old
+            f, (pa, pb) = fifos[(a.name, b.name, 0)], (interface(a).out_par, interface(b).in_par)
+            assert (f.par, f.before) == (max(pa, pb), pa > pb)
+            assert f.depth * f.par >= words * pb and f.depth == edge_fifo_depths(g)[(a.name, b.name, 0)]
+            if pa > pb:
+                narrowed += words > old
             else:  # same width: the same; widening: a pool row is fewer consumer words
-                assert got == old if interface(a).out_par == interface(b).in_par else got <= old
+                assert words == old if pa == pb else words <= old
         assert latency_cycles(g) == int(np.ceil(schedule(g)[hw[-1].name][1])) + 1
     assert narrowed
+
+
+def test_fifo_sits_in_front_of_a_narrowing_converter(tmp_path):
+    """pool (PE 4) -> fork (PE 1): the FIFO holds the pool's 4-element words and the converter
+    reads it (pool_m -> FIFO -> fork_q -> converter -> fork_s); behind a widening converter
+    it stays behind; design.json and the cost model say the same."""
+    g = graph_pool_fork()
+    design = generate(g, tmp_path)
+    top = (tmp_path / "qloom_top.sv").read_text()
+    def block(name):  # the text of one instance, its parameters included
+        at = top.index(f" {name} (")
+        return top[top.rindex("  qloom_", 0, at):top.index(");", at)]
+
+    assert ".WIDTH(8)" in block("u_fork_fifo") and ".s_tdata(pool_m_tdata)" in block("u_fork_fifo")
+    assert ".m_tdata(fork_q_tdata)" in block("u_fork_fifo")
+    assert ".s_tdata(fork_q_tdata)" in block("u_fork_dwc") and ".m_tdata(fork_s_tdata)" in block("u_fork_dwc")
+    edge = next(i for i in design["layers"] if i["name"] == "fork")["inputs"][0]
+    assert edge["fifo"] == {"par": 4, "before_dwc": True, "mem_style": "distributed"}
+    assert edge["dwc"] == {"in": 4, "out": 1}
+    c = DAG_GRAPHS["concat3"]()
+    f = edge_fifos(c)[("split", "thr_a", 0)]
+    assert (f.par, f.before) == (6, False)
+    est = resources(g)["streams"]["fork"]
+    from qloom.backends.rtl.cost import dwc_resources, fifo_resources
+    want = fifo_resources(g.layer("fork"), depth=edge["fifo_depth"], par=4)["LUT"] + dwc_resources(4, 1, 2)["LUT"]
+    assert est["LUT"] == round(want)
 
 
 def test_skip_fifo_holds_what_the_long_branch_needs_first():
@@ -103,6 +135,29 @@ def test_dag_top_lints_clean_and_records_every_edge(name, tmp_path):
     assert set(streams) == {c for _, c, _ in depths}
 
 
+def test_deep_skip_fifo_goes_to_block_ram(tmp_path):
+    """A frame-deep, 16-bit skip FIFO is block RAM (resolved once, fold.memstyle): STYLE 1 in
+    the top, "block" in design.json, its RAMB18s in the estimate; the short FIFOs stay
+    LUTRAM. Overridden to a few words, it is LUTRAM again."""
+    from qloom.backends.rtl.cost import bram18_count
+
+    g = DAG_GRAPHS["residual_deep"]()
+    fifos = edge_fifos(g)
+    skip = fifos[("fork", "add", 0)]
+    assert skip.style is MemStyle.BLOCK and skip.depth > 500
+    assert all(f.style is MemStyle.DISTRIBUTED for k, f in fifos.items() if k != ("fork", "add", 0))
+    design = generate(g, tmp_path)
+    top = (tmp_path / "qloom_top.sv").read_text()
+    at = top.index(" u_add_fifo0 (")
+    assert ".STYLE(1)" in top[top.rindex("  qloom_fifo", 0, at):at]
+    edge = next(i for i in design["layers"] if i["name"] == "add")["inputs"][0]
+    assert edge["fifo"]["mem_style"] == "block" and edge["fifo_depth"] == skip.depth
+    est = resources(g)
+    assert est["streams"]["add"]["BRAM18"] == bram18_count(skip.depth, 16, ram=True) >= 1
+    small = generate(g, tmp_path / "small", fifo_depths={"add:0": 8})
+    assert next(i for i in small["layers"] if i["name"] == "add")["inputs"][0]["fifo"]["mem_style"] == "distributed"
+
+
 def test_dag_fifo_depths_override_names_edges(tmp_path):
     g = graph_residual()
     design = generate(g, tmp_path, fifo_depths={"add:0": 7, "thr1": 3})
@@ -118,13 +173,33 @@ def test_dag_fifo_depths_override_names_edges(tmp_path):
 
 
 @pytest.mark.hw
-@pytest.mark.parametrize("name", ["residual", pytest.param("concat3", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["residual", "pool_fork", "residual_deep",
+                                  pytest.param("concat3", marks=pytest.mark.slow)])
 def test_dag_rtl_matches_ir_at_the_model_ii(name, tmp_path):
+    """pool_fork: at the model II only with the FIFO in front of the pool's narrowing converter;
+    residual_deep: its skip FIFO in block RAM (3 clocks through it, the schedule unchanged)."""
     g = DAG_GRAPHS[name]()
     generate(g, tmp_path)
     entry = rtl.verify_rtl(g, tmp_path, _frames(g, 10, 1), seed=4, stall_prob=0.4)
     _check_passed(entry)
     assert entry["latency_cycles"] >= entry["cycles_per_frame_model"]
+
+
+@pytest.mark.hw
+@pytest.mark.slow
+def test_fifo_behind_a_narrowing_converter_misses_the_ii(tmp_path, monkeypatch):
+    """The other direction: with the FIFO put behind the converter (as before the wide-side
+    rule) the pool waits on the converter during each output row and the measured II misses
+    the model by far more than the 2% the check allows; the outputs stay right."""
+    from qloom.fold import cycles
+
+    monkeypatch.setattr(cycles, "fifo_par", lambda out_par, in_par: in_par)
+    g = graph_pool_fork()
+    design = generate(g, tmp_path)
+    assert next(i for i in design["layers"] if i["name"] == "fork")["inputs"][0]["fifo"]["before_dwc"] is False
+    entry = rtl.verify_rtl(g, tmp_path, _frames(g, 10, 1), seed=4, stall_prob=0.4)
+    assert entry["mismatches"] == 0 and entry["steady_mismatches"] == 0
+    assert entry["ii_error"] > 0.2 and not entry["passed"], entry["cycles_per_frame"]
 
 
 @pytest.mark.hw
@@ -174,13 +249,14 @@ def test_random_dags_match_ir_in_rtl(seed, tmp_path_factory):
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10**6))
 def test_random_dag_models_are_consistent(seed):
-    """For random DAGs: every edge has a FIFO of at least the plain rule, a join's ports
-    never start before their producers, and the II is the slowest layer."""
+    """For random DAGs: every edge has a FIFO of at least the plain rule (in elements: a FIFO
+    in front of a narrowing converter counts producer words), a join's ports never start
+    before their producers, and the II is the slowest layer."""
     g = random_dag(seed)
-    d, times = edge_fifo_depths(g), schedule(g)
+    d, times = edge_fifos(g), schedule(g)
     assert set(d) == {e for e in g.edges() if e[0] in times}
-    for (p, c, _), depth in d.items():
-        assert depth >= _plain(g.layer(p), g.layer(c))
+    for (p, c, _), f in d.items():
+        assert f.depth * f.par >= _plain(g.layer(p), g.layer(c)) * interface(g.layer(c)).in_par
         assert times[c][0] > times[p][0] and times[c][1] >= times[p][1]
     assert performance(g, 100.0)["cycles_per_frame"] >= max(layer_cycles(l) for l in g.hardware_layers)
 

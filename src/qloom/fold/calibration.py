@@ -103,3 +103,76 @@ def violations(graph, got: dict, coeffs=None) -> list[str]:
             if abs(pe["LUT"] - py["LUT"]) > (tol * py["LUT"] if py["LUT"] >= SMALL_LUT else SMALL_SLACK):
                 bad.append(f"{name} {part}: LUT est {pe['LUT']} vs Yosys {py['LUT']}")
     return bad
+
+
+# What the set must hold: `make demo`'s design and every zoo family (qloom.models.FAMILIES) at
+# these bit widths, built as `qloom build MODEL --board zybo-z7-20` and as `qloom build MODEL`
+# (default target 1e6 frames/s; refused: the fastest folding that fits the board)
+ZOO_BITS = ("w1a1", "w2a2")
+BOARD = "zybo-z7-20"
+# Designs of that list the set leaves out, and why (tests/test_calibration_set.py: every other
+# one must be stored). Without a board `qloom build` keeps the 1e6 frames/s target whatever it
+# costs, or refuses it when a layer cannot reach it.
+NOT_IN_SET = {
+    "sfc-w2a2": "1e6 frames/s without a board: 67k LUT estimated, more than the Zybo has (its Zybo folding is in the set)",
+    "lfc-w1a1": "1e6 frames/s without a board: 192k LUT estimated, too large for a Yosys run in the session",
+    "lfc-w2a2": "1e6 frames/s without a board: 491k LUT estimated, too large for a Yosys run in the session",
+    **{f"{f}-{b}": "no folding: `qloom build` refuses 1e6 frames/s without a board (the 28x28 window "
+       "needs 784 cycles per frame)" for f in ("cnv", "resnet") for b in ZOO_BITS},
+}
+
+
+def set_designs() -> list[tuple[str, str, str | None]]:
+    """(label, model, board) of every design the calibration set covers: "demo" (`make demo`'s
+    trained TFC-w1a1 for the Zybo) and each zoo family x ZOO_BITS with `BOARD` ("<model> zybo")
+    and without ("<model>")."""
+    from qloom.models import FAMILIES
+
+    return [("demo", "demo", BOARD)] + [
+        (f"{f}-{bits}{' zybo' if b else ''}", f"{f}-{bits}", b)
+        for f in FAMILIES for bits in ZOO_BITS for b in (BOARD, None)
+    ]
+
+
+TARGET_FPS = 1e6  # qloom.buildconfig's default
+
+
+def build_design(model: str, board: str | None, work, demo_model):
+    """(folded graph, target frames/s) of one set design as `qloom build` makes it (auto folding,
+    memory styles resolved) at the default target; where it refuses that target (LFC, CNV,
+    SFC-w2a2 at 1e6 frames/s on the Zybo) with `--target-fps 0`: the fastest folding that fits
+    the board. None where neither applies (no board). "demo" is `demo_model` (an .onnx); a zoo
+    model gets random weights (seed 0: the hardware's shape, not its accuracy, matters)."""
+    from pathlib import Path
+
+    from qloom import fold, streamline
+    from qloom.errors import QloomError
+
+    if model == "demo":
+        src = Path(demo_model)
+    else:
+        import torch
+
+        from qloom.export import export_qonnx_model
+        from qloom.models import build_model
+
+        src = Path(work) / f"{model}.onnx"
+        if not src.exists():
+            torch.manual_seed(0)
+            export_qonnx_model(build_model(model), src, (1, 28, 28))
+    g = streamline.run(src, name=model)
+    for target in (TARGET_FPS, None):
+        if target is None and board is None:
+            return None
+        try:
+            return fold.resolve_mem_styles(fold.auto_fold(g, target_fps=target, board=board)), target
+        except QloomError as exc:
+            print(f"{model} {board}: {exc}", flush=True)
+    return None
+
+
+def hash_text(text: str) -> str:
+    """The short hash designs.json records of a stored IR's JSON text."""
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:20]

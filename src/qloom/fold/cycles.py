@@ -18,10 +18,12 @@ import math
 from dataclasses import dataclass
 
 from qloom.errors import QloomError
+from qloom.fold.memstyle import fifo_mem_style
 from qloom.fold.model import cost_model
 from qloom.hw import fifo_depth, interface, layer_cycles, port_words
-from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, Graph, LabelSelect, Layer, MatVec, Pool, SlidingWindow,
-                      Threshold)
+from qloom.hw.interface import FIFO_MIN_FILL, FIFO_SLACK
+from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, Graph, LabelSelect, Layer, MatVec, MemStyle, Pool,
+                      SlidingWindow, Threshold)
 
 
 DMA_WIDTHS = tuple(8 << i for i in range(8))  # what the Xilinx AXI DMA takes: 8 .. 1024 bits
@@ -207,23 +209,68 @@ def _skew_words(arrive: tuple[float, float], start: tuple[float, float], words: 
     return worst
 
 
-CORE_QUEUE_WORDS = 8  # output words a core may hold in its issue stages and output queue
-# (at most 3 + 5 in the qloom library), beyond what its schedule accounts for
+def fifo_par(out_par: int, in_par: int) -> int:
+    """Elements per word of an edge's FIFO between a producer emitting `out_par` and a
+    consumer taking `in_par` elements per word: the FIFO sits on the wide side of the width
+    converter. Behind a narrowing converter the producer's burst (a pool's row, a MatVec's
+    PE group) would wait on the converter, which passes one wide word per out_par/in_par
+    clocks; queued in front of it, the burst leaves at the producer's rate and the converter
+    drains at the consumer's. In front of a widening converter the consumer's burst (an
+    MVTU's vector) would wait the same way, so that FIFO stays behind it."""
+    return max(out_par, in_par)
+
+
+@dataclass(frozen=True)
+class EdgeFifo:
+    """The FIFO of one DAG edge: `depth` words of `par` elements (`fifo_par`: on the wide side
+    of the edge's width converter, `before` it when that is the producer's side), stored in
+    `style` (`fold.memstyle.fifo_mem_style`: LUTRAM, or block RAM when deep and wide)."""
+
+    depth: int
+    par: int
+    before: bool
+    style: MemStyle = MemStyle.DISTRIBUTED
+
+
+def edge_fifos(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], EdgeFifo]:
+    """Every edge's FIFO between hardware layers, keyed (producer, consumer, consumer's port):
+    the one home of the rule the top generator builds and the cost model counts (depth from
+    `edge_fifo_words` in consumer words, then in words of the FIFO's side, `fifo_par`)."""
+    model = cost_model(coeffs)
+    out = {}
+    for (p, c, q), words in edge_fifo_words(graph, model).items():
+        a, b = interface(graph.layer(p)).out_par, interface(graph.layer(c)).in_par
+        par = fifo_par(a, b)
+        depth = max(-(-words * b // par), FIFO_MIN_FILL + FIFO_SLACK)
+        bits = graph.layer(c).in_dtypes[q].bits
+        out[(p, c, q)] = EdgeFifo(depth, par, par != b, fifo_mem_style(depth, par * bits, model))
+    return out
+
+
+def resized(fifo: EdgeFifo, depth: int, bits: int, coeffs=None) -> EdgeFifo:
+    """`fifo` given `depth` words of `bits`-bit elements instead (a user's override), its
+    memory style resolved again for that size."""
+    return EdgeFifo(depth, fifo.par, fifo.before, fifo_mem_style(depth, fifo.par * bits, coeffs))
+
+
+def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], int]:
+    """Words of the FIFO on each edge (in words of its side, `edge_fifos`)."""
+    return {k: f.depth for k, f in edge_fifos(graph, coeffs).items()}
 
 
 def _block_words(producer: Layer, consumer: Layer) -> int:
-    """The producer's output block in words of the consumer's input (the FIFO sits behind the
-    width converter): a pool's row of PE-wide words is PE/in_par times as many words after a
-    narrowing converter. (The linear top's `hw.fifo_depth(consumer, producer.out_block)`
-    counts producer words; kept there so linear designs stay as they are.)"""
+    """The producer's output block in words of the consumer's input: a pool's row of PE-wide
+    words is PE/in_par times as many words after a narrowing converter. (The linear top's
+    `hw.fifo_depth(consumer, producer.out_block)` counts producer words; kept there so linear
+    designs stay as they are.)"""
     a, b = interface(producer), interface(consumer)
     return -(-a.out_block * a.out_par // b.in_par)
 
 
-def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], int]:
-    """Words of the FIFO on each edge between hardware layers, keyed (producer, consumer,
-    consumer's port): the one home of the rule the top generator builds and the cost model
-    counts.
+def edge_fifo_words(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], int]:
+    """Elements of the FIFO on each edge between hardware layers, in the consumer's input
+    words, keyed (producer, consumer, consumer's port) (`edge_fifos` turns them into the
+    FIFO's own words).
 
     Every edge: `hw.fifo_depth` (the consumer's input burst + the producer's output block in
     consumer words, `_block_words`, at least 2, + 2 words of slack). In front of a join (AddStreams, Concat) the port also
@@ -231,8 +278,9 @@ def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], in
     - the words arriving while the join waits for its slowest port (`_skew_words` over
       `schedule`: beside a branch whose first output needs a window, a vector or a frame);
     - plus the frames the other ports' branches can queue beyond this port's (their FIFOs
-      and `CORE_QUEUE_WORDS` per core): a fork faster than the slow branch fills those
-      queues, and a skip path sees the same words wait;
+      and the words each core holds in its issue stages and output queue, the cost model's
+      `queue_words`): a fork faster than the slow branch fills those queues, and a skip path
+      sees the same words wait;
     and for a Concat the other ports' words of a pixel (read while this port waits). With
     these the fork feeding both branches is never held back by the join, so a DAG neither
     deadlocks nor runs below its II (checked in RTL simulation, tests/test_dag_rtl_top.py).
@@ -240,6 +288,7 @@ def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], in
     times = schedule(graph, coeffs)
     if not times:
         return {}
+    model = cost_model(coeffs)
     ii = max(1, dma_ii(graph))
     held: dict[str, float] = {}  # frames the deepest path up to a layer's output can queue
     depths = {}
@@ -260,7 +309,7 @@ def edge_fifo_depths(graph: Graph, coeffs=None) -> dict[tuple[str, str, int], in
                     base[q] += sum(w for r, w in enumerate(words) if r != q) // pixels
         words = port_words(layer)
         paths = [held[p] + base[q] / max(1, words[q]) for q, p in enumerate(sources)]
-        held[name] = max(paths, default=0.0) + CORE_QUEUE_WORDS / max(1, interface(layer).out_words)
+        held[name] = max(paths, default=0.0) + model.queue_words(layer) / max(1, interface(layer).out_words)
         for q, p in enumerate(sources):
             depths[(p, name, q)] = base[q]
     return depths

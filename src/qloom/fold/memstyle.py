@@ -6,6 +6,10 @@ memory (a MatVec's weights, a Threshold's thresholds). The backend's cost model 
 what the backend builds and the emitter reads it instead of re-running the estimate. An
 explicit style is kept; the cost model places a layer's other memories (a MatVec's
 thresholds and input buffer, frame buffers, delay lines) on their own, as before.
+
+The FIFO of each DAG edge is no IR layer: its style is resolved here too (`fifo_mem_style`),
+once per edge by `fold.cycles.edge_fifos`, which the top generator and the cost model read
+(a skip path's FIFO of thousands of words goes to block RAM, a burst's few words to LUTRAM).
 """
 
 from __future__ import annotations
@@ -35,3 +39,9 @@ def resolve_mem_styles(graph: Graph, coeffs=None) -> Graph:
                 l = dataclasses.replace(l, mem_style=style)
         layers.append(l)
     return graph.with_layers(layers)
+
+
+def fifo_mem_style(depth: int, width: int, coeffs=None) -> MemStyle:
+    """The style of a `depth` x `width`-bit stream FIFO: what the backend's cost model picks
+    (its `fifo_style`: LUTRAM while it costs no more than the block RAM it saves)."""
+    return cost_model(coeffs).fifo_style(depth, width)

@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 from qloom.ir import Layer, MemStyle
 
 DEFAULT_BACKEND = "qloom.backends.rtl.cost"  # a module with `cost_model(coeffs=...)`
+METHODS = ("layer", "fifo", "converter", "tlast", "memory_styles", "depth", "fifo_style", "queue_words")
 
 
 @runtime_checkable
@@ -30,9 +31,18 @@ class CostModel(Protocol):
     def layer(self, layer: Layer) -> dict:
         """A layer's core at its current folding."""
 
-    def fifo(self, layer: Layer, producer_block: int = 1, depth: int | None = None, port: int = 0) -> dict:
+    def fifo(self, layer: Layer, producer_block: int = 1, depth: int | None = None, port: int = 0,
+             par: int | None = None, style: MemStyle = MemStyle.DISTRIBUTED) -> dict:
         """The FIFO in front of `layer` (its input `port`) behind a producer emitting
-        `producer_block` words at once; `depth` words when given (a DAG edge's)."""
+        `producer_block` words at once; `depth` words of `par` elements (default: the layer's
+        input word) in `style` when given (a DAG edge's, `fold.cycles.edge_fifos`)."""
+
+    def fifo_style(self, depth: int, width: int) -> MemStyle:
+        """The style a depth x width-bit stream FIFO is built in (AUTO resolved)."""
+
+    def queue_words(self, layer: Layer) -> int:
+        """Output words the layer's core may hold in its issue stages and output queue beyond
+        what the cycle schedule accounts for (the skip FIFO rule counts them)."""
 
     def converter(self, a: int, b: int, bits: int, frame: int = 0) -> dict:
         """A width converter from a to b elements of `bits` per word (`frame` elements per frame, 0: whole words)."""
@@ -50,7 +60,7 @@ class CostModel(Protocol):
 @functools.cache
 def _is_model(cls: type) -> bool:
     """Whether instances of `cls` are CostModels (a Protocol check is slow: once per class)."""
-    return all(callable(getattr(cls, m, None)) for m in ("layer", "fifo", "converter", "tlast", "memory_styles", "depth"))
+    return all(callable(getattr(cls, m, None)) for m in METHODS)
 
 
 def cost_model(coeffs=None) -> CostModel:

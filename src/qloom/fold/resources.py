@@ -6,13 +6,13 @@ xc7` maps it); this module only says which parts a design has and adds them up: 
 hardware layer, in front of each further layer a FIFO (its input burst plus the producer's
 output block, `qloom.hw.fifo_depth`) and a width converter when the producer's out_par
 differs from the consumer's in_par, and the top's DMA side (`dma_resources`). Over a DAG
-there is a FIFO (`cycles.edge_fifo_depths`) and maybe a converter on every edge; "streams"
+there is a FIFO (`cycles.edge_fifos`) and maybe a converter on every edge; "streams"
 holds, per consumer, the sum over its input ports.
 """
 
 from __future__ import annotations
 
-from qloom.fold.cycles import dma_geometry, edge_fifo_depths, tlast_queue_depth
+from qloom.fold.cycles import dma_geometry, edge_fifos, tlast_queue_depth
 from qloom.fold.model import cost_model
 from qloom.hw import interface
 from qloom.ir import Graph, InputQuant, Layer
@@ -81,13 +81,13 @@ def stream_resources(prev: Layer, layer: Layer, coeffs=None) -> dict:
 
 
 def dag_stream_resources(graph: Graph, coeffs=None) -> dict[str, dict]:
-    """Per consumer layer: the FIFO (`cycles.edge_fifo_depths`) and width converter on each of
-    its input edges, summed."""
+    """Per consumer layer: the FIFO (`cycles.edge_fifos`: depth, side, memory style) and width
+    converter on each of its input edges, summed."""
     model = cost_model(coeffs)
     streams: dict[str, dict] = {}
-    for (prod, cons, port), depth in edge_fifo_depths(graph, model).items():
+    for (prod, cons, port), f in edge_fifos(graph, model).items():
         layer, a = graph.layer(cons), interface(graph.layer(prod))
-        r = _add(model.fifo(layer, a.out_block, depth, port),
+        r = _add(model.fifo(layer, a.out_block, f.depth, port, f.par, f.style),
                  model.converter(a.out_par, interface(layer).in_par, layer.in_dtypes[port].bits))
         streams[cons] = _add(streams.get(cons, {}), r)
     return {k: _rounded(v) for k, v in streams.items()}

@@ -103,6 +103,12 @@ class Coefficients:
     fifo_lut_per_addr_bit: float = 4.5
     fifo_lut_per_bank: float = 1.0
     fifo_ff: float = 8.0
+    # qloom_fifo STYLE block (deep skip FIFOs): control per address bit (four counters of
+    # ~log2(depth) bits), a LUT per bit of the output queue; Yosys sweep 300..9000 words x
+    # 1..32 bits: within 6 LUT of 14 + 4 * AW + W (+ the multi-range read mux), FF 3 + 4 * CW + 2 * W
+    bfifo_lut: float = 14.0
+    bfifo_lut_per_addr_bit: float = 4.0
+    bfifo_ff: float = 3.0
     dwc_lut: float = 6.0  # widening: counter and flags (6-9 LUT measured)
     dwc_narrow_lut: float = 10.0
     dwc_lut_per_bit: float = 0.7  # narrowing: the 2K:1 output multiplexer, per input word bit
@@ -115,8 +121,11 @@ class Coefficients:
     stream_depth: int = 2  # qloom_swg, qloom_pool, qloom_thresh, qloom_labelselect
     # --- DAG cores: per-port 2-word register buffers (2W + 5 FF each: words, pointers, count;
     # their read mux a LUT per bit). Yosys synth_xilinx sweeps (tests/test_dag_rtl_cost.py):
-    # qloom_fork W 1..64 x K 2..3 within 5% (K = 4 at W = 8: 101 LUT, model 68)
+    # qloom_fork W 1..64 x K 2..3 within 5%; K 4..6 x W 1..32 (LUT = K * W + 69 / ~55 / ~80
+    # for K = 4 / 5 / 6): within 20% but K = 5, 6 at W = 1, 4 (+32% at worst)
     fork_lut_per_out: float = 9.0  # per output: buffer control and the AND of the room flags
+    fork_lut_per_out_many: float = 14.0  # from 4 outputs: the K room flags, valid and a buffer's
+    # state no longer fit one LUT6 with its count logic
     # qloom_add PE 1..16 x 2..8 bits (11 points): the buffer read muxes fold into the adders
     add_lut: float = 18.0
     # qloom_concat K 2..4 x PE 1..16 (9 points, within 10%): port select and word counters

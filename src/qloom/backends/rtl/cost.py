@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from qloom.backends.rtl import datapath
 from qloom.backends.rtl.coeffs import BRAM_CONFIGS, DEFAULT, Coefficients
 from qloom.backends.rtl.datapath import Dot
-from qloom.backends.rtl.emit import QUEUE_DEPTH
+from qloom.backends.rtl.emit import QUEUE_DEPTH, held_words
 from qloom.hw import fifo_depth, interface, threshold_compare_type
 from qloom.hw.linebuf import ring_rows
 from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, InputQuant, IntType, LabelSelect, Layer, MatVec,
@@ -431,7 +431,8 @@ def _dag_logic(layer: Layer, co: Coefficients) -> dict:
     pe = layer.pe
     if isinstance(layer, Fork):
         w = pe * layer.in_dtype.bits
-        return {"LUT": layer.k * (w + co.fork_lut_per_out), "FF": layer.k * (2 * w + 5)}
+        per_out = co.fork_lut_per_out if layer.k <= 3 else co.fork_lut_per_out_many
+        return {"LUT": layer.k * (w + per_out), "FF": layer.k * (2 * w + 5)}
     ins = [pe * t.bits for t in layer.in_dtypes]
     out = pe * layer.out_dtype.bits
     ff = sum(2 * w + 5 for w in ins) + out + 1
@@ -455,15 +456,39 @@ def layer_resources(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict:
     return {k: int(round(v)) for k, v in total.items()}
 
 
+def block_fifo_luts(width: int, depth: int, coeffs: Coefficients = DEFAULT) -> float:
+    """qloom_fifo STYLE block: pointers, counts and flags (growing with the address width),
+    the 2-word output queue's load multiplexer (a LUT per bit) and Yosys' read multiplexer
+    behind a RAM of several address ranges."""
+    aw = max(1, math.ceil(math.log2(depth)))
+    return (coeffs.bfifo_lut + coeffs.bfifo_lut_per_addr_bit * aw + width
+            + coeffs.bram_mux_lut * block_read_mux(depth, width, ram=True))
+
+
+def fifo_style(depth: int, width: int, coeffs: Coefficients = DEFAULT) -> MemStyle:
+    """The style of a depth x width stream FIFO: LUTRAM while it costs at most
+    `auto_luts_per_bram18` LUTs per RAMB18 that block RAM would take (the rule of `auto_style`),
+    else block RAM."""
+    brams = bram18_count(depth, width, ram=True)
+    if depth < 4 or fifo_luts(width, depth, coeffs) - block_fifo_luts(width, depth, coeffs) \
+            <= coeffs.auto_luts_per_bram18 * brams:
+        return MemStyle.DISTRIBUTED
+    return MemStyle.BLOCK
+
+
 def fifo_resources(layer: Layer, producer_block: int = 1, coeffs: Coefficients = DEFAULT, depth: int | None = None,
-                   port: int = 0) -> dict:
+                   port: int = 0, par: int | None = None, style: MemStyle = MemStyle.DISTRIBUTED) -> dict:
     """qloom_fifo in front of a layer's input `port`, `hw.fifo_depth` words of its input width
-    (or `depth`: a DAG edge's, `fold.cycles.edge_fifo_depths`)."""
+    (or `depth` words of `par` elements in `style`: a DAG edge's, `fold.cycles.edge_fifos`)."""
     io = interface(layer)
-    width = io.in_par * layer.in_dtypes[port].bits
+    width = (io.in_par if par is None else par) * layer.in_dtypes[port].bits
     if depth is None:
         depth = fifo_depth(io, producer_block)
-    ff = coeffs.fifo_ff + 3 * math.ceil(math.log2(depth + 1))
+    cw = math.ceil(math.log2(depth + 1))
+    if style is MemStyle.BLOCK:  # four counters and the queue's two words (the read register is the RAM's latch)
+        return {"LUT": block_fifo_luts(width, depth, coeffs), "FF": coeffs.bfifo_ff + 4 * cw + 2 * width,
+                "BRAM18": bram18_count(depth, width, ram=True), "DSP": 0}
+    ff = coeffs.fifo_ff + 3 * cw
     return {"LUT": fifo_luts(width, depth, coeffs), "FF": ff, "BRAM18": 0, "DSP": 0}
 
 
@@ -486,7 +511,12 @@ def dwc_resources(a: int, b: int, bits: int, coeffs: Coefficients = DEFAULT, fra
         return {"LUT": coeffs.dwc_lut, "FF": (2 * b - a) * bits + math.ceil(math.log2(b // a)) + 1,
                 "BRAM18": 0, "DSP": 0}
     if a < b and frame:  # gearbox (the DMA side's converter)
-        return {"LUT": coeffs.dwc_lut + counter + coeffs.dwc_gear_lut * b * bits * max(1, math.ceil(math.log2(a))),
+        # the fill level moves in steps of gcd(a, b) elements (the frame's last word aside), so the
+        # low bits of the shift are constant and Yosys drops those stages (8 -> 196 elements: one of
+        # three; calibration set, sfc-w2a2 zybo: 1,585 LUT, 4,240 with all three)
+        step = math.gcd(a, b, frame % a or a)
+        stages = max(1, math.ceil(math.log2(a)) - ((step & -step).bit_length() - 1))
+        return {"LUT": coeffs.dwc_lut + counter + coeffs.dwc_gear_lut * b * bits * stages,
                 "FF": (2 * b - 1) * bits + math.ceil(math.log2(b)) + counter + 1, "BRAM18": 0, "DSP": 0}
     cap = a + b - 1 + max(a, b)
     # the fill level moves in steps of gcd(a, b) elements; Yosys drops the barrel shifter
@@ -523,8 +553,15 @@ class RtlCostModel:
     def layer(self, layer: Layer) -> dict:
         return layer_resources(layer, self.coeffs)
 
-    def fifo(self, layer: Layer, producer_block: int = 1, depth: int | None = None, port: int = 0) -> dict:
-        return fifo_resources(layer, producer_block, self.coeffs, depth, port)
+    def fifo(self, layer: Layer, producer_block: int = 1, depth: int | None = None, port: int = 0,
+             par: int | None = None, style: MemStyle = MemStyle.DISTRIBUTED) -> dict:
+        return fifo_resources(layer, producer_block, self.coeffs, depth, port, par, style)
+
+    def fifo_style(self, depth: int, width: int) -> MemStyle:
+        return fifo_style(depth, width, self.coeffs)
+
+    def queue_words(self, layer: Layer) -> int:
+        return held_words()
 
     def converter(self, a: int, b: int, bits: int, frame: int = 0) -> dict:
         return dwc_resources(a, b, bits, self.coeffs, frame)

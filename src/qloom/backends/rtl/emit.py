@@ -19,6 +19,14 @@ LIB_DIR = Path(__file__).resolve().parents[2] / "rtl"
 # them against the .sv files.
 QUEUE_DEPTH = {"qloom_mvtu": 5, "qloom_vvau": 5, "qloom_thresh": 4, "qloom_swg": 4, "qloom_pool": 4}
 
+
+def held_words() -> int:
+    """Output words any library core may hold beyond what the cycle schedule accounts for: its
+    LAT = QDEPTH - 2 issue stages and its output queue, 2 * QDEPTH - 2 for the deepest (the
+    MVTU's 3 + 5). The skip FIFO rule (`fold.cycles.edge_fifo_words`) reads it through the
+    cost model's `queue_words`."""
+    return max(2 * d - 2 for d in QUEUE_DEPTH.values())
+
 # `parameter int N = ...`, `parameter FILE = ""`, or a vector of 32-bit fields
 # `parameter logic [K*32-1:0] WORDS = '0` (qloom_concat: one field per port)
 _PARAM_RE = re.compile(r"parameter\s+(?:int\s+|logic\s*\[[^\]]*\]\s*)?(\w+)\s*=\s*([^,\n/]+)")

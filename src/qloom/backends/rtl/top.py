@@ -19,7 +19,10 @@ tests/test_rtl_e2e.py). The input converter's FIFO is sized like one behind a pr
 of 1-word blocks, so a layer's burst finds its words queued.
 
 A DAG (`Layer.inputs`): the same per edge (`dag.links`: a Fork's j-th reader gets its
-output j, a join one FIFO per input port), depths from `fold.cycles.edge_fifo_depths`.
+output j, a join one FIFO per input port), each FIFO as `fold.cycles.edge_fifos` says: its
+depth, its side of the converter (the wide one: in front of a narrowing converter, so a
+producer's burst is not throttled by it) and its memory style (block RAM for a deep skip
+path).
 The argument above fails only at a join fed by one fork through branches of different
 latency: the fork moves a word only when every branch takes it, so the fast branch's FIFO
 must hold what arrives while the join waits for the slow one (a whole frame beside a
@@ -42,8 +45,9 @@ from qloom.backends.rtl.layers import Core
 from qloom.backends.rtl.out_kind import out_kind as kind_of
 from qloom.backends.rtl.out_kind import with_out_kind
 from qloom.fold.boards import DEFAULT_CLOCK_MHZ
-from qloom.fold.cycles import DmaSide, dma_geometry, edge_fifo_depths, tlast_queue_depth
+from qloom.fold.cycles import DmaSide, EdgeFifo, dma_geometry, edge_fifos, resized, tlast_queue_depth
 from qloom.hw import fifo_depth
+from qloom.ir import MemStyle
 from qloom.ir.graph import Graph
 from qloom.packing import hex_lines, port_width
 
@@ -99,10 +103,11 @@ def _wrapper(module: str, core: Core, graph_name: str, layer_desc: str) -> str:
             + "endmodule\n")
 
 
-def _dag_depths(fifo_depths, graph: Graph, hw, links) -> dict[tuple[str, str, int], int]:
-    """Each edge's FIFO depth: `fold.cycles.edge_fifo_depths`, or from `fifo_depths` {"layer": d}
-    (its only or first port) / {"layer:port": d}."""
-    depths = edge_fifo_depths(graph)
+def _dag_depths(fifo_depths, graph: Graph, hw, links) -> dict[tuple[str, str, int], EdgeFifo]:
+    """Each edge's FIFO: `fold.cycles.edge_fifos`, its depth overridden by `fifo_depths`
+    {"layer": d} (its only or first port) / {"layer:port": d} (words of the FIFO's side; the
+    memory style then resolved for that depth)."""
+    depths = edge_fifos(graph)
     keys = {}
     for per in links:
         for lk in per:
@@ -114,7 +119,7 @@ def _dag_depths(fifo_depths, graph: Graph, hw, links) -> dict[tuple[str, str, in
             raise ValueError(f"fifo_depths names {k!r}: not a FIFO of the design (layer or layer:port: {sorted(keys)})")
         if int(d) < 1:
             raise ValueError(f"FIFO depths must be >= 1, got {k}: {d}")
-        depths[keys[k]] = int(d)
+        depths[keys[k]] = resized(depths[keys[k]], int(d), graph.layer(keys[k][1]).in_dtypes[keys[k][2]].bits)
     return depths
 
 
@@ -219,26 +224,37 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
             src = dag.out_stream(pn, lk.out)
             bits = core.port_dtypes[lk.port or 0].bits
             edge = {"from": hw[lk.prod].name, "port": lk.port or 0, "fifo_depth": 0, "dwc": None}
+            fifo = None if graph.linear else edge_depths[(hw[lk.prod].name, layer.name, lk.port or 0)]
+            if fifo is not None and fifo.before:  # FIFO of producer words, then the narrowing converter
+                decls.append(_stream_decl(f"{n}_q{sfx}", fifo.par * bits))
+                body.append(_fifo(f"u_{n}_fifo{sfx}", fifo.par * bits, fifo, src, f"{n}_q{sfx}"))
+                src = f"{n}_q{sfx}"
             if prev.out_par != core.in_par:
-                decls.append(_stream_decl(f"{n}_dwc{sfx}", core.in_par * bits))
+                dst = f"{n}_s{sfx}" if fifo is not None and fifo.before else f"{n}_dwc{sfx}"
+                if dst != f"{n}_s{sfx}":
+                    decls.append(_stream_decl(dst, core.in_par * bits))
                 body.append(f"  // {prev.out_par} -> {core.in_par} elements per word\n")
                 body.append(instance("qloom_dwc", f"u_{n}_dwc{sfx}",
                                      {"IN": prev.out_par, "OUT": core.in_par, "BITS": bits, "FRAME": 0},
-                                     stream_ports(src, f"{n}_dwc{sfx}", "ap_clk", "ap_rst_n")))
-                src = f"{n}_dwc{sfx}"
+                                     stream_ports(src, dst, "ap_clk", "ap_rst_n")))
+                src = dst
                 edge["dwc"] = {"in": prev.out_par, "out": core.in_par}
             if graph.linear:
                 depth = depths[i - 1] or default_fifo_depth(prev, core)
             else:
-                depth = edge_depths[(hw[lk.prod].name, layer.name, lk.port or 0)]
+                depth = fifo.depth
+                edge["fifo"] = {"par": fifo.par, "before_dwc": fifo.before, "mem_style": fifo.style.value}
             edge["fifo_depth"] = depth
             if lk.port in (None, 0):
                 info["fifo_depth"], info["dwc"] = depth, edge["dwc"]
             if not graph.linear:
                 info["inputs"].append(edge)
-            body.append(instance("qloom_fifo", f"u_{n}_fifo{sfx}",
-                                 {"WIDTH": core.in_par * bits, "DEPTH": depth, "STYLE": 2},
-                                 stream_ports(src, f"{n}_s{sfx}", "ap_clk", "ap_rst_n")))
+            if fifo is None:
+                body.append(instance("qloom_fifo", f"u_{n}_fifo{sfx}",
+                                     {"WIDTH": core.in_par * bits, "DEPTH": depth, "STYLE": 2},
+                                     stream_ports(src, f"{n}_s{sfx}", "ap_clk", "ap_rst_n")))
+            elif not fifo.before:
+                body.append(_fifo(f"u_{n}_fifo{sfx}", core.in_par * bits, fifo, src, f"{n}_s{sfx}"))
         if core.n_out > 1:
             info["outputs"] = core.n_out
         body.append(f"  // {layer.name}: {layer.kind}, {core.cycles} cycles/frame\n")
@@ -271,6 +287,15 @@ def generate(graph: Graph, out_dir, *, top_name: str = "qloom_top", fifo_depths=
               "clock_mhz": float(clock_mhz)}
     (out_dir / "design.json").write_text(json.dumps(design, indent=1) + "\n")
     return design
+
+
+FIFO_STYLE = {MemStyle.DISTRIBUTED: 2, MemStyle.REGISTERS: 3, MemStyle.BLOCK: 1}  # qloom_fifo STYLE
+
+
+def _fifo(name: str, width: int, fifo: EdgeFifo, src: str, dst: str) -> str:
+    """A DAG edge's qloom_fifo, in the memory style the folding resolved."""
+    return instance("qloom_fifo", name, {"WIDTH": width, "DEPTH": fifo.depth, "STYLE": FIFO_STYLE[fifo.style]},
+                    stream_ports(src, dst, "ap_clk", "ap_rst_n"))
 
 
 def _input_converter(n: str, core: Core, din: DmaSide, info: dict) -> str:
