@@ -28,7 +28,7 @@ import json
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -135,14 +135,14 @@ def test_frames(g, args):
     return dataset_inputs(g, args.dataset, args.frames)
 
 
-def rtl_run(g, rtl: Path, x: np.ndarray, labels, design: dict) -> dict:
+def rtl_run(g, rtl: Path, x: np.ndarray, labels, design: dict, cache: Path | None = None) -> dict:
     """All frames through the RTL with random backpressure, compared with the IR frame by frame."""
     from qloom.verify.rtl import run_rtl
 
     hw_in = sim.execute(g, x, stop=0)  # the host-side InputQuant: integer frames of the first hardware layer
     want = sim.execute(g, hw_in, start=1)
     t0 = time.time()
-    r = run_rtl(rtl, hw_in, seed=1, stall_prob=0.3, steady_frames=16)
+    r = run_rtl(rtl, hw_in, seed=1, stall_prob=0.3, steady_frames=16, cache_dir=cache)
     n = len(x)
     bad = int(np.any(r["outputs"].reshape(n, -1) != want.reshape(n, -1), axis=1).sum())
     steady_bad = int(np.any(r["steady_outputs"].reshape(16, -1) != want[np.arange(16) % n].reshape(16, -1), axis=1).sum())
@@ -198,7 +198,8 @@ def main(argv=None) -> int:
     ap.add_argument("--yosys", action="store_true", help="synthesize each folding with Yosys (minutes each)")
     ap.add_argument("--foldings", default=",".join(FOLDINGS), help="comma list of board, finn (default both)")
     ap.add_argument("--kpar1", action="store_true", help="the board folding with windows at kpar=1 (the design before)")
-    ap.add_argument("--jobs", type=int, default=2, help="Yosys runs in parallel (default 2)")
+    ap.add_argument("--jobs", type=int, default=2, help="Yosys and RTL runs in parallel (default 2)")
+    ap.add_argument("--sim-cache", type=Path, help="keep Verilator builds here (default: beside each design)")
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
     names = [f for f in args.foldings.split(",") if f]
@@ -228,20 +229,36 @@ def main(argv=None) -> int:
               f"bottleneck {rep.get('bottleneck')} (fold + RTL {time.time() - t0:.1f} s); folding file "
               f"{work / f'folding_{name}.json'}")
 
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # Yosys runs as subprocesses
-        syn_jobs = {n: pool.submit(yosys, b[2]) for n, b in built.items()} if args.yosys else {}
-        rtl_res = {}
+    syn, rtl_res, jobs = {}, {}, {}
+    results = {"model": source, "board": BOARD, "clock_mhz": CLOCK, "finn_folding": FINN_FOLDING, "foldings": {}}
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # Yosys and Verilator run as subprocesses
+        if args.yosys:  # the longest jobs first
+            jobs.update({pool.submit(yosys, b[2]): ("yosys", n) for n, b in built.items()})
         if args.frames:
             x, labels = test_frames(g0, args)
             for name, (g, rep, rtl, design) in built.items():
                 n = args.frames if name == "board" or args.finn_frames is None else min(args.finn_frames, args.frames)
-                rtl_res[name] = r = rtl_run(g, rtl, x[:n], None if labels is None else labels[:n], design)
+                job = pool.submit(rtl_run, g, rtl, x[:n], None if labels is None else labels[:n], design, args.sim_cache)
+                jobs[job] = ("rtl", name)
+        for job in as_completed(jobs):
+            kind, name = jobs[job]
+            if kind == "yosys":
+                try:
+                    syn[name] = s = job.result()
+                except QloomError as exc:  # a failed or stopped synthesis: the other jobs' figures still count
+                    print(f"Yosys {name}: failed ({exc})", flush=True)
+                    continue
+                print(f"Yosys {name} ({s['seconds']} s): " + ", ".join(f"{s[k]:,} {k}" for k in KEYS), flush=True)
+            else:
+                rtl_res[name] = r = job.result()
                 print(f"RTL {name} ({r['seconds']} s, {r['sim_cycles_per_s']:,.0f} cycles/s): {r['frames']:,} frames "
                       f"with random backpressure, {r['mismatches']} mismatching; steady II {r['ii']:.1f} vs model "
                       f"{r['ii_model']} ({100 * r['ii_error']:+.2f}%)", flush=True)
-        syn = {n: j.result() for n, j in syn_jobs.items()}
+            if args.json:  # after every job: a run stopped early keeps what it measured
+                results["partial"] = {"yosys": syn, "rtl": rtl_res}
+                args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
 
-    results = {"model": source, "board": BOARD, "clock_mhz": CLOCK, "finn_folding": FINN_FOLDING, "foldings": {}}
+    results.pop("partial", None)
     for name, (g, rep, rtl, design) in built.items():
         s = syn.get(name)
         title = f"cnv-w2a2 ({source}), {name} folding, {BOARD}, {CLOCK:g} MHz"
