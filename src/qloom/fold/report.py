@@ -1,6 +1,7 @@
 """The `report.json` content of a folded graph: cycles, resources and board utilization.
 
-Per layer: folding, cycles, resources of its core and the resolved memory style (what
+Per layer: folding (pe, simd, and a sliding window's kpar; None where a kind has no such
+field), cycles, resources of its core and the resolved memory style (what
 "auto" became). `streams` holds the FIFO/width-converter glue the top level adds in front
 of each layer; `totals` include it. Utilization is a fraction of the board's capacity.
 """
@@ -27,6 +28,7 @@ def report(graph, clock_mhz: float, board: str | Board | None = None, coeffs=Non
             "out_shape": list(l.out_shape),
             "pe": getattr(l, "pe", None),
             "simd": getattr(l, "simd", None),
+            "kpar": getattr(l, "kpar", None),  # a sliding window's window words per output word
             "cycles": perf["cycles"][l.name],
             "resources": res["layers"][l.name],
             "mem_style": reported_mem_style(l, coeffs),

@@ -1,5 +1,6 @@
-"""The hardware graph of a build as an inline SVG: one box per hardware layer (kind, folding,
-cycles per frame, the bottleneck in red), an arrow per stream labelled with its FIFO depth.
+"""The hardware graph of a build as an inline SVG: one box per hardware layer (kind, folding:
+PE, SIMD and a window's KPAR, cycles per frame, the bottleneck in red), an arrow per stream
+labelled with its FIFO depth.
 
 Layout: rows by longest-path depth from the DMA input (a chain is a column, a fork's branches
 sit side by side and meet again at their join); an edge spanning several rows runs through a
@@ -25,6 +26,7 @@ IN, OUT = "(DMA in)", "(DMA out)"  # the terminals; not valid layer names in the
 BOX_FILL, HOT_FILL, TERM_FILL = "#e4eef8", "#fbe3e3", "#eeeeee"  # the browser test looks for the first two
 W, H, TW, GAP_X, ROW = 184, 58, 110, 26, 106  # box and terminal width, height, gaps (px)
 SKIP_W = 18  # the gap a long edge takes in a row it crosses
+LABEL_CHARS, LABEL_CHARS_SMALL = 30, 34  # a box's kind + folding line at 11 px, and at 10 px
 
 
 @dataclass
@@ -33,6 +35,7 @@ class Node:
     kind: str = ""
     pe: int | None = None
     simd: int | None = None
+    kpar: int | None = None  # a sliding window's window words per output word
     cycles: int | None = None
     hot: bool = False  # the bottleneck
 
@@ -79,7 +82,7 @@ def hardware_graph(graph, report: dict, design: dict) -> tuple[list[Node], list[
     nodes = [Node(IN, hot=hot == "dma.in")]
     for l in hw:
         c = rows.get(l.name, {}).get("cycles")
-        nodes.append(Node(l.name, l.kind, getattr(l, "pe", None), getattr(l, "simd", None),
+        nodes.append(Node(l.name, l.kind, getattr(l, "pe", None), getattr(l, "simd", None), getattr(l, "kpar", None),
                           c if isinstance(c, int) else None, hot=l.name == hot))
     nodes.append(Node(OUT, hot=hot == "dma.out"))
     edges = []
@@ -204,7 +207,9 @@ def svg(nodes: list[Node], edges: list[Edge], ii: int | None) -> str:
                          + _text(cx, y + H / 2 + 4, n.name.strip("()") + (" (bottleneck)" if n.hot else ""), 11)
                          + "</g>")
             continue
-        fold = " \u00b7 ".join(f"{k} {v}" for k, v in (("PE", n.pe), ("SIMD", n.simd)) if v)
+        fold = " \u00b7 ".join(f"{k} {v}" for k, v in (("PE", n.pe), ("SIMD", n.simd), ("KPAR", n.kpar)) if v)
+        label = n.kind + (f"  {fold}" if fold else "")
+        small = len(label) > LABEL_CHARS  # a window's SIMD and KPAR: one size smaller rather than cut
         bar = ""
         if n.cycles is not None and ii:  # the layer's share of the II
             bar = (f"<rect x='{cx - W / 2 + 4:.1f}' y='{y + H - 8}' width='{(W - 8) * min(1.0, n.cycles / ii):.1f}' "
@@ -213,7 +218,7 @@ def svg(nodes: list[Node], edges: list[Edge], ii: int | None) -> str:
         parts.append(f"<g>{tip}<rect x='{cx - W / 2:.1f}' y='{y}' width='{W}' height='{H}' rx='5' "
                      f"fill='{HOT_FILL if n.hot else BOX_FILL}' stroke='{stroke}' stroke-width='{2.5 if n.hot else 1.2}'/>"
                      + _text(cx, y + 16, _short(n.name, 26), 12, "bold")
-                     + _text(cx, y + 31, _short(n.kind + (f"  {fold}" if fold else ""), 30), 11)
+                     + _text(cx, y + 31, _short(label, LABEL_CHARS_SMALL if small else LABEL_CHARS), 10 if small else 11)
                      + _text(cx, y + 45, cycles, 11, color=BOTTLENECK if n.hot else "#222") + bar + "</g>")
     height = top(len(rows) - 1) + H + 10
     marker = ("<defs><marker id='qloom-arrow' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' "

@@ -111,9 +111,11 @@ def _cycles(b: Build) -> str:
     if not layers:
         return _section("cycles", "Cycles per layer", "<p class=note>No report.json: build through 'fold'.</p>")
     rows = [[_e(l["name"]), _e(l.get("kind")), f"{_e(l.get('in_shape'))} &rarr; {_e(l.get('out_shape'))}",
-             _n(l.get("pe")), _n(l.get("simd")), _e(l.get("mem_style") or "-"), _n(l.get("cycles")),
+             _n(l.get("pe")), _n(l.get("simd")), _n(l.get("kpar")), _e(l.get("mem_style") or "-"), _n(l.get("cycles")),
              "<b class=bad>bottleneck</b>" if l["name"] == r.get("bottleneck") else ""] for l in layers]
-    table = _table(["layer", "kind", "shape (H, W, C)", "PE", "SIMD", "memory", "cycles", ""], rows, left=3)
+    table = _table(["layer", "kind", "shape (H, W, C)", "PE", "SIMD", "KPAR", "memory", "cycles", ""], rows, left=3)
+    if any(l.get("kpar") is not None for l in layers):
+        table += "<p class=note>KPAR: a sliding window's window words per output word (SIMD channels each).</p>"
     chart = charts.cycles_chart(layers, r.get("bottleneck"), r.get("cycles_per_frame"))
     return _section("cycles", "Cycles per layer and folding", _img(chart, "cycles per layer") + table)
 
