@@ -292,3 +292,34 @@ def test_lowered_brevitas_blocks_match_in_rtl(kind, fold, tmp_path):
     d = tmp_path / "rtl"
     generate(g, d)
     _check_passed(rtl.verify_rtl(g, d, inputs((1, 3, 6, 6), 12, seed=1), seed=2, stall_prob=0.4))
+
+
+def test_core_queue_words_come_from_the_backend():
+    """The words a core holds beyond the schedule (the MVTU's 3 issue stages + its 5-word
+    queue) have one home, the backend's QUEUE_DEPTH, read through the cost model: fold/ keeps
+    no copy, and a backend whose cores hold more gets deeper skip FIFOs."""
+    import inspect
+
+    from qloom.backends.rtl.cost import RtlCostModel
+    from qloom.backends.rtl.emit import QUEUE_DEPTH, held_words
+    from qloom.fold import cycles
+    from qloom.fold.model import METHODS
+
+    assert "CORE_QUEUE_WORDS" not in inspect.getsource(cycles)
+    g = graph_residual()
+    model = RtlCostModel()
+    assert model.queue_words(g.layer("conv")) == held_words() == 2 * QUEUE_DEPTH["qloom_mvtu"] - 2 == 8
+
+    class Deeper:  # the RTL model, but every core holds 40 words
+        name = "deeper"
+
+        def __getattr__(self, m):
+            return getattr(model, m)
+
+        def queue_words(self, layer):
+            return 40
+
+    for m in METHODS:
+        setattr(Deeper, m, getattr(Deeper, m, None) or (lambda self, *a, _m=m, **k: getattr(model, _m)(*a, **k)))
+    skip = ("fork", "add", 0)
+    assert edge_fifo_words(g, Deeper())[skip] > edge_fifo_words(g, model)[skip] == edge_fifo_words(g)[skip]
