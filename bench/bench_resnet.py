@@ -34,7 +34,7 @@ KEYS = ("LUT", "FF", "BRAM18", "DSP")
 
 
 def _build(model: Path, out: Path, extra: list[str], yosys: bool) -> float:
-    cmd = [sys.executable, "-m", "qloom", "build", str(model), "--out", str(out), "--quiet", *extra]
+    cmd = [sys.executable, "-m", "qloom.cli", "build", str(model), "--out", str(out), "--quiet", *extra]
     if not yosys:
         cmd += ["--stop-after", "rtl"]
     if (out / "build.json").exists():
