@@ -88,9 +88,9 @@ def graph_residual_deep(seed=4):
 
 def graph_pool_fork(seed=2):
     """thr (PE 4) -> 2x2 max pool (PE 4) -> fork (PE 1) -> thr + skip -> add -> thr, every layer
-    64 cycles: the pool emits a row of windows at once, which a 4 -> 1 converter passes at a
-    quarter of the rate, so the FIFO must sit in front of the converter (the wide side) or the
-    pool waits on it and the pipeline runs ~1.5x slower than its II."""
+    64 cycles, a 4 -> 1 converter behind the pool: its FIFO sits in front of the converter (the
+    wide side). (With the FIFO behind it this small design still runs at 64 cycles: the pool's
+    rows are short; the board-folded resnet-w2a2 lost 9% there, bench/bench_resnet.py.)"""
     import numpy as np
 
     from qloom.ir import AddStreams, Fork, IntType, Pool, PoolMode, Threshold

@@ -116,3 +116,21 @@ def test_dag_design_costs_near_yosys(name, tmp_path):
             if n in c[part]:
                 est, got = c[part][n]["est"]["LUT"], c[part][n]["yosys"]["LUT"]
                 assert abs(est - got) <= 0.25 * got, (part, n, est, got)
+
+
+def test_shared_thresholds_cost_no_rom():
+    """A Threshold whose channels share their thresholds (the requant after a residual add)
+    has a constant ROM, which Yosys folds into the compares (resnet-w2a2: 38 LUT where the
+    per-channel model said 78): the estimate drops the ROM and its control, not the compares."""
+    from qloom.backends.rtl.cost import shared_thresholds
+    from qloom.ir import Threshold
+
+    rng = np.random.default_rng(0)
+    per = np.sort(rng.integers(-8, 8, size=(32, 3)), axis=1)
+    shared = np.tile(per[:1], (32, 1))
+    a = Threshold(name="t", in_shape=(2, 2, 32), in_dtype=S(4), thresholds=per, pe=1)
+    b = Threshold(name="t", in_shape=(2, 2, 32), in_dtype=S(4), thresholds=shared, pe=1)
+    assert not shared_thresholds(a) and shared_thresholds(b)
+    ea, eb = layer_resources(a), layer_resources(b)
+    assert eb["LUT"] < 0.5 * ea["LUT"] and eb["FF"] < ea["FF"]
+    assert 30 * 0.75 <= eb["LUT"] <= 30 * 1.25  # Yosys synth_xilinx of this shape: 30 LUT, 22 FF

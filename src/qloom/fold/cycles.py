@@ -7,9 +7,12 @@ is clock / II. Latency is modelled in `latency_cycles` (see there); the RTL test
 measure the real figure.
 
 Over a DAG (`schedule`) a layer starts when its latest input does (a join waits for its
-slowest port), so the latency is the critical path's; `edge_fifo_depths` sizes the FIFO of
-every edge from the same schedule: a join's faster port (a skip path) buffers the words
-that arrive while the join waits for its slower one.
+slowest port), so the latency is the critical path's; `edge_fifos` sizes the FIFO of every
+edge from the same schedule (a join's faster port, a skip path, buffers the words that
+arrive while the join waits for its slower one), puts it on the wide side of the edge's
+width converter (`fifo_par`: a converter never throttles a burst, so it needs no cycle
+model of its own) and resolves its memory style (`fold.memstyle.fifo_mem_style`); the top
+generator builds and the cost model counts exactly these records.
 """
 
 from __future__ import annotations

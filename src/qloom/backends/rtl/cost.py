@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import functools
 import math
+
+import numpy as np
 from dataclasses import dataclass
 
 from qloom.backends.rtl import datapath
@@ -212,6 +214,13 @@ def compare_bits(layer: Layer) -> int:
     return threshold_compare_type(layer.in_dtype).bits
 
 
+def shared_thresholds(layer: Threshold) -> bool:
+    """Whether every channel has the same thresholds (a per-tensor quantizer, as the requant
+    after a residual add): the ROM image is constant, which Yosys folds into the compares."""
+    t = np.asarray(layer.thresholds)
+    return t.shape[0] == 1 or bool((t == t[:1]).all())
+
+
 def memories(layer: Layer) -> list[Memory]:
     """The storage the RTL core of a layer builds at its current folding."""
     h, w, c = layer.in_shape
@@ -244,7 +253,8 @@ def memories(layer: Layer) -> list[Memory]:
         return mems
     if isinstance(layer, Threshold):
         n_thr = max(1, layer.thresholds.shape[1])
-        return [Memory("thresholds", c // layer.pe, layer.pe * n_thr * compare_bits(layer))]
+        return [Memory("thresholds", c // layer.pe, layer.pe * n_thr * compare_bits(layer),
+                       lanes=0 if shared_thresholds(layer) else None)]
     if isinstance(layer, SlidingWindow):
         # qloom_swg: a ring of ROWS input rows (`hw.linebuf`), W*C/SIMD words each, a copy per KPAR lane
         return [Memory("line_buffer", ring_rows(layer) * w * c // layer.simd, layer.simd * layer.in_dtype.bits,
@@ -398,7 +408,12 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
         return _depthwise_logic(layer, co)
     if isinstance(layer, Threshold):
         t, bits = max(1, layer.thresholds.shape[1]), compare_bits(layer)
-        return {"LUT": co.thr_lut + co.cmp_lut * layer.pe * t * bits + fifo_luts(layer.pe * layer.out_dtype.bits, QUEUE_DEPTH["qloom_thresh"], co),
+        queue = fifo_luts(layer.pe * layer.out_dtype.bits, QUEUE_DEPTH["qloom_thresh"], co)
+        if shared_thresholds(layer):  # constants: Yosys drops the ROM, its address counter and control
+            # (sweep PE 1..4 x T 1..15 x 5..9-bit compares, Yosys synth_xilinx: within 16%)
+            ff = co.fifo_ff + 3 * math.ceil(math.log2(QUEUE_DEPTH["qloom_thresh"] + 1))
+            return {"LUT": co.cmp_lut * layer.pe * t * bits + queue, "FF": ff + layer.pe * layer.in_dtype.bits}
+        return {"LUT": co.thr_lut + co.cmp_lut * layer.pe * t * bits + queue,
                 "FF": co.ff_base + layer.pe * layer.in_dtype.bits}
     if isinstance(layer, SlidingWindow):
         bits = layer.simd * layer.in_dtype.bits  # pad mux and output queue, per distinct output bit
