@@ -9,6 +9,7 @@ import torch
 
 from qloom import data, train
 from qloom.cli import main
+from qloom.errors import QloomError
 
 FAST = ["--epochs", "1", "--limit-train", "1000", "--limit-eval", "300", "--quiet"]
 METRIC_KEYS = {
@@ -37,6 +38,28 @@ def test_warp_images_copies_pixels():
     assert y.dtype == torch.uint8 and y.shape == x.shape and not torch.equal(x, y)
     for a, b in zip(x, y):  # nearest-pixel sampling: no new grey levels
         assert set(b.unique().tolist()) <= set(a.unique().tolist()) | {0}
+
+
+def test_flip_images_mirrors_some():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.from_numpy(data.load_dataset("mnist", "test")[0][:64].copy())
+    assert torch.equal(train.flip_images(x, 0.0, gen), x)
+    y = train.flip_images(x, 0.5, gen)
+    mirrored = [torch.equal(b, a.flip(-1)) for a, b in zip(x, y)]
+    kept = [torch.equal(b, a) for a, b in zip(x, y)]
+    assert all(m or k for m, k in zip(mirrored, kept)) and 0 < sum(mirrored) < 64 and 0 < sum(kept) < 64
+
+
+def test_recipes_per_dataset():
+    """MODEL@DATASET entries apply to that dataset only; digits are never mirrored."""
+    fm, mn = train.default_recipe("cnv-w2a2", "fashion-mnist"), train.default_recipe("cnv-w2a2", "mnist")
+    assert fm.hflip > 0 and mn.hflip == 0 and fm.epochs >= mn.epochs
+    assert train.default_recipe("cnv-w1a1", "fashion-mnist").label_smoothing == 0  # w1a1's entry still holds
+    assert train.default_recipe("cnv-w2a2", "fashion-mnist", hflip=0).hflip == 0  # overrides win
+    assert train.default_recipe("tfc-w2a2", "fashion-mnist") == train.default_recipe("tfc-w2a2", "mnist")
+    for bad in (1.5, -0.1):
+        with pytest.raises(QloomError, match="hflip"):
+            train.default_recipe("cnv-w2a2", hflip=bad)
 
 
 def test_default_recipes():
