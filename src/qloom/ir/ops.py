@@ -175,8 +175,39 @@ class InputQuant(Layer):
         return self.out_type
 
 
+class _Accumulating:
+    """What MatVec and DepthwiseMatVec share: an integer accumulator per output, optionally
+    requantized by thresholds (out = out_base + out_step * #(acc >= t)); one home for the types."""
+
+    @property
+    def vectors(self) -> int:
+        """Input vectors per frame (output pixels of a convolution, 1 for dense)."""
+        return self.in_shape[0] * self.in_shape[1]
+
+    @property
+    def binary(self) -> bool:
+        """Bipolar weights and inputs: computed as XNOR-popcount."""
+        return self.w_dtype.bipolar and self.in_dtype.bipolar
+
+    @property
+    def out_dtype(self) -> IntType:
+        if self.thresholds is None:
+            return self.acc_dtype
+        return threshold_out_dtype(self.thresholds.shape[1], self.out_base, self.out_step)
+
+    @property
+    def thr_dtype(self) -> IntType | None:
+        """Storage type of the thresholds (they are clipped into [acc.min, acc.max + 1])."""
+        if self.thresholds is None:
+            return None
+        t = self.thresholds
+        if t.size == 0:
+            return self.acc_dtype
+        return IntType.for_range(min(int(t.min()), 0), max(int(t.max()), 0))
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
-class MatVec(Layer):
+class MatVec(_Accumulating, Layer):
     """Matrix-vector(-threshold) unit: out = act(W @ x) for each of H*W input vectors.
 
     weights: (MH, MW) integers of `w_dtype`; input vector length MW = in_shape[2].
@@ -218,38 +249,12 @@ class MatVec(Layer):
         return int(self.weights.shape[1])
 
     @property
-    def vectors(self) -> int:
-        """Input vectors per frame (output pixels of a convolution, 1 for dense)."""
-        return self.in_shape[0] * self.in_shape[1]
-
-    @property
-    def binary(self) -> bool:
-        """Bipolar weights and inputs: computed as XNOR-popcount."""
-        return self.w_dtype.bipolar and self.in_dtype.bipolar
-
-    @property
     def out_shape(self) -> Shape:
         return (self.in_shape[0], self.in_shape[1], self.mh)
 
-    @property
-    def out_dtype(self) -> IntType:
-        if self.thresholds is None:
-            return self.acc_dtype
-        return threshold_out_dtype(self.thresholds.shape[1], self.out_base, self.out_step)
-
-    @property
-    def thr_dtype(self) -> IntType | None:
-        """Storage type of the thresholds (they are clipped into [acc.min, acc.max + 1])."""
-        if self.thresholds is None:
-            return None
-        t = self.thresholds
-        if t.size == 0:
-            return self.acc_dtype
-        return IntType.for_range(min(int(t.min()), 0), max(int(t.max()), 0))
-
 
 @dataclass(frozen=True, kw_only=True, eq=False)
-class DepthwiseMatVec(Layer):
+class DepthwiseMatVec(_Accumulating, Layer):
     """Depthwise (vector-vector) unit, FINN's VVAU: one weight vector per channel.
 
     in_shape (H, W, K*C) is a plain SlidingWindow's output (element order (kh, kw, c),
@@ -292,34 +297,8 @@ class DepthwiseMatVec(Layer):
         return int(self.weights.shape[1])
 
     @property
-    def vectors(self) -> int:
-        """Output pixels per frame."""
-        return self.in_shape[0] * self.in_shape[1]
-
-    @property
-    def binary(self) -> bool:
-        """Bipolar weights and inputs: computed as XNOR-popcount."""
-        return self.w_dtype.bipolar and self.in_dtype.bipolar
-
-    @property
     def out_shape(self) -> Shape:
         return (self.in_shape[0], self.in_shape[1], self.channels)
-
-    @property
-    def out_dtype(self) -> IntType:
-        if self.thresholds is None:
-            return self.acc_dtype
-        return threshold_out_dtype(self.thresholds.shape[1], self.out_base, self.out_step)
-
-    @property
-    def thr_dtype(self) -> IntType | None:
-        """Storage type of the thresholds, as MatVec's."""
-        if self.thresholds is None:
-            return None
-        t = self.thresholds
-        if t.size == 0:
-            return self.acc_dtype
-        return IntType.for_range(min(int(t.min()), 0), max(int(t.max()), 0))
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
