@@ -1,4 +1,4 @@
-"""The trained residual zoo model (resnet-w2a2, Fashion-MNIST) through the whole flow.
+"""A trained residual zoo model (resnet-w2a2 or resnet-w4a4, Fashion-MNIST) through the whole flow.
 
     python bench/bench_resnet.py --model-dir /work/ckpt/resnet-w2a2@fashion-mnist
     python bench/bench_resnet.py --model-dir DIR --configs zybo --rtl-frames 1000 --no-yosys
@@ -119,6 +119,7 @@ def main(argv=None) -> int:
         return 2
     metrics = json.loads((args.model_dir / "metrics.json").read_text()) if (args.model_dir / "metrics.json").is_file() \
         else {}
+    label = metrics.get("model", "the model")  # resnet-w2a2 or resnet-w4a4: the folder's own name of it
     configs = [c for c in args.configs.split(",") if c]
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
@@ -153,8 +154,8 @@ def main(argv=None) -> int:
         if not args.no_yosys:
             rows = _layer_rows(d)
             figures[name]["layers"] = rows
-            print_table(f"resnet-w2a2 {name}: Yosys synth_xilinx per layer beside the estimate", rows)
-    print_table(f"resnet-w2a2 (test accuracy {metrics.get('test_accuracy')}) through qloom", summary)
+            print_table(f"{label} {name}: Yosys synth_xilinx per layer beside the estimate", rows)
+    print_table(f"{label} (test accuracy {metrics.get('test_accuracy')}) through qloom", summary)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1, default=str) + "\n")
     return 0
