@@ -273,44 +273,173 @@ def multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
     count = #{t : x >= t}; thresholds sorted ascending per channel. Works on the narrowest
     integer type holding the values and max x + 1: thresholds are first clipped to its
-    range, which changes no comparison. Up to 16 levels: one vectorized compare-and-add per
-    level over tiled thresholds (`_count_levels`); more: a per-channel lookup table over the
-    values' range (or a per-channel binary search when that range is wide). Rows go in
-    cache-sized chunks. The count has the narrowest type holding T.
+    range, which changes no comparison. From `LUT_LEVELS` thresholds on: a lookup table of
+    every channel's counts over the thresholds' range (`_threshold_lut`, one clip, one add
+    and one gather per value); fewer (or a table too large): one vectorized compare-and-add
+    per level over tiled thresholds (`_count_levels`) up to 16 levels, else a per-channel
+    binary search. Rows go in cache-sized chunks. The count has the narrowest type holding T.
     """
+    n_t = np.shape(thresholds)[1]
+    return _activate(x, thresholds, 0, 1, int_dtype(0, n_t))
+
+
+def threshold_activation(x: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int) -> np.ndarray:
+    """The activation of MatVec/Threshold: out_base + out_step * multithreshold(x), on the
+    narrowest integer type holding every output and every step * count (a lookup table
+    holds the outputs themselves, see `multithreshold`)."""
+    top = out_step * np.shape(thresholds)[1]
+    vals = (out_base, out_base + top, 0, top)
+    return _activate(x, thresholds, out_base, out_step, int_dtype(min(vals), max(vals)))
+
+
+LUT_LEVELS = 6  # from this many thresholds on, a lookup table (measured faster than 6 compares)
+LUT_MAX = 1 << 18  # entries of a cached lookup table (uint8/int16: it stays in L2)
+
+
+def _activate(x: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int, dt: np.dtype) -> np.ndarray:
+    """out_base + out_step * #{t : x >= t} in `dt` (which holds every output and step * T)."""
     x = np.asarray(x)
+    n_t = np.shape(thresholds)[1]
+    if n_t == 0 or x.size == 0:
+        return np.full(x.shape, out_base, dtype=dt)
+    lo, hi = value_range(x)
+    c = x.shape[-1]
+    flat = x.reshape(-1, c)
+    if n_t >= LUT_LEVELS:
+        lut = _threshold_lut(thresholds, lo, hi, flat.size, out_base, out_step, dt)
+        if lut is not None:
+            out = np.empty(flat.shape, dtype=dt)
+            _lut_levels(flat, lut, out)
+            return out.reshape(x.shape)
+    count = _count(flat, thresholds, lo, hi)
+    out = count.astype(dt, copy=False)
+    if out_step != 1:
+        out *= dt.type(out_step)
+    if out_base:
+        out += dt.type(out_base)
+    return out.reshape(x.shape)
+
+
+def _count(flat: np.ndarray, thresholds: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """#{t : x >= t} of (M, C) values in [lo, hi], by comparisons (no lookup table)."""
     t = np.asarray(thresholds, dtype=np.int64)
     n_t = t.shape[1]
     cdt = int_dtype(0, n_t)
-    if n_t == 0 or x.size == 0:
-        return np.zeros(x.shape, dtype=cdt)
-    lo, hi = value_range(x)
     wdt = int_dtype(lo, hi + 1)
-    c = x.shape[-1]
-    flat = x.reshape(-1, c)
+    c = flat.shape[1]
     out = np.empty(flat.shape, dtype=cdt)
-    step = max(1, CHUNK // c)
     if n_t <= 16:  # compare-and-add on the narrow type
         _count_levels(flat, _level_tiles(thresholds, wdt, c), wdt, out)
-        return out.reshape(x.shape)
+        return out
     tc = np.clip(t, lo, hi + 1).astype(wdt)
-    span = hi - lo + 1
-    if tc.shape[0] == 1 or span * tc.shape[0] > CHUNK:  # binary search per channel
-        for b in range(0, len(flat), step):
-            xb = flat[b:b + step]
-            if tc.shape[0] == 1:
-                out[b:b + step] = np.searchsorted(tc[0], xb, side="right")
+    step = max(1, CHUNK // c)
+    for b in range(0, len(flat), step):  # binary search per channel
+        xb = flat[b:b + step]
+        if tc.shape[0] == 1:
+            out[b:b + step] = np.searchsorted(tc[0], xb, side="right")
+        else:
+            for ch in range(c):
+                out[b:b + step, ch] = np.searchsorted(tc[ch], xb[:, ch], side="right")
+    return out
+
+
+class ThresholdLut(NamedTuple):
+    """Every output of a threshold activation over the values [a, b]: table[r * D + v - a]
+    for channel row r (one row when the channels share thresholds), D = b - a + 1."""
+    table: np.ndarray  # (rows * D,) in the output type
+    a: int
+    b: int
+    base: np.ndarray | None  # (rep * C,) intp: r * D - a tiled over rep rows; None if shared
+
+
+_LUTS: dict[tuple, tuple[np.ndarray, np.ndarray, ThresholdLut]] = {}
+
+
+def lut_domain(t: np.ndarray, lo: int, hi: int) -> tuple[int, int, int, int]:
+    """(A, B, a, b): clipping to [A, B] = [min t - 1, max t] changes no count of any integer
+    (below every threshold the count is 0, from the largest on it is T), and for values in
+    [lo, hi] neither does clipping to [a, b] = [clamp(lo), clamp(hi)] within [A, B]: a value's
+    clip to [A, B] already lies in [a, b]."""
+    big_a, big_b = int(t.min()) - 1, int(t.max())
+    return big_a, big_b, min(max(lo, big_a), big_b), min(max(hi, big_a), big_b)
+
+
+def _threshold_lut(thresholds: np.ndarray, lo: int, hi: int, size: int, out_base: int, out_step: int,
+                   dt: np.dtype) -> ThresholdLut | None:
+    """The lookup table of out_base + out_step * count for values in [lo, hi], or None when it
+    would be too large. Over the thresholds' whole range when that has <= LUT_MAX entries
+    (cached per array, checked equal to its copy), else over the values' range when that is
+    small against the `size` values to look up (built for this call)."""
+    t = np.asarray(thresholds)
+    rows = t.shape[0]
+    key = (id(thresholds), out_base, out_step, np.dtype(dt).str)
+    hit = _LUTS.get(key)
+    if hit is not None and hit[0] is thresholds and np.array_equal(thresholds, hit[1]):
+        return hit[2]
+    t = np.array(thresholds, dtype=np.int64)
+    big_a, big_b, a, b = lut_domain(t, lo, hi)
+    cache = (big_b - big_a + 1) * rows <= LUT_MAX
+    if cache:
+        a, b = big_a, big_b
+    elif (b - a + 1) * rows > min(LUT_MAX, size // 4):
+        return None
+    lut = build_lut(t, a, b, out_base, out_step, dt)
+    if cache and isinstance(thresholds, np.ndarray):
+        if len(_LUTS) >= 256:
+            _LUTS.pop(next(iter(_LUTS)))
+        _LUTS[key] = (thresholds, t, lut)
+    return lut
+
+
+def build_lut(t: np.ndarray, a: int, b: int, out_base: int, out_step: int, dt: np.dtype) -> ThresholdLut:
+    """The table of `ThresholdLut` for (rows, T) thresholds t over [a, b]: per row, a histogram
+    of the thresholds' positions (one below a counts at a, one above b never), summed up."""
+    rows, n_t = t.shape
+    d = b - a + 1
+    pos = np.clip(t - a, 0, d) + (d + 1) * np.arange(rows)[:, None]  # position d: above b
+    hist = np.bincount(pos.ravel(), minlength=rows * (d + 1)).reshape(rows, d + 1)
+    count = np.cumsum(hist[:, :d], axis=1)  # count[r, v - a] = #{t in row r : t <= v}
+    table = (out_base + out_step * count).astype(dt).ravel()
+    base = None
+    if rows > 1:
+        base = np.tile(np.arange(rows, dtype=np.intp) * d - a, -(-1024 // rows))
+    return ThresholdLut(table, a, b, base)
+
+
+def _fits(dt: np.dtype, a: int, b: int) -> bool:
+    info = np.iinfo(dt)
+    return info.min <= a and b <= info.max
+
+
+def _lut_levels(flat: np.ndarray, lut: ThresholdLut, out: np.ndarray) -> None:
+    """out = lut's outputs for (M, C) values (within the range the table was built for).
+
+    Per block of rows (in cache): the values clipped to [a, b] into intp, plus each channel's
+    row offset (tiled over rep rows, so the add's inner loop runs >= 1024 values), then one
+    gather. With shared thresholds the clip is the gather's own (mode "clip" on v - a)."""
+    m, c = flat.shape
+    shared = lut.base is None
+    rep = 1 if shared else len(lut.base) // c
+    step = max(rep, (1 << 16) // c // rep * rep)
+    buf = np.empty((min(step, m), c), dtype=np.intp)
+    for b in range(0, m, step):
+        xb = flat[b:b + step]
+        k = len(xb)
+        ib = buf[:k]
+        if shared:
+            np.subtract(xb, lut.a, out=ib, dtype=np.intp)
+        else:
+            if _fits(xb.dtype, lut.a, lut.b):  # clip on the values' type, written as intp
+                np.clip(xb, xb.dtype.type(lut.a), xb.dtype.type(lut.b), out=ib)
             else:
-                for ch in range(c):
-                    out[b:b + step, ch] = np.searchsorted(tc[ch], xb[:, ch], side="right")
-        return out.reshape(x.shape)
-    vals = np.arange(lo, hi + 1, dtype=wdt)  # lookup table: lut[ch * span + v - lo] = count
-    lut = np.concatenate([np.searchsorted(tc[ch], vals, side="right") for ch in range(c)]).astype(cdt)
-    bdt = np.promote_types(np.int32, int_dtype(min(-lo, 0), c * span + abs(lo)))
-    base = np.arange(c, dtype=bdt) * span - lo
-    for b in range(0, len(flat), step):
-        out[b:b + step] = lut[flat[b:b + step] + base]
-    return out.reshape(x.shape)
+                np.copyto(ib, xb)
+                np.clip(ib, lut.a, lut.b, out=ib)
+            q = k // rep * rep
+            full = ib[:q].reshape(-1, rep * c)
+            full += lut.base
+            if q < k:
+                ib[q:] += lut.base[:c]
+        np.take(lut.table, ib, out=out[b:b + k], mode="clip")
 
 
 _TILES: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -380,21 +509,6 @@ def float_multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     for c in range(flat.shape[1]):  # searchsorted per channel: O(N log T)
         out[:, c] = np.searchsorted(t[c], flat[:, c], side="right")
     return out.reshape(x.shape)
-
-
-def threshold_activation(x: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int) -> np.ndarray:
-    """The activation of MatVec/Threshold: out_base + out_step * multithreshold(x), on the
-    narrowest integer type holding every output and every step * count."""
-    count = multithreshold(x, thresholds)
-    top = out_step * np.asarray(thresholds).shape[1]
-    vals = (out_base, out_base + top, 0, top)
-    dt = int_dtype(min(vals), max(vals))
-    out = count.astype(dt, copy=False)
-    if out_step != 1:
-        out *= dt.type(out_step)
-    if out_base:
-        out += dt.type(out_base)
-    return out
 
 
 def popcount_threshold(thresholds: np.ndarray, mw: int) -> np.ndarray:
@@ -524,6 +638,27 @@ def pool(x: np.ndarray, mode: str, kernel, stride, pad) -> np.ndarray:
         win = _windows(pad_frames(x.astype(np.int64), pad, 0), kernel, stride)
         return win.sum(axis=(3, 4))
     raise ValueError(f"unknown pool mode {mode!r}")
+
+
+def pool_commutes(mode, kernel, pad, out_step: int) -> bool:
+    """Whether a max pool of a threshold activation's outputs equals the activation of the
+    max pool of its inputs (`pooled_activation`): the activation out_base + out_step * count
+    is non-decreasing when out_step >= 0, so a window's largest output is the output of its
+    largest input; the pool pads with its type's minimum, below or equal to every value in
+    either order, and never sets a maximum when every window holds a frame value (each pad
+    smaller than the kernel)."""
+    kh, kw = kernel
+    pt, pl, pb, pr = pad
+    return getattr(mode, "value", mode) == "max" and out_step >= 0 and max(pt, pb) < kh and max(pl, pr) < kw
+
+
+def pooled_activation(acc: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int,
+                      kernel, stride, pad) -> np.ndarray:
+    """pool(threshold_activation(acc), "max", kernel, stride, pad), computed as the activation of
+    the pooled accumulators (1 / (sh * sw) of the values to threshold); `pool_commutes` must hold."""
+    if not pool_commutes("max", kernel, pad, out_step):
+        raise ValueError(f"a max pool (kernel {kernel}, pad {pad}) does not commute with an activation of step {out_step}")
+    return threshold_activation(pool(acc, "max", kernel, stride, pad), thresholds, out_base, out_step)
 
 
 # ---------------------------------------------------------------- classification head
