@@ -302,9 +302,14 @@ def _activate(x: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: in
     n_t = np.shape(thresholds)[1]
     if n_t == 0 or x.size == 0:
         return np.full(x.shape, out_base, dtype=dt)
-    lo, hi = value_range(x)
     c = x.shape[-1]
     flat = x.reshape(-1, c)
+    lut = _cached_lut(thresholds, out_base, out_step, dt) if n_t >= LUT_LEVELS else None
+    if lut is not None:  # over the thresholds' whole range: valid for any values
+        out = np.empty(flat.shape, dtype=dt)
+        _lut_levels(flat, lut, out)
+        return out.reshape(x.shape)
+    lo, hi = value_range(x)
     if n_t >= LUT_LEVELS:
         lut = _threshold_lut(thresholds, lo, hi, flat.size, out_base, out_step, dt)
         if lut is not None:
@@ -364,19 +369,27 @@ def lut_domain(t: np.ndarray, lo: int, hi: int) -> tuple[int, int, int, int]:
     return big_a, big_b, min(max(lo, big_a), big_b), min(max(hi, big_a), big_b)
 
 
+def _cached_lut(thresholds: np.ndarray, out_base: int, out_step: int, dt: np.dtype) -> ThresholdLut | None:
+    """The cached table of these thresholds (over their whole range), if any: cached per
+    array, used only while it still equals its copy (an in-place change is seen)."""
+    hit = _LUTS.get((id(thresholds), out_base, out_step, np.dtype(dt).str))
+    if hit is not None and hit[0] is thresholds and np.array_equal(thresholds, hit[1]):
+        return hit[2]
+    return None
+
+
 def _threshold_lut(thresholds: np.ndarray, lo: int, hi: int, size: int, out_base: int, out_step: int,
                    dt: np.dtype) -> ThresholdLut | None:
     """The lookup table of out_base + out_step * count for values in [lo, hi], or None when it
     would be too large. Over the thresholds' whole range when that has <= LUT_MAX entries
     (cached per array, checked equal to its copy), else over the values' range when that is
     small against the `size` values to look up (built for this call)."""
-    t = np.asarray(thresholds)
+    hit = _cached_lut(thresholds, out_base, out_step, dt)
+    if hit is not None:
+        return hit
+    t = np.array(thresholds, dtype=np.int64)
     rows = t.shape[0]
     key = (id(thresholds), out_base, out_step, np.dtype(dt).str)
-    hit = _LUTS.get(key)
-    if hit is not None and hit[0] is thresholds and np.array_equal(thresholds, hit[1]):
-        return hit[2]
-    t = np.array(thresholds, dtype=np.int64)
     big_a, big_b, a, b = lut_domain(t, lo, hi)
     cache = (big_b - big_a + 1) * rows <= LUT_MAX
     if cache:
@@ -577,8 +590,9 @@ def conv_matvec(x: np.ndarray, weights: np.ndarray, kernel, stride, pad, pad_val
     oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
     acc = np.empty((n, oh * ow, plan.mh), dtype=int_dtype(*_acc_bounds(lo, hi, plan)))  # cast in the copy
     step = max(1, 4 * CHUNK // (oh * ow * (kh * kw * c + 4 * plan.mh)))  # 1 MB: im2col + int32 results
+    windows = _windows(x, kernel, stride)  # (N, OH, OW, kh, kw, C) view, sliced per chunk
     for b in range(0, n, step):
-        win = _windows(x[b:b + step], kernel, stride)  # (n', OH, OW, kh, kw, C) view
+        win = windows[b:b + step]
         cols = _im2col(win).reshape(-1, kh * kw * c)  # columns (kh, kw, c)
         acc[b:b + step] = qgemm(cols, plan, shift).reshape(len(win), oh * ow, plan.mh)
     return acc.reshape(n, oh, ow, plan.mh)
