@@ -284,3 +284,34 @@ def test_sim_pools_before_the_activation_exactly(depthwise, step, pad):
     # stopping at the MatVec, or a feed of its output, runs it with its activation
     assert np.array_equal(sim.execute(g, x, stop=2), trace["mv"])
     assert np.array_equal(sim.execute(g, trace["mv"], start=3), want)
+
+
+# ---------------------------------------------------------------- cache checks once per run
+
+
+def test_cached_arrays_are_checked_once_per_run_and_changes_seen_between_runs():
+    """Inside `checked_once` (one `sim.execute`) a cached array found equal is not compared
+    again; after the run, an in-place change of weights or thresholds is seen."""
+    from test_ir import _tiny_graph
+
+    g, _, _ = _tiny_graph()
+    x = np.random.default_rng(4).random((30, 2, 6, 6)).astype(np.float32)
+    first = sim.execute(g, x)
+    conv = g.layer("conv")
+    conv.weights[0, :] *= -1  # in place: the same array objects
+    conv.thresholds[1, 0] -= 5
+    fresh = g.with_layers(tuple(l for l in g.layers))  # the same layers; the caches hold the old copies
+    got = sim.execute(fresh, x)
+    _, trace = sim.execute(g, x, trace=True)
+    acc = sem.conv_matvec(trace["in"], conv.weights.copy(), (3, 3), (1, 1), (0, 0, 0, 0), 0)
+    want = sem.pool(oracle_activation(acc, conv.thresholds.copy(), 0, 1).astype(np.int64), "max", (2, 2), (2, 2),
+                    (0, 0, 0, 0))
+    assert np.array_equal(got, want) and not np.array_equal(got, first)
+    # inside a block, the first comparison is remembered; a new copy (a rebuilt entry) is compared anew
+    a, copy = np.arange(5), np.arange(5)
+    with sem.checked_once():
+        assert sem.still_equal(a, copy)
+        a[0] = 9
+        assert sem.still_equal(a, copy)  # not compared again: the caller promised no change
+        assert not sem.still_equal(a, np.arange(5))  # another copy: compared
+    assert not sem.still_equal(a, copy)  # outside: compared every time

@@ -9,6 +9,8 @@ type, the caller proves it cannot (see `accumulator_range`).
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -87,10 +89,13 @@ def _max_abs(x: np.ndarray) -> int:
 
 def int_dtype(lo: int, hi: int) -> np.dtype:
     """The narrowest signed numpy integer type holding every integer in [lo, hi]."""
-    for t in (np.int8, np.int16, np.int32):
-        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
-            return np.dtype(t)
+    for t, (t_lo, t_hi) in _INT_RANGES:
+        if t_lo <= lo and hi <= t_hi:
+            return t
     return np.dtype(np.int64)
+
+
+_INT_RANGES = [(np.dtype(t), (int(np.iinfo(t).min), int(np.iinfo(t).max))) for t in (np.int8, np.int16, np.int32)]
 
 
 def exact_ftype(bound: int):
@@ -147,6 +152,34 @@ class WeightPlan(NamedTuple):
 
 
 _PLANS: dict[int, tuple[np.ndarray, WeightPlan]] = {}
+_CHECKS = threading.local()  # .seen: inside `checked_once`, the (array, copy) pairs found equal
+
+
+def still_equal(a: np.ndarray, copy: np.ndarray) -> bool:
+    """Whether a cached array (weights, thresholds) still equals the cache's copy of it:
+    compared on every lookup, or once per `checked_once` block."""
+    seen = getattr(_CHECKS, "seen", None)
+    key = (id(a), id(copy))
+    if seen is not None and key in seen:
+        return True
+    ok = bool(np.array_equal(a, copy))
+    if ok and seen is not None:
+        seen.add(key)
+    return ok
+
+
+@contextmanager
+def checked_once():
+    """Within the block (this thread), a cached array found equal to the cache's copy is not
+    compared again: for a caller that does not change its arrays meanwhile (`sim.execute`:
+    one run, every chunk reading the same layers). The copy's id is in the key, so a cache
+    entry rebuilt in the block is compared anew."""
+    outer = getattr(_CHECKS, "seen", None)
+    _CHECKS.seen = set() if outer is None else outer
+    try:
+        yield
+    finally:
+        _CHECKS.seen = outer
 
 
 def weight_plan(weights: np.ndarray) -> WeightPlan:
@@ -154,7 +187,7 @@ def weight_plan(weights: np.ndarray) -> WeightPlan:
     while the array still equals its copy (an in-place change is seen, not trusted)."""
     key = id(weights)
     hit = _PLANS.get(key)
-    if hit is not None and hit[0] is weights and np.array_equal(weights, hit[1].w):
+    if hit is not None and hit[0] is weights and still_equal(weights, hit[1].w):
         return hit[1]
     w = np.array(weights, dtype=np.int64).reshape(len(weights), -1)
     w_lo, w_hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
@@ -373,7 +406,7 @@ def _cached_lut(thresholds: np.ndarray, out_base: int, out_step: int, dt: np.dty
     """The cached table of these thresholds (over their whole range), if any: cached per
     array, used only while it still equals its copy (an in-place change is seen)."""
     hit = _LUTS.get((id(thresholds), out_base, out_step, np.dtype(dt).str))
-    if hit is not None and hit[0] is thresholds and np.array_equal(thresholds, hit[1]):
+    if hit is not None and hit[0] is thresholds and still_equal(thresholds, hit[1]):
         return hit[2]
     return None
 
@@ -468,7 +501,7 @@ def _level_tiles(thresholds: np.ndarray, wdt: np.dtype, c: int) -> np.ndarray:
     """
     key = (id(thresholds), np.dtype(wdt).str, c)
     hit = _TILES.get(key)
-    if hit is not None and hit[0] is thresholds and np.array_equal(thresholds, hit[1]):
+    if hit is not None and hit[0] is thresholds and still_equal(thresholds, hit[1]):
         return hit[2]
     t = np.array(thresholds, dtype=np.int64)
     info = np.iinfo(wdt)
