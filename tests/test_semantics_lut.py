@@ -137,6 +137,19 @@ def test_lut_at_the_type_extremes_and_outside():
                 assert np.array_equal(got.astype(object), oracle_activation(x, t, base, step)), (dt, t)
 
 
+def test_lut_on_int64_values_near_the_wrap():
+    """int64 values at +-2**62 and beyond, against a table near them: no index wraps."""
+    big = 2**62
+    x = np.array([[-big, big, big + 5, -(2**63), 2**63 - 1, -big + 3]], dtype=np.int64).T.repeat(2, axis=1)
+    for t in ([[-big - 1, -big, -big + 3, -big + 4, -big + 4, -big + 9]],
+              [[big - 2, big, big + 1, big + 2, big + 5, big + 6]] * 2):
+        t = np.array(t)
+        for base, step in ((0, 1), (2, -1)):
+            got = _lut_activation(x, t, base, step, size=2**40)
+            assert got is not None
+            assert np.array_equal(got.astype(object), oracle_activation(x, t, base, step)), t
+
+
 def test_lut_budget_falls_back_to_compares():
     """A table over a wide range is refused (too large for the values to look up), and the
     public function still counts right."""

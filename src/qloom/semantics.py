@@ -472,7 +472,8 @@ def _lut_levels(flat: np.ndarray, lut: ThresholdLut, out: np.ndarray) -> None:
 
     Per block of rows (in cache): the values clipped to [a, b] into intp, plus each channel's
     row offset (tiled over rep rows, so the add's inner loop runs >= 1024 values), then one
-    gather. With shared thresholds the clip is the gather's own (mode "clip" on v - a)."""
+    gather. With shared thresholds the clip is the gather's own (mode "clip" on v - a) where
+    v - a cannot wrap in intp."""
     m, c = flat.shape
     shared = lut.base is None
     rep = 1 if shared else len(lut.base) // c
@@ -482,8 +483,11 @@ def _lut_levels(flat: np.ndarray, lut: ThresholdLut, out: np.ndarray) -> None:
         xb = flat[b:b + step]
         k = len(xb)
         ib = buf[:k]
-        if shared:
+        if shared and xb.dtype.itemsize < 8:  # v - a cannot wrap (|a| < 2**62: a threshold)
             np.subtract(xb, lut.a, out=ib, dtype=np.intp)
+        elif shared:  # int64 values: clipped first, so v - a lies in [0, D)
+            np.clip(xb, lut.a, lut.b, out=ib)
+            ib -= lut.a
         else:
             if _fits(xb.dtype, lut.a, lut.b):  # clip on the values' type, written as intp
                 np.clip(xb, xb.dtype.type(lut.a), xb.dtype.type(lut.b), out=ib)
