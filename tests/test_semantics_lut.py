@@ -328,3 +328,73 @@ def test_cached_arrays_are_checked_once_per_run_and_changes_seen_between_runs():
         assert sem.still_equal(a, copy)  # not compared again: the caller promised no change
         assert not sem.still_equal(a, np.arange(5))  # another copy: compared
     assert not sem.still_equal(a, copy)  # outside: compared every time
+
+
+# ---------------------------------------------------------------- the input quantizer's fast forms
+
+
+def _same_floats(a, b):
+    """Bit for bit, NaNs aside (any NaN equals any NaN)."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    nan = np.isnan(a) & np.isnan(b)
+    return bool(np.all(nan | (a.view(np.uint32) == b.view(np.uint32))))
+
+
+_EDGE_FLOATS = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 1.5, 2.5, 255.5, np.inf, -np.inf, np.nan,
+                         np.finfo(np.float32).tiny, np.finfo(np.float32).tiny / 8, np.finfo(np.float32).max,
+                         -np.finfo(np.float32).max, 1e-45, 3e38], dtype=np.float32)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-126, 126), st.integers(0, 2**31), st.sampled_from([0, 1, 4]))
+def test_power_of_two_scale_multiplies_exactly(k, seed, per_channel):
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2**32, size=3000, dtype=np.uint64).astype(np.uint32)
+    x = np.concatenate([bits.view(np.float32), _EDGE_FLOATS, rng.normal(0, 300, 500).astype(np.float32)])
+    if per_channel:
+        s = np.float32(2.0) ** np.clip(k + rng.integers(-3, 4, size=per_channel), -126, 126).astype(np.float32)
+        x = x[: len(x) // per_channel * per_channel].reshape(-1, per_channel)
+    else:
+        s = np.float32(2.0) ** np.float32(k)
+    inv = sem.exact_reciprocal(s)
+    assert inv is not None
+    assert _same_floats(x * inv, x / s)
+
+
+def test_other_scales_divide_and_a_wrong_reciprocal_is_caught():
+    for s in (np.float32(1 / 255), np.float32(3.0), np.float32(0.1), np.float32(-0.5), np.float32(0.0),
+              np.float32(2.0) ** -130, np.array([0.5, 0.3], np.float32)):
+        assert sem.exact_reciprocal(s) is None
+    s = np.float32(1 / 255)  # multiplying by a rounded reciprocal: some x differ (the check sees it)
+    x = np.random.default_rng(0).random(100000).astype(np.float32)
+    assert not _same_floats(x * (np.float32(1) / s), x / s)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 8), st.booleans(), st.sampled_from([1 / 255, 1 / 256, 0.5, 2.0, 3.0]), st.integers(0, 2**31),
+       st.sampled_from(["ROUND", "FLOOR", "CEIL"]))
+def test_uint8_quantizer_equals_int64(bits, narrow, scale, seed, rounding):
+    """`quantize_dtype`'s uint8 holds every result of an unsigned <= 8-bit quantizer."""
+    if narrow and bits == 1:
+        narrow = False
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.normal(0.5, 2.0, 500), _EDGE_FLOATS[np.isfinite(_EDGE_FLOATS)]]).astype(np.float32)
+    dt = sem.quantize_dtype(bits, False, narrow, 0.0)
+    assert dt == np.uint8
+    args = (x, np.float32(scale), np.float32(0), bits, False, narrow, rounding)
+    assert np.array_equal(sem.quantize(*args, dtype=dt).astype(np.int64), sem.quantize(*args))
+    assert sem.quantize_dtype(bits, False, narrow, 1.0) != np.uint8  # a zero point: signed
+    assert sem.quantize_dtype(bits, True, narrow, 0.0) != np.uint8
+
+
+def test_uint8_frames_pad_with_values_outside_uint8():
+    """uint8 frames (the input quantizer's) padded with -1 are promoted, not wrapped."""
+    x = np.arange(2 * 3 * 3 * 2, dtype=np.uint8).reshape(2, 3, 3, 2)
+    w = np.array([[1, -1] * 9, [2, 0] * 9])
+    got = sem.conv_matvec(x, w, (3, 3), (1, 1), (1, 1, 1, 1), -1)
+    from test_semantics_fast import oracle_conv
+
+    assert np.array_equal(got.astype(object), oracle_conv(x.astype(np.int64), w, (3, 3), (1, 1), (1, 1, 1, 1), -1))
+    assert sem.pad_frames(x, (1, 0, 0, 0), -1)[0, 0, 0, 0] == -1
+    assert np.array_equal(sem.pool(x, "max", (2, 2), (1, 1), (1, 1, 1, 1)),
+                          sem.pool(x.astype(np.int64), "max", (2, 2), (1, 1), (1, 1, 1, 1)))

@@ -32,7 +32,8 @@ def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: 
     zero_point = np.asarray(zero_point, dtype=np.float32)
     if bipolar:
         return np.where(x / scale >= 0, 1, -1).astype(dtype)
-    y = x / scale
+    inv = exact_reciprocal(scale)
+    y = x * inv if inv is not None else x / scale
     zp = bool(zero_point.any())  # adding or subtracting a zero point of 0 changes no integer
     if zp:
         y = y + zero_point
@@ -45,6 +46,31 @@ def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: 
     rnd = resolve_rounding_mode(rounding)
     q = rnd(y, out=y) if rnd in (np.round, np.ceil, np.floor, np.fix) else rnd(y)
     return (q - zero_point if zp else q).astype(dtype)
+
+
+def exact_reciprocal(scale: np.ndarray) -> np.ndarray | None:
+    """1 / scale (float32) where x * (1 / scale) is x / scale for every float32 x, else None:
+    when every scale is a power of two (a normal float32, its reciprocal normal too), both
+    are the correctly rounded x * 2**-k (IEEE 754 rounds each operation's exact result), and
+    a multiply costs half a divide."""
+    s = np.asarray(scale, dtype=np.float32)
+    if s.size == 0 or not np.all(s > 0):
+        return None
+    tiny, big = np.finfo(np.float32).tiny, np.finfo(np.float32).max
+    if not (np.all(s >= tiny) and np.all(s <= 1 / tiny) and np.all(np.frexp(s)[0] == 0.5)):
+        return None
+    inv = (np.float32(1) / s).astype(np.float32)
+    return inv if np.all(inv * s == 1) and np.all(inv <= big) else None
+
+
+def quantize_dtype(bits: int, signed: bool, narrow: bool, zero_point, bipolar: bool = False) -> np.dtype:
+    """The narrowest numpy type holding every `quantize` result: uint8 for an unsigned
+    quantizer of <= 8 bits without zero point (q in [0, 2**bits - 1]: the exact GEMM's operand
+    type, no conversion), else the signed type of `quantize_range`."""
+    zp = np.asarray(zero_point, dtype=np.float64)
+    if not bipolar and not signed and bits <= 8 and not zp.any():
+        return np.dtype(np.uint8)
+    return int_dtype(*quantize_range(bits, signed, narrow, zero_point))
 
 
 def quantize_range(bits: int, signed: bool, narrow: bool, zero_point) -> tuple[int, int]:
@@ -588,6 +614,8 @@ def pad_frames(x: np.ndarray, pad: tuple[int, int, int, int], value: int) -> np.
     pt, pl, pb, pr = pad
     if not any(pad):
         return x
+    if x.dtype.kind in "iu" and not (np.iinfo(x.dtype).min <= value <= np.iinfo(x.dtype).max):
+        x = x.astype(np.promote_types(x.dtype, int_dtype(value, value)))  # e.g. uint8 frames, pad -1
     return np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
 
 
@@ -687,7 +715,7 @@ def pool(x: np.ndarray, mode: str, kernel, stride, pad) -> np.ndarray:
     x = np.asarray(x)
     mode = getattr(mode, "value", mode)
     if mode == "max":  # the type's minimum is below or equal to every value: exact as -inf
-        x = x if x.dtype.kind == "i" else x.astype(np.int64)
+        x = x if x.dtype.kind in "iu" else x.astype(np.int64)  # an unsigned type's minimum, 0, is -inf too
         win = _windows(pad_frames(x, pad, np.iinfo(x.dtype).min), kernel, stride)
         out = win[:, :, :, 0, 0].copy()  # a running maximum over the window offsets: each
         for i in range(win.shape[3]):  # np.maximum runs over whole frames, where a reduce

@@ -27,9 +27,9 @@ def _input_quant(l: ops.InputQuant, x: np.ndarray) -> np.ndarray:
     shape = (1, c) + (1,) * (x.ndim - 2)
     scale = scale.reshape(shape) if scale.size > 1 else scale.reshape(())
     zp = zp.reshape(shape) if zp.size > 1 else zp.reshape(())
-    lo, hi = sem.quantize_range(l.out_type.bits, l.out_type.signed, l.narrow, zp)
+    dt = sem.quantize_dtype(l.out_type.bits, l.out_type.signed, l.narrow, zp, l.out_type.bipolar)
     q = sem.quantize(x, scale, zp, l.out_type.bits, l.out_type.signed, l.narrow, l.rounding,
-                     bipolar=l.out_type.bipolar, dtype=sem.int_dtype(lo, hi))
+                     bipolar=l.out_type.bipolar, dtype=dt)
     q = np.moveaxis(q, 1, -1) if q.ndim > 2 else q
     return q.reshape((q.shape[0],) + tuple(l.in_shape))
 
