@@ -358,7 +358,8 @@ def test_power_of_two_scale_multiplies_exactly(k, seed, per_channel):
         s = np.float32(2.0) ** np.float32(k)
     inv = sem.exact_reciprocal(s)
     assert inv is not None
-    assert _same_floats(x * inv, x / s)
+    with np.errstate(over="ignore", invalid="ignore"):  # infinities and NaNs are in the inputs
+        assert _same_floats(x * inv, x / s)
 
 
 def test_other_scales_divide_and_a_wrong_reciprocal_is_caught():
@@ -382,7 +383,8 @@ def test_uint8_quantizer_equals_int64(bits, narrow, scale, seed, rounding):
     dt = sem.quantize_dtype(bits, False, narrow, 0.0)
     assert dt == np.uint8
     args = (x, np.float32(scale), np.float32(0), bits, False, narrow, rounding)
-    assert np.array_equal(sem.quantize(*args, dtype=dt).astype(np.int64), sem.quantize(*args))
+    with np.errstate(over="ignore"):  # float32 max / scale: inf, clipped like any large value
+        assert np.array_equal(sem.quantize(*args, dtype=dt).astype(np.int64), sem.quantize(*args))
     assert sem.quantize_dtype(bits, False, narrow, 1.0) != np.uint8  # a zero point: signed
     assert sem.quantize_dtype(bits, True, narrow, 0.0) != np.uint8
 
