@@ -17,6 +17,7 @@ MNIST training images (seconds, no training): throughput does not depend on accu
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -97,6 +98,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="timings are the best of this many runs")
     p.add_argument("--train", action="store_true", help="train the models briefly instead of random weights")
     args = p.parse_args()
+    load0 = ", ".join(f"{v:.1f}" for v in os.getloadavg())  # a shared machine: the IR's wall time includes preemption
     images, labels = load_dataset("mnist", "test")
     x_all = to_model_input(images).numpy()
     rows, full = [], []
@@ -114,7 +116,9 @@ def main() -> None:
                 full.append({"model": name, "streamline_s": f"{t_streamline:.2f}",
                              "ir_10k_mnist_s": f"{t_cls:.2f}", "ir_10k_fps": f"{len(x_all) / t_cls:,.0f}"})
             rows.append(bench_case(name, int(batch or 1000), *models[name], x_all, labels, args.repeat))
-    print_table(f"IR vs qonnx execute_onnx, same inputs, best of {args.repeat} (python bench/bench_ir.py)", rows)
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print_table(f"IR vs qonnx execute_onnx, same inputs, best of {args.repeat} (python bench/bench_ir.py; "
+                f"load average at the end {load}, at the start {load0})", rows)
     print_table("IR on the whole 10k MNIST test set (sim.classify)", full)
 
 

@@ -9,6 +9,8 @@ type, the caller proves it cannot (see `accumulator_range`).
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -30,7 +32,8 @@ def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: 
     zero_point = np.asarray(zero_point, dtype=np.float32)
     if bipolar:
         return np.where(x / scale >= 0, 1, -1).astype(dtype)
-    y = x / scale
+    inv = exact_reciprocal(scale)
+    y = x * inv if inv is not None else x / scale
     zp = bool(zero_point.any())  # adding or subtracting a zero point of 0 changes no integer
     if zp:
         y = y + zero_point
@@ -43,6 +46,31 @@ def quantize(x: np.ndarray, scale, zero_point, bits: int, signed: bool, narrow: 
     rnd = resolve_rounding_mode(rounding)
     q = rnd(y, out=y) if rnd in (np.round, np.ceil, np.floor, np.fix) else rnd(y)
     return (q - zero_point if zp else q).astype(dtype)
+
+
+def exact_reciprocal(scale: np.ndarray) -> np.ndarray | None:
+    """1 / scale (float32) where x * (1 / scale) is x / scale for every float32 x, else None:
+    when every scale is a power of two (a normal float32, its reciprocal normal too), both
+    are the correctly rounded x * 2**-k (IEEE 754 rounds each operation's exact result), and
+    a multiply costs half a divide."""
+    s = np.asarray(scale, dtype=np.float32)
+    if s.size == 0 or not np.all(s > 0):
+        return None
+    tiny, big = np.finfo(np.float32).tiny, np.finfo(np.float32).max
+    if not (np.all(s >= tiny) and np.all(s <= 1 / tiny) and np.all(np.frexp(s)[0] == 0.5)):
+        return None
+    inv = (np.float32(1) / s).astype(np.float32)
+    return inv if np.all(inv * s == 1) and np.all(inv <= big) else None
+
+
+def quantize_dtype(bits: int, signed: bool, narrow: bool, zero_point, bipolar: bool = False) -> np.dtype:
+    """The narrowest numpy type holding every `quantize` result: uint8 for an unsigned
+    quantizer of <= 8 bits without zero point (q in [0, 2**bits - 1]: the exact GEMM's operand
+    type, no conversion), else the signed type of `quantize_range`."""
+    zp = np.asarray(zero_point, dtype=np.float64)
+    if not bipolar and not signed and bits <= 8 and not zp.any():
+        return np.dtype(np.uint8)
+    return int_dtype(*quantize_range(bits, signed, narrow, zero_point))
 
 
 def quantize_range(bits: int, signed: bool, narrow: bool, zero_point) -> tuple[int, int]:
@@ -87,10 +115,13 @@ def _max_abs(x: np.ndarray) -> int:
 
 def int_dtype(lo: int, hi: int) -> np.dtype:
     """The narrowest signed numpy integer type holding every integer in [lo, hi]."""
-    for t in (np.int8, np.int16, np.int32):
-        if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
-            return np.dtype(t)
+    for t, (t_lo, t_hi) in _INT_RANGES:
+        if t_lo <= lo and hi <= t_hi:
+            return t
     return np.dtype(np.int64)
+
+
+_INT_RANGES = [(np.dtype(t), (int(np.iinfo(t).min), int(np.iinfo(t).max))) for t in (np.int8, np.int16, np.int32)]
 
 
 def exact_ftype(bound: int):
@@ -147,6 +178,34 @@ class WeightPlan(NamedTuple):
 
 
 _PLANS: dict[int, tuple[np.ndarray, WeightPlan]] = {}
+_CHECKS = threading.local()  # .seen: inside `checked_once`, the (array, copy) pairs found equal
+
+
+def still_equal(a: np.ndarray, copy: np.ndarray) -> bool:
+    """Whether a cached array (weights, thresholds) still equals the cache's copy of it:
+    compared on every lookup, or once per `checked_once` block."""
+    seen = getattr(_CHECKS, "seen", None)
+    key = (id(a), id(copy))
+    if seen is not None and key in seen:
+        return True
+    ok = bool(np.array_equal(a, copy))
+    if ok and seen is not None:
+        seen.add(key)
+    return ok
+
+
+@contextmanager
+def checked_once():
+    """Within the block (this thread), a cached array found equal to the cache's copy is not
+    compared again: for a caller that does not change its arrays meanwhile (`sim.execute`:
+    one run, every chunk reading the same layers). The copy's id is in the key, so a cache
+    entry rebuilt in the block is compared anew."""
+    outer = getattr(_CHECKS, "seen", None)
+    _CHECKS.seen = set() if outer is None else outer
+    try:
+        yield
+    finally:
+        _CHECKS.seen = outer
 
 
 def weight_plan(weights: np.ndarray) -> WeightPlan:
@@ -154,7 +213,7 @@ def weight_plan(weights: np.ndarray) -> WeightPlan:
     while the array still equals its copy (an in-place change is seen, not trusted)."""
     key = id(weights)
     hit = _PLANS.get(key)
-    if hit is not None and hit[0] is weights and np.array_equal(weights, hit[1].w):
+    if hit is not None and hit[0] is weights and still_equal(weights, hit[1].w):
         return hit[1]
     w = np.array(weights, dtype=np.int64).reshape(len(weights), -1)
     w_lo, w_hi = (int(w.min()), int(w.max())) if w.size else (0, 0)
@@ -233,6 +292,16 @@ def _qgemm_session():
     return _QGEMM
 
 
+def _QGEMM_RUN(names, feed, options):
+    """The session's run: onnxruntime's C binding directly where it has one (its Python
+    wrapper re-validates the input names on every call: ~10 us, per GEMM chunk)."""
+    global _QGEMM_RUN
+    session = _qgemm_session()
+    binding = getattr(session, "_sess", None)
+    _QGEMM_RUN = binding.run if binding is not None and hasattr(binding, "run") else session.run
+    return _QGEMM_RUN(names, feed, options)
+
+
 def qgemm(xu: np.ndarray, plan: WeightPlan, shift: int) -> np.ndarray:
     """x @ w.T, int32, for xu = `to_uint8(x, shift)` (M, MW) with `shift` from `qgemm_shift`:
     (xu + shift) @ w.T, the shift as MatMulInteger's zero point (-shift) where that is a
@@ -241,7 +310,7 @@ def qgemm(xu: np.ndarray, plan: WeightPlan, shift: int) -> np.ndarray:
     if len(xu) == 0:
         return np.zeros((0, plan.mh), dtype=np.int32)
     za = -shift if 0 <= -shift <= 255 else 0
-    acc = _qgemm_session().run(None, {"a": np.ascontiguousarray(xu), "b": plan.w8_t, "za": _ZP[za]})[0]
+    acc = _QGEMM_RUN(["y"], {"a": np.ascontiguousarray(xu), "b": plan.w8_t, "za": _ZP[za]}, None)[0]
     if shift + za:
         acc += ((shift + za) * plan.col_sum).astype(np.int32)
     return acc
@@ -273,44 +342,190 @@ def multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
     count = #{t : x >= t}; thresholds sorted ascending per channel. Works on the narrowest
     integer type holding the values and max x + 1: thresholds are first clipped to its
-    range, which changes no comparison. Up to 16 levels: one vectorized compare-and-add per
-    level over tiled thresholds (`_count_levels`); more: a per-channel lookup table over the
-    values' range (or a per-channel binary search when that range is wide). Rows go in
-    cache-sized chunks. The count has the narrowest type holding T.
+    range, which changes no comparison. From `LUT_LEVELS` thresholds on: a lookup table of
+    every channel's counts over the thresholds' range (`_threshold_lut`, one clip, one add
+    and one gather per value); fewer (or a table too large): one vectorized compare-and-add
+    per level over tiled thresholds (`_count_levels`) up to 16 levels, else a per-channel
+    binary search. Rows go in cache-sized chunks. The count has the narrowest type holding T.
     """
+    n_t = np.shape(thresholds)[1]
+    return _activate(x, thresholds, 0, 1, int_dtype(0, n_t))
+
+
+def threshold_activation(x: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int) -> np.ndarray:
+    """The activation of MatVec/Threshold: out_base + out_step * multithreshold(x), on the
+    narrowest integer type holding every output and every step * count (a lookup table
+    holds the outputs themselves, see `multithreshold`)."""
+    top = out_step * np.shape(thresholds)[1]
+    vals = (out_base, out_base + top, 0, top)
+    return _activate(x, thresholds, out_base, out_step, int_dtype(min(vals), max(vals)))
+
+
+LUT_LEVELS = 6  # from this many thresholds on, a lookup table (measured faster than 6 compares)
+LUT_MAX = 1 << 18  # entries of a cached lookup table (uint8/int16: it stays in L2)
+
+
+def _activate(x: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int, dt: np.dtype) -> np.ndarray:
+    """out_base + out_step * #{t : x >= t} in `dt` (which holds every output and step * T)."""
     x = np.asarray(x)
+    n_t = np.shape(thresholds)[1]
+    if n_t == 0 or x.size == 0:
+        return np.full(x.shape, out_base, dtype=dt)
+    c = x.shape[-1]
+    flat = x.reshape(-1, c)
+    lut = _cached_lut(thresholds, out_base, out_step, dt) if n_t >= LUT_LEVELS else None
+    if lut is not None:  # over the thresholds' whole range: valid for any values
+        out = np.empty(flat.shape, dtype=dt)
+        _lut_levels(flat, lut, out)
+        return out.reshape(x.shape)
+    lo, hi = value_range(x)
+    if n_t >= LUT_LEVELS:
+        lut = _threshold_lut(thresholds, lo, hi, flat.size, out_base, out_step, dt)
+        if lut is not None:
+            out = np.empty(flat.shape, dtype=dt)
+            _lut_levels(flat, lut, out)
+            return out.reshape(x.shape)
+    count = _count(flat, thresholds, lo, hi)
+    out = count.astype(dt, copy=False)
+    if out_step != 1:
+        out *= dt.type(out_step)
+    if out_base:
+        out += dt.type(out_base)
+    return out.reshape(x.shape)
+
+
+def _count(flat: np.ndarray, thresholds: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """#{t : x >= t} of (M, C) values in [lo, hi], by comparisons (no lookup table)."""
     t = np.asarray(thresholds, dtype=np.int64)
     n_t = t.shape[1]
     cdt = int_dtype(0, n_t)
-    if n_t == 0 or x.size == 0:
-        return np.zeros(x.shape, dtype=cdt)
-    lo, hi = value_range(x)
     wdt = int_dtype(lo, hi + 1)
-    c = x.shape[-1]
-    flat = x.reshape(-1, c)
+    c = flat.shape[1]
     out = np.empty(flat.shape, dtype=cdt)
-    step = max(1, CHUNK // c)
     if n_t <= 16:  # compare-and-add on the narrow type
         _count_levels(flat, _level_tiles(thresholds, wdt, c), wdt, out)
-        return out.reshape(x.shape)
+        return out
     tc = np.clip(t, lo, hi + 1).astype(wdt)
-    span = hi - lo + 1
-    if tc.shape[0] == 1 or span * tc.shape[0] > CHUNK:  # binary search per channel
-        for b in range(0, len(flat), step):
-            xb = flat[b:b + step]
-            if tc.shape[0] == 1:
-                out[b:b + step] = np.searchsorted(tc[0], xb, side="right")
+    step = max(1, CHUNK // c)
+    for b in range(0, len(flat), step):  # binary search per channel
+        xb = flat[b:b + step]
+        if tc.shape[0] == 1:
+            out[b:b + step] = np.searchsorted(tc[0], xb, side="right")
+        else:
+            for ch in range(c):
+                out[b:b + step, ch] = np.searchsorted(tc[ch], xb[:, ch], side="right")
+    return out
+
+
+class ThresholdLut(NamedTuple):
+    """Every output of a threshold activation over the values [a, b]: table[r * D + v - a]
+    for channel row r (one row when the channels share thresholds), D = b - a + 1."""
+    table: np.ndarray  # (rows * D,) in the output type
+    a: int
+    b: int
+    base: np.ndarray | None  # (rep * C,) intp: r * D - a tiled over rep rows; None if shared
+
+
+_LUTS: dict[tuple, tuple[np.ndarray, np.ndarray, ThresholdLut]] = {}
+
+
+def lut_domain(t: np.ndarray, lo: int, hi: int) -> tuple[int, int, int, int]:
+    """(A, B, a, b): clipping to [A, B] = [min t - 1, max t] changes no count of any integer
+    (below every threshold the count is 0, from the largest on it is T), and for values in
+    [lo, hi] neither does clipping to [a, b] = [clamp(lo), clamp(hi)] within [A, B]: a value's
+    clip to [A, B] already lies in [a, b]."""
+    big_a, big_b = int(t.min()) - 1, int(t.max())
+    return big_a, big_b, min(max(lo, big_a), big_b), min(max(hi, big_a), big_b)
+
+
+def _cached_lut(thresholds: np.ndarray, out_base: int, out_step: int, dt: np.dtype) -> ThresholdLut | None:
+    """The cached table of these thresholds (over their whole range), if any: cached per
+    array, used only while it still equals its copy (an in-place change is seen)."""
+    hit = _LUTS.get((id(thresholds), out_base, out_step, np.dtype(dt).str))
+    if hit is not None and hit[0] is thresholds and still_equal(thresholds, hit[1]):
+        return hit[2]
+    return None
+
+
+def _threshold_lut(thresholds: np.ndarray, lo: int, hi: int, size: int, out_base: int, out_step: int,
+                   dt: np.dtype) -> ThresholdLut | None:
+    """The lookup table of out_base + out_step * count for values in [lo, hi], or None when it
+    would be too large. Over the thresholds' whole range when that has <= LUT_MAX entries
+    (cached per array, checked equal to its copy), else over the values' range when that is
+    small against the `size` values to look up (built for this call)."""
+    hit = _cached_lut(thresholds, out_base, out_step, dt)
+    if hit is not None:
+        return hit
+    t = np.array(thresholds, dtype=np.int64)
+    rows = t.shape[0]
+    key = (id(thresholds), out_base, out_step, np.dtype(dt).str)
+    big_a, big_b, a, b = lut_domain(t, lo, hi)
+    cache = (big_b - big_a + 1) * rows <= LUT_MAX
+    if cache:
+        a, b = big_a, big_b
+    elif (b - a + 1) * rows > min(LUT_MAX, size // 4):
+        return None
+    lut = build_lut(t, a, b, out_base, out_step, dt)
+    if cache and isinstance(thresholds, np.ndarray):
+        if len(_LUTS) >= 256:
+            _LUTS.pop(next(iter(_LUTS)))
+        _LUTS[key] = (thresholds, t, lut)
+    return lut
+
+
+def build_lut(t: np.ndarray, a: int, b: int, out_base: int, out_step: int, dt: np.dtype) -> ThresholdLut:
+    """The table of `ThresholdLut` for (rows, T) thresholds t over [a, b]: per row, a histogram
+    of the thresholds' positions (one below a counts at a, one above b never), summed up."""
+    rows, n_t = t.shape
+    d = b - a + 1
+    pos = np.clip(t - a, 0, d) + (d + 1) * np.arange(rows)[:, None]  # position d: above b
+    hist = np.bincount(pos.ravel(), minlength=rows * (d + 1)).reshape(rows, d + 1)
+    count = np.cumsum(hist[:, :d], axis=1)  # count[r, v - a] = #{t in row r : t <= v}
+    table = (out_base + out_step * count).astype(dt).ravel()
+    base = None
+    if rows > 1:
+        base = np.tile(np.arange(rows, dtype=np.intp) * d - a, -(-1024 // rows))
+    return ThresholdLut(table, a, b, base)
+
+
+def _fits(dt: np.dtype, a: int, b: int) -> bool:
+    info = np.iinfo(dt)
+    return info.min <= a and b <= info.max
+
+
+def _lut_levels(flat: np.ndarray, lut: ThresholdLut, out: np.ndarray) -> None:
+    """out = lut's outputs for (M, C) values (within the range the table was built for).
+
+    Per block of rows (in cache): the values clipped to [a, b] into intp, plus each channel's
+    row offset (tiled over rep rows, so the add's inner loop runs >= 1024 values), then one
+    gather. With shared thresholds the clip is the gather's own (mode "clip" on v - a) where
+    v - a cannot wrap in intp."""
+    m, c = flat.shape
+    shared = lut.base is None
+    rep = 1 if shared else len(lut.base) // c
+    step = max(rep, (1 << 16) // c // rep * rep)
+    buf = np.empty((min(step, m), c), dtype=np.intp)
+    for b in range(0, m, step):
+        xb = flat[b:b + step]
+        k = len(xb)
+        ib = buf[:k]
+        if shared and xb.dtype.itemsize < 8:  # v - a cannot wrap (|a| < 2**62: a threshold)
+            np.subtract(xb, lut.a, out=ib, dtype=np.intp)
+        elif shared:  # int64 values: clipped first, so v - a lies in [0, D)
+            np.clip(xb, lut.a, lut.b, out=ib)
+            ib -= lut.a
+        else:
+            if _fits(xb.dtype, lut.a, lut.b):  # clip on the values' type, written as intp
+                np.clip(xb, xb.dtype.type(lut.a), xb.dtype.type(lut.b), out=ib)
             else:
-                for ch in range(c):
-                    out[b:b + step, ch] = np.searchsorted(tc[ch], xb[:, ch], side="right")
-        return out.reshape(x.shape)
-    vals = np.arange(lo, hi + 1, dtype=wdt)  # lookup table: lut[ch * span + v - lo] = count
-    lut = np.concatenate([np.searchsorted(tc[ch], vals, side="right") for ch in range(c)]).astype(cdt)
-    bdt = np.promote_types(np.int32, int_dtype(min(-lo, 0), c * span + abs(lo)))
-    base = np.arange(c, dtype=bdt) * span - lo
-    for b in range(0, len(flat), step):
-        out[b:b + step] = lut[flat[b:b + step] + base]
-    return out.reshape(x.shape)
+                np.copyto(ib, xb)
+                np.clip(ib, lut.a, lut.b, out=ib)
+            q = k // rep * rep
+            full = ib[:q].reshape(-1, rep * c)
+            full += lut.base
+            if q < k:
+                ib[q:] += lut.base[:c]
+        np.take(lut.table, ib, out=out[b:b + k], mode="clip")
 
 
 _TILES: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -326,7 +541,7 @@ def _level_tiles(thresholds: np.ndarray, wdt: np.dtype, c: int) -> np.ndarray:
     """
     key = (id(thresholds), np.dtype(wdt).str, c)
     hit = _TILES.get(key)
-    if hit is not None and hit[0] is thresholds and np.array_equal(thresholds, hit[1]):
+    if hit is not None and hit[0] is thresholds and still_equal(thresholds, hit[1]):
         return hit[2]
     t = np.array(thresholds, dtype=np.int64)
     info = np.iinfo(wdt)
@@ -382,21 +597,6 @@ def float_multithreshold(x: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
-def threshold_activation(x: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int) -> np.ndarray:
-    """The activation of MatVec/Threshold: out_base + out_step * multithreshold(x), on the
-    narrowest integer type holding every output and every step * count."""
-    count = multithreshold(x, thresholds)
-    top = out_step * np.asarray(thresholds).shape[1]
-    vals = (out_base, out_base + top, 0, top)
-    dt = int_dtype(min(vals), max(vals))
-    out = count.astype(dt, copy=False)
-    if out_step != 1:
-        out *= dt.type(out_step)
-    if out_base:
-        out += dt.type(out_base)
-    return out
-
-
 def popcount_threshold(thresholds: np.ndarray, mw: int) -> np.ndarray:
     """Bipolar dot-product thresholds -> popcount thresholds for the XNOR form.
 
@@ -414,6 +614,8 @@ def pad_frames(x: np.ndarray, pad: tuple[int, int, int, int], value: int) -> np.
     pt, pl, pb, pr = pad
     if not any(pad):
         return x
+    if x.dtype.kind in "iu" and not (np.iinfo(x.dtype).min <= value <= np.iinfo(x.dtype).max):
+        x = x.astype(np.promote_types(x.dtype, int_dtype(value, value)))  # e.g. uint8 frames, pad -1
     return np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=value)
 
 
@@ -463,8 +665,9 @@ def conv_matvec(x: np.ndarray, weights: np.ndarray, kernel, stride, pad, pad_val
     oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
     acc = np.empty((n, oh * ow, plan.mh), dtype=int_dtype(*_acc_bounds(lo, hi, plan)))  # cast in the copy
     step = max(1, 4 * CHUNK // (oh * ow * (kh * kw * c + 4 * plan.mh)))  # 1 MB: im2col + int32 results
+    windows = _windows(x, kernel, stride)  # (N, OH, OW, kh, kw, C) view, sliced per chunk
     for b in range(0, n, step):
-        win = _windows(x[b:b + step], kernel, stride)  # (n', OH, OW, kh, kw, C) view
+        win = windows[b:b + step]
         cols = _im2col(win).reshape(-1, kh * kw * c)  # columns (kh, kw, c)
         acc[b:b + step] = qgemm(cols, plan, shift).reshape(len(win), oh * ow, plan.mh)
     return acc.reshape(n, oh, ow, plan.mh)
@@ -512,7 +715,7 @@ def pool(x: np.ndarray, mode: str, kernel, stride, pad) -> np.ndarray:
     x = np.asarray(x)
     mode = getattr(mode, "value", mode)
     if mode == "max":  # the type's minimum is below or equal to every value: exact as -inf
-        x = x if x.dtype.kind == "i" else x.astype(np.int64)
+        x = x if x.dtype.kind in "iu" else x.astype(np.int64)  # an unsigned type's minimum, 0, is -inf too
         win = _windows(pad_frames(x, pad, np.iinfo(x.dtype).min), kernel, stride)
         out = win[:, :, :, 0, 0].copy()  # a running maximum over the window offsets: each
         for i in range(win.shape[3]):  # np.maximum runs over whole frames, where a reduce
@@ -524,6 +727,27 @@ def pool(x: np.ndarray, mode: str, kernel, stride, pad) -> np.ndarray:
         win = _windows(pad_frames(x.astype(np.int64), pad, 0), kernel, stride)
         return win.sum(axis=(3, 4))
     raise ValueError(f"unknown pool mode {mode!r}")
+
+
+def pool_commutes(mode, kernel, pad, out_step: int) -> bool:
+    """Whether a max pool of a threshold activation's outputs equals the activation of the
+    max pool of its inputs (`pooled_activation`): the activation out_base + out_step * count
+    is non-decreasing when out_step >= 0, so a window's largest output is the output of its
+    largest input; the pool pads with its type's minimum, below or equal to every value in
+    either order, and never sets a maximum when every window holds a frame value (each pad
+    smaller than the kernel)."""
+    kh, kw = kernel
+    pt, pl, pb, pr = pad
+    return getattr(mode, "value", mode) == "max" and out_step >= 0 and max(pt, pb) < kh and max(pl, pr) < kw
+
+
+def pooled_activation(acc: np.ndarray, thresholds: np.ndarray, out_base: int, out_step: int,
+                      kernel, stride, pad) -> np.ndarray:
+    """pool(threshold_activation(acc), "max", kernel, stride, pad), computed as the activation of
+    the pooled accumulators (1 / (sh * sw) of the values to threshold); `pool_commutes` must hold."""
+    if not pool_commutes("max", kernel, pad, out_step):
+        raise ValueError(f"a max pool (kernel {kernel}, pad {pad}) does not commute with an activation of step {out_step}")
+    return threshold_activation(pool(acc, "max", kernel, stride, pad), thresholds, out_base, out_step)
 
 
 # ---------------------------------------------------------------- classification head

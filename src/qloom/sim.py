@@ -27,9 +27,9 @@ def _input_quant(l: ops.InputQuant, x: np.ndarray) -> np.ndarray:
     shape = (1, c) + (1,) * (x.ndim - 2)
     scale = scale.reshape(shape) if scale.size > 1 else scale.reshape(())
     zp = zp.reshape(shape) if zp.size > 1 else zp.reshape(())
-    lo, hi = sem.quantize_range(l.out_type.bits, l.out_type.signed, l.narrow, zp)
+    dt = sem.quantize_dtype(l.out_type.bits, l.out_type.signed, l.narrow, zp, l.out_type.bipolar)
     q = sem.quantize(x, scale, zp, l.out_type.bits, l.out_type.signed, l.narrow, l.rounding,
-                     bipolar=l.out_type.bipolar, dtype=sem.int_dtype(lo, hi))
+                     bipolar=l.out_type.bipolar, dtype=dt)
     q = np.moveaxis(q, 1, -1) if q.ndim > 2 else q
     return q.reshape((q.shape[0],) + tuple(l.in_shape))
 
@@ -90,6 +90,9 @@ EXECUTORS: dict[type, Callable[..., np.ndarray]] = {
 }
 
 
+_ACCUMULATE = {ops.MatVec: sem.matvec, ops.DepthwiseMatVec: sem.depthwise_matvec}
+
+
 def _dispatch(layer: ops.Layer, x: np.ndarray, *more: np.ndarray) -> np.ndarray:
     try:
         fn = EXECUTORS[type(layer)]
@@ -120,15 +123,25 @@ def _blas_threads(n: int):
 
 def chunk_frames(graph: Graph, start: int = 0) -> int:
     """Frames per chunk: the largest per-frame tensor of the graph, in bytes of the narrowest
-    numpy type of its IntType, times the chunk stays within 4 * `semantics.CHUNK` bytes
-    (cache-sized), so the time per frame does not grow with the batch and memory stays
-    bounded (the fused convolutions chunk further). Whole chunks also amortise each layer's
-    per-call cost (the weight-cache check, one GEMM call)."""
+    numpy type of its IntType, times the chunk stays within 8 * `semantics.CHUNK` bytes
+    (2 MB: a core's L2 here), so the time per frame does not grow with the batch and memory
+    stays bounded (the fused convolutions chunk further). Whole chunks also amortise each
+    layer's per-call cost (the cache lookups, one GEMM call, ~10 numpy calls): where frames
+    are small (a dense net), a chunk has at least `MIN_FRAMES` frames while that stays within
+    4x the budget (measured: TFC 1.44 us/frame at 668 frames, 1.28 at 2672; CNV and the
+    depthwise net fastest at this budget, slower at 4x)."""
     layers = graph.layers[start:]
     sizes = [_frame_bytes(l.out_shape, l.out_dtype) for l in layers
              if not isinstance(l, ops.SlidingWindow)]  # im2col: never built
     sizes += [_frame_bytes(l.in_shape, l.in_dtype) for l in layers[:1]]
-    return max(1, 4 * sem.CHUNK // max(1, max(sizes, default=1)))
+    biggest = max(1, max(sizes, default=1))
+    frames = 8 * sem.CHUNK // biggest
+    if MIN_FRAMES * biggest <= 32 * sem.CHUNK:
+        frames = max(frames, MIN_FRAMES)
+    return max(1, frames)
+
+
+MIN_FRAMES = 2048
 
 
 def _frame_bytes(shape, dtype) -> int:
@@ -143,10 +156,14 @@ class _Plan:
     used instead of computing it). Only what the stop layer depends on is computed, walking
     back until given streams (a branch from before `start` needs its stream in `feeds`). A
     SlidingWindow whose reader is a computed MatVec (DepthwiseMatVec) runs fused into it
-    (`semantics.conv_matvec`, `semantics.depthwise_conv`).
+    (`semantics.conv_matvec`, `semantics.depthwise_conv`). Without a trace, a max Pool that is
+    the only reader of a thresholded MatVec (DepthwiseMatVec) runs that layer's activation after
+    pooling its accumulators (`semantics.pooled_activation`, where `semantics.pool_commutes`):
+    the same outputs from a fraction of the threshold work; the MatVec's own output is then
+    never formed (a trace shows every layer's output, so it runs them in order).
     """
 
-    def __init__(self, graph: Graph, start: int, stop: int | None, feeds) -> None:
+    def __init__(self, graph: Graph, start: int, stop: int | None, feeds, trace: bool = False) -> None:
         layers = graph.layers
         names = [l.name for l in layers]
         stop = len(layers) - 1 if stop is None else stop
@@ -171,11 +188,26 @@ class _Plan:
             p = src[n][0]
             if isinstance(graph.layer(n), (ops.MatVec, ops.DepthwiseMatVec)) and p in need and isinstance(graph.layer(p), ops.SlidingWindow):
                 self.fused[n] = graph.layer(p)
+        self.pooled: dict[str, ops.MatVec | ops.DepthwiseMatVec] = {}  # a Pool -> the layer whose activation it runs
+        for n in () if trace else need:
+            pool, p = graph.layer(n), src[n][0]
+            if not (isinstance(pool, ops.Pool) and p in need and p != self.out_name(names, stop)):
+                continue
+            mv = graph.layer(p)
+            readers = [m for m in need if p in src[m]]
+            if (isinstance(mv, (ops.MatVec, ops.DepthwiseMatVec)) and mv.thresholds is not None and readers == [n]
+                    and sem.pool_commutes(pool.mode, pool.kernel, pool.pad, mv.out_step)):
+                self.pooled[n] = mv
+        self.raw = {mv.name for mv in self.pooled.values()}  # these output their accumulators
         skip = {w.name for w in self.fused.values()}
         self.steps = [(l, src[self.fused[l.name].name] if l.name in self.fused else src[l.name])
                       for l in layers[:stop + 1] if l.name in need and l.name not in skip]
         self.last_use = {n: k for k, (_, ins) in enumerate(self.steps) for n in ins}
-        self.out = names[stop] if stop >= 0 else None
+        self.out = self.out_name(names, stop)
+
+    @staticmethod
+    def out_name(names: list[str], stop: int) -> str | None:
+        return names[stop] if stop >= 0 else None
 
 
 def _run_chunk(plan: _Plan, x: np.ndarray, feeds: dict, trace: bool) -> tuple[np.ndarray, dict]:
@@ -188,13 +220,20 @@ def _run_chunk(plan: _Plan, x: np.ndarray, feeds: dict, trace: bool) -> tuple[np
             v = v.reshape((v.shape[0],) + tuple(sw.in_shape))
             conv = sem.depthwise_conv if isinstance(layer, ops.DepthwiseMatVec) else sem.conv_matvec
             acc = conv(v, layer.weights, sw.kernel, sw.stride, sw.pad, sw.pad_value)
-            y = acc if layer.thresholds is None else sem.threshold_activation(acc, layer.thresholds, layer.out_base,
-                                                                              layer.out_step)
+            y = acc if layer.thresholds is None or layer.name in plan.raw else sem.threshold_activation(
+                acc, layer.thresholds, layer.out_base, layer.out_step)
         else:
             xs = [values[n] for n in ins]
             if layer.hardware:  # a dense layer reads a whole frame as one vector (same element order)
                 xs = [v.reshape((v.shape[0],) + tuple(s)) for v, s in zip(xs, layer.in_shapes)]
-            y = _dispatch(layer, *xs)
+            if layer.name in plan.pooled:  # a max Pool running its reader's activation
+                mv = plan.pooled[layer.name]
+                y = sem.pooled_activation(xs[0], mv.thresholds, mv.out_base, mv.out_step, layer.kernel, layer.stride,
+                                          layer.pad)
+            elif layer.name in plan.raw:
+                y = _ACCUMULATE[type(layer)](*xs, layer.weights)
+            else:
+                y = _dispatch(layer, *xs)
         values[layer.name] = y
         if trace:
             outputs[layer.name] = y
@@ -216,14 +255,16 @@ def execute(graph: Graph, x: np.ndarray, trace: bool = False, start: int = 0, *,
     trace=True, also a dict layer name -> that layer's output (int64) for every layer computed.
     A SlidingWindow feeding a MatVec or DepthwiseMatVec runs fused with it (`semantics.conv_matvec`,
     `semantics.depthwise_conv`), so its
-    im2col tensor is never built and does not appear in the trace. The batch runs in
-    cache-sized chunks (`chunk_frames`); inside, values keep their narrowest integer type.
+    im2col tensor is never built and does not appear in the trace; without a trace, a max Pool
+    reading a thresholded MatVec pools its accumulators before the activation (`_Plan`). The
+    batch runs in cache-sized chunks (`chunk_frames`); inside, values keep their narrowest
+    integer type.
     """
-    plan = _Plan(graph, start, stop, feeds)
+    plan = _Plan(graph, start, stop, feeds, trace)
     feeds = feeds or {}
     step = chunk_frames(graph, start)
     starts = range(0, max(len(x), 1), step)
-    with _blas_threads(1):
+    with _blas_threads(1), sem.checked_once():  # the layers' arrays are not changed during the run
         done = [_run_chunk(plan, x[b:b + step], {k: v[b:b + step] for k, v in feeds.items()}, trace) for b in starts]
     outs, traces = [d[0] for d in done], [d[1] for d in done]
     out = _join(outs)
