@@ -126,19 +126,36 @@ def fold_text(layer) -> str:
     return " ".join(f"{k}={getattr(layer, k)}" for k in ("pe", "simd", "kpar") if hasattr(layer, k))
 
 
+def yosys_counts(syn: dict) -> dict:
+    """synthesize()'s result -> totals and per-layer counts split as the cost model splits them:
+    `per_layer` the layer's core alone (fold.report's layers), `per_stream` the FIFO and width
+    converter in front of it (fold.report's streams), `glue` the rest: the cells of the top module
+    itself and the instances of no layer (the TLAST generator u_tlast), named in glue["parts"].
+    LUT is slice_LUT (logic + LUTRAM/SRL), as the cost model counts."""
+    tot = syn["total"]
+    per: dict[str, dict] = {}
+    streams: dict[str, dict] = {}
+    top = syn.get("top_glue") or {}
+    glue = {"LUT": top.get("slice_LUT", 0), "BRAM18": top.get("BRAM18", 0), "parts": ["top module cells"]}
+    for inst, e in syn["layers"].items():
+        if e.get("layer"):
+            have = (per if e.get("part", "core") == "core" else streams).setdefault(e["layer"], {"LUT": 0, "BRAM18": 0})
+        else:
+            have = glue
+            glue["parts"].append(f"{inst} ({e['module']})")
+        have["LUT"] += e["slice_LUT"]
+        have["BRAM18"] += e["BRAM18"]
+    return {"LUT": tot["slice_LUT"], "FF": tot["FF"], "BRAM18": tot["BRAM18"], "DSP": tot["DSP"],
+            "per_layer": per, "per_stream": streams, "glue": glue}
+
+
 def yosys(rtl: Path) -> dict:
     from qloom.synth import synthesize
 
     t0 = time.time()
-    syn = synthesize(rtl)
-    tot = syn["total"]
-    per: dict[str, int] = {}
-    for e in syn["layers"].values():
-        if e.get("layer"):
-            per[e["layer"]] = per.get(e["layer"], 0) + e["slice_LUT"]
-    # slice_LUT: logic + LUTRAM, as the cost model counts
-    return {"LUT": tot["slice_LUT"], "FF": tot["FF"], "BRAM18": tot["BRAM18"], "DSP": tot["DSP"],
-            "per_layer_LUT": per, "seconds": round(time.time() - t0)}
+    out = yosys_counts(synthesize(rtl))
+    out["seconds"] = round(time.time() - t0)
+    return out
 
 
 def test_frames(g, args):
@@ -241,14 +258,33 @@ def rtl_ok(r: dict) -> bool:
 
 
 def layer_rows(g, rep: dict, syn: dict | None) -> list[dict]:
+    """Per layer, like with like: the core's estimate against Yosys' count of the core, and the
+    stream in front of it (FIFO + width converter) estimated against Yosys' count of it."""
     cap = fold.get_board(BOARD).capacity
-    per = (syn or {}).get("per_layer_LUT", {})
-    rows = [{"layer": f"{l['name']} ({l['kind']} {fold_text(g.layer(l['name']))})", "cycles": l["cycles"],
-             **{k: l["resources"][k] for k in KEYS}, "Yosys LUT": per.get(l["name"], "")}
-            for l in rep["layers"] if l["hardware"]]
-    rows.append({"layer": "total, model (glue included)", "cycles": rep["cycles_per_frame"],
-                 **{k: rep["totals"][k] for k in KEYS}, "Yosys LUT": syn["LUT"] if syn else ""})
-    rows.append({"layer": f"{BOARD} capacity", "cycles": "", **{k: cap[k] for k in KEYS}, "Yosys LUT": ""})
+    per = (syn or {}).get("per_layer", {})
+    per_stream = (syn or {}).get("per_stream", {})
+    streams = rep.get("streams", {})
+    blank = {"Yosys LUT": "", "Yosys BRAM18": "", "stream LUT": "", "stream Yosys LUT": ""}
+    rows = []
+    for l in rep["layers"]:
+        if not l["hardware"]:
+            continue
+        y, st, ys = per.get(l["name"], {}), streams.get(l["name"], {}), per_stream.get(l["name"], {})
+        rows.append({"layer": f"{l['name']} ({l['kind']} {fold_text(g.layer(l['name']))})", "cycles": l["cycles"],
+                     **{k: l["resources"][k] for k in KEYS}, "Yosys LUT": y.get("LUT", ""),
+                     "Yosys BRAM18": y.get("BRAM18", ""), "stream LUT": st.get("LUT", ""),
+                     "stream Yosys LUT": ys.get("LUT", "")})
+    est_st = {k: sum(v[k] for v in streams.values()) for k in KEYS}
+    rows.append({"layer": "streams (FIFOs + width converters)", "cycles": "", **est_st, **blank,
+                 "Yosys LUT": sum(v["LUT"] for v in per_stream.values()) if syn else "",
+                 "Yosys BRAM18": sum(v["BRAM18"] for v in per_stream.values()) if syn else ""})
+    if syn:
+        rows.append({"layer": "glue: top cells, TLAST (Yosys only)", "cycles": "", **dict.fromkeys(KEYS, ""), **blank,
+                     "Yosys LUT": syn["glue"]["LUT"], "Yosys BRAM18": syn["glue"]["BRAM18"]})
+    rows.append({"layer": "total, model (cores + streams)", "cycles": rep["cycles_per_frame"],
+                 **{k: rep["totals"][k] for k in KEYS}, **blank, "Yosys LUT": syn["LUT"] if syn else "",
+                 "Yosys BRAM18": syn["BRAM18"] if syn else ""})
+    rows.append({"layer": f"{BOARD} capacity", "cycles": "", **{k: cap[k] for k in KEYS}, **blank})
     return rows
 
 
@@ -364,7 +400,9 @@ def main(argv=None) -> int:
         design = generate(g, rtl) if (args.yosys or args.frames) else None
         built[name] = (g, rep, rtl, design)
         results["foldings"][name] = {"folding": fold.folding_dict(g)["layers"], "cycles_per_frame": rep["cycles_per_frame"],
-                                     "fps": rep["fps"], "estimate": rep["totals"], "yosys": None, "rtl": None}
+                                     "fps": rep["fps"], "estimate": rep["totals"],
+                                     "estimate_layers": {l["name"]: l["resources"] for l in rep["layers"] if l["hardware"]},
+                                     "estimate_streams": rep.get("streams", {}), "yosys": None, "rtl": None}
         print(f"{name}: {rep['cycles_per_frame']:,} cycles/frame, {rep['fps']:,.0f} frames/s at {CLOCK:g} MHz, "
               f"bottleneck {rep.get('bottleneck')} (fold + RTL {time.time() - t0:.1f} s); folding file "
               f"{work / f'folding_{name}.json'}")

@@ -61,3 +61,18 @@ def test_combine_reports_gaps_and_refuses_overlaps(bench):
     assert c["ranges"] == [[0, 10], [20, 30]] and c["frames"] == 20
     with pytest.raises(QloomError, match="overlap"):
         bench.combine_shards([shard(0, 10), shard(5, 15)])
+
+
+def test_yosys_counts_split_core_stream_and_glue(bench):
+    def cell(layer, part, lut, bram=0, module="m"):
+        return {"module": module, "slice_LUT": lut, "BRAM18": bram, **({"layer": layer, "part": part} if layer else {})}
+
+    syn = {"total": {"slice_LUT": 1100, "FF": 7, "BRAM18": 3, "DSP": 0},
+           "layers": {"u_mvu4": cell("mvu4", "core", 600, 2), "u_mvu4_fifo": cell("mvu4", "fifo", 400, 1),
+                      "u_mvu4_dwc": cell("mvu4", "dwc", 7), "u_tlast": cell(None, None, 49, module="qloom_tlast")},
+           "top_glue": {"slice_LUT": 44, "BRAM18": 0}}
+    y = bench.yosys_counts(syn)
+    assert y["per_layer"] == {"mvu4": {"LUT": 600, "BRAM18": 2}}  # the core alone, as fold.report's layers
+    assert y["per_stream"] == {"mvu4": {"LUT": 407, "BRAM18": 1}}  # FIFO + width converter, as its streams
+    assert y["glue"]["LUT"] == 93 and "u_tlast (qloom_tlast)" in y["glue"]["parts"]
+    assert 600 + 407 + 93 == y["LUT"]
