@@ -21,6 +21,7 @@ images (seconds): the hardware shape, and so speed and resources, are those of t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -106,9 +107,16 @@ def main(argv=None) -> int:
     ap.add_argument("--lowerings", nargs="+", choices=LOWERINGS, default=list(LOWERINGS),
                     help="which lowerings to build (default both)")
     ap.add_argument("--rtl-both", action="store_true", help="also through the block-diagonal design's RTL")
+    ap.add_argument("--work", type=Path, help="build the designs here (default: a new temporary folder); Yosys "
+                    "runs with relative paths inside it")
+    ap.add_argument("--json", type=Path, help="also write the rows to this JSON file (after every lowering)")
     args = ap.parse_args(argv)
     board = None if args.board.lower() == "none" else args.board
-    work = Path(tempfile.mkdtemp(prefix="bench_dw_"))
+    if args.work:
+        args.work = args.work.resolve()
+        args.work.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="bench_dw_", dir=args.work))
+    print(f"work folder {work}", flush=True)
     if args.model_dir:
         path, source = args.model_dir / "model.onnx", str(args.model_dir)
     else:
@@ -151,6 +159,10 @@ def main(argv=None) -> int:
                 row.update(synth_counts(rtl))
         rows.append(row)
         print(row, flush=True)
+        if args.json:  # after every lowering: a run stopped early keeps its rows
+            args.json.write_text(json.dumps({"model": source, "board": board, "target_fps": args.target_fps,
+                                             "clock_mhz": CLOCK, "frames": args.frames, "rows": rows},
+                                            indent=2, default=str) + "\n")
     outs = list(outputs.values())
     same = all(np.array_equal(outs[0], o) for o in outs[1:])
     how = " ".join(([f"--board {board}"] if board else []) + ([f"--target-fps {args.target_fps:g}"] if args.target_fps
