@@ -17,12 +17,15 @@ from qloom.backends.rtl.coeffs import DEFAULT
 from qloom.fold.calibration import NOT_IN_SET, build_design, hash_text, set_designs, stored_designs, violations
 
 DATA = Path(__file__).parent.parent / "bench" / "calibration"
-# zoo designs whose Yosys run had not finished when the set was committed (see the bench's --synth);
-# mobilenet: the depthwise family of session 5 (s5-dw-model), not in the registry when the set was
-# synthesized
-# cnv: the stored designs are the folding before KPAR (designs.json "stale_folding"), still checked
-NOT_YET_SYNTHESIZED = {"lfc-w2a2 zybo", "resnet-w1a1 zybo", "resnet-w2a2 zybo", "cnv-w1a1 zybo", "cnv-w2a2 zybo",
-                       "mobilenet-w1a1 zybo", "mobilenet-w2a2 zybo", "mobilenet-w1a1", "mobilenet-w2a2"}
+# zoo designs whose Yosys run had not finished when the set was committed (see the bench's --synth).
+# Stored with "stale_folding" (still checked against their counts): the foldings of before session 6,
+# when calibration.build_design tried 1e6 frames/s first (tfc, sfc-w1a1) or before SWG KPAR and the
+# ring line buffer (cnv); `qloom build` folds them otherwise today. Without a board: the unfolded
+# default `qloom build MODEL` keeps (small designs; none had been synthesized)
+NOT_YET_SYNTHESIZED = {"tfc-w1a1 zybo", "tfc-w2a2 zybo", "sfc-w1a1 zybo", "lfc-w2a2 zybo", "cnv-w1a1 zybo",
+                       "cnv-w2a2 zybo", "resnet-w1a1 zybo", "resnet-w2a2 zybo", "mobilenet-w1a1 zybo",
+                       "mobilenet-w2a2 zybo",
+                       *(f"{f}-{b}" for f in ("tfc", "sfc", "lfc", "cnv", "resnet", "mobilenet") for b in ("w1a1", "w2a2"))}
 
 
 @pytest.fixture(scope="module")

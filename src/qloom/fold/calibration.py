@@ -106,20 +106,15 @@ def violations(graph, got: dict, coeffs=None) -> list[str]:
 
 
 # What the set must hold: `make demo`'s design and every zoo family (qloom.models.FAMILIES) at
-# these bit widths, built as `qloom build MODEL --board zybo-z7-20` and as `qloom build MODEL`
-# (default target 1e6 frames/s; refused: the fastest folding that fits the board)
+# these bit widths, built as `qloom build MODEL --board zybo-z7-20` (the fastest folding that fits
+# the board) and as `qloom build MODEL` (no board, no target: the unfolded default)
 ZOO_BITS = ("w1a1", "w2a2")
 BOARD = "zybo-z7-20"
 # Designs of that list the set leaves out, and why (tests/test_calibration_set.py: every other
-# one must be stored). Without a board `qloom build` keeps the 1e6 frames/s target whatever it
-# costs, or refuses it when a layer cannot reach it.
-NOT_IN_SET = {
-    "sfc-w2a2": "1e6 frames/s without a board: 67k LUT estimated, more than the Zybo has (its Zybo folding is in the set)",
-    "lfc-w1a1": "1e6 frames/s without a board: 192k LUT estimated, too large for a Yosys run in the session",
-    "lfc-w2a2": "1e6 frames/s without a board: 491k LUT estimated, too large for a Yosys run in the session",
-    **{f"{f}-{b}": "no folding: `qloom build` refuses 1e6 frames/s without a board (the 28x28 window "
-       "needs 784 cycles per frame)" for f in ("cnv", "resnet") for b in ZOO_BITS},
-}
+# one must be stored). None since the set follows `qloom build` itself (`build_design`): without a
+# board it keeps the unfolded default, which every family has (the 1e6 frames/s foldings this
+# list once excused, too large or refused without a board, are no longer what it builds).
+NOT_IN_SET: dict[str, str] = {}
 
 
 def set_designs() -> list[tuple[str, str, str | None]]:
@@ -134,41 +129,42 @@ def set_designs() -> list[tuple[str, str, str | None]]:
     ]
 
 
-TARGET_FPS = 1e6  # qloom.buildconfig's default
+DEMO_TARGET_FPS = 1e6  # `qloom demo`'s default --target-fps (`qloom build` has none)
 
 
 def build_design(model: str, board: str | None, work, demo_model):
-    """(folded graph, target frames/s) of one set design as `qloom build` makes it (auto folding,
-    memory styles resolved) at the default target; where it refuses that target (LFC, CNV,
-    SFC-w2a2 at 1e6 frames/s on the Zybo) with `--target-fps 0`: the fastest folding that fits
-    the board. None where neither applies (no board). "demo" is `demo_model` (an .onnx); a zoo
-    model gets random weights (seed 0: the hardware's shape, not its accuracy, matters)."""
+    """(folded graph, target frames/s or None) of one set design, folded by `qloom build` itself
+    (qloom.pipeline.build up to its fold stage, memory styles resolved, the graph it writes to
+    ir_folded.json): a zoo model as `qloom build MODEL.onnx [--board BOARD]` (no target: with a
+    board the fastest folding that fits it, without one the unfolded default), "demo" as `qloom
+    demo` builds `demo_model` (an .onnx) for `board`, at its default target of 1e6 frames/s.
+    A zoo model gets random weights (seed 0: the hardware's shape, not its accuracy, matters).
+    The graph is named after the model (the stem of the .onnx `qloom build` reads)."""
+    import shutil
+    import tempfile
     from pathlib import Path
 
-    from qloom import fold, streamline
-    from qloom.errors import QloomError
+    from qloom import artifacts
+    from qloom.ir import serialize
+    from qloom.pipeline import BuildConfig, build
 
+    work = Path(work)
+    src = work / f"{model}.onnx"
     if model == "demo":
-        src = Path(demo_model)
-    else:
+        shutil.copyfile(demo_model, src)
+    elif not src.exists():
         import torch
 
         from qloom.export import export_qonnx_model
         from qloom.models import build_model
 
-        src = Path(work) / f"{model}.onnx"
-        if not src.exists():
-            torch.manual_seed(0)
-            export_qonnx_model(build_model(model), src, (1, 28, 28))
-    g = streamline.run(src, name=model)
-    for target in (TARGET_FPS, None):
-        if target is None and board is None:
-            return None
-        try:
-            return fold.resolve_mem_styles(fold.auto_fold(g, target_fps=target, board=board)), target
-        except QloomError as exc:
-            print(f"{model} {board}: {exc}", flush=True)
-    return None
+        torch.manual_seed(0)
+        export_qonnx_model(build_model(model), src, (1, 28, 28))
+    target = DEMO_TARGET_FPS if model == "demo" else None
+    out = Path(tempfile.mkdtemp(dir=work, prefix=f"{model}-{board or 'noboard'}-"))
+    build(BuildConfig(model=src, out=out, stop_after="fold", board=board, target_fps=target),
+          log=lambda *a, **k: None)
+    return serialize.load(out / artifacts.FOLDED_JSON), target
 
 
 def hash_text(text: str) -> str:
