@@ -28,7 +28,6 @@ NOT_YET_SYNTHESIZED = {
     "sfc-w1a1 zybo": "stale (the 1e6 frames/s folding); today's fastest fit, 44,616 LUT estimated, not synthesized yet",
     "lfc-w2a2 zybo": "45,072 LUT and 230 BRAM18 estimated: its Yosys run did not fit session 6 after resnet-w2a2 zybo",
     "resnet-w1a1 zybo": "42,036 LUT estimated: its Yosys run did not fit session 6 after resnet-w2a2 zybo",
-    "resnet-w2a2 zybo": "44,553 LUT estimated: its Yosys run was still going at the end of session 6",
     "lfc-w2a2": "unfolded (1,687 LUT, 320 BRAM18 estimated): left for resnet-w2a2 zybo at the end of session 6",
 }
 
