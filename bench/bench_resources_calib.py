@@ -8,8 +8,9 @@
         # instance alone (the same counts as the design's per-layer run; identical modules cached in DIR)
 
 Every zoo family (w1a1, w2a2; random weights: the hardware's shape, not its accuracy, matters)
-at the folding `qloom build` picks (default target 1e6 frames/s, with `--board zybo-z7-20` and
-without), and the default demo design (`make demo`'s trained TFC-w1a1 for the Zybo Z7-20). For
+at the folding `qloom build` picks (qloom.fold.calibration.build_design runs its pipeline: with
+`--board zybo-z7-20` the fastest fit, without a board the unfolded default), and the default demo
+design (`make demo`'s trained TFC-w1a1 for the Zybo Z7-20 at `qloom demo`'s 1e6 frames/s). For
 each, the folded IR (gzipped) and Yosys' per-instance counts are committed under
 bench/calibration/, so tests/test_calibration_set.py and a refit of qloom.backends.rtl.coeffs
 read stored numbers instead of re-running Yosys.
