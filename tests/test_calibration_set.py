@@ -27,9 +27,8 @@ NOT_YET_SYNTHESIZED = {
                      "yet (a Yosys run of ~20-30 min: after the CNV, mobilenet and resnet Zybo designs)",
     "tfc-w2a2 zybo": "stale (the 1e6 frames/s folding); today's fastest fit, 41,525 LUT estimated, not synthesized yet",
     "sfc-w1a1 zybo": "stale (the 1e6 frames/s folding); today's fastest fit, 44,616 LUT estimated, not synthesized yet",
-    "lfc-w2a2 zybo": "45,072 LUT and 230 BRAM18 estimated: its Yosys run did not fit session 6 (after the resnet "
-                     "Zybo designs)",
-    "resnet-w1a1 zybo": "42,036 LUT estimated: its Yosys run did not fit session 6 after resnet-w2a2 zybo",
+    "lfc-w2a2 zybo": "45,072 LUT and 230 BRAM18 estimated: its Yosys run did not fit session 6 (started 20:32 after "
+                     "the resnet Zybo designs, stopped at the session's end)",
     "lfc-w2a2": "unfolded (1,687 LUT, 320 BRAM18 estimated): left for resnet-w2a2 zybo at the end of session 6",
 }
 
