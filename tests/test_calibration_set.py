@@ -29,7 +29,6 @@ NOT_YET_SYNTHESIZED = {
     "sfc-w1a1 zybo": "stale (the 1e6 frames/s folding); today's fastest fit, 44,616 LUT estimated, not synthesized yet",
     "lfc-w2a2 zybo": "45,072 LUT and 230 BRAM18 estimated: its Yosys run did not fit session 6 (started 20:32 after "
                      "the resnet Zybo designs, stopped at the session's end)",
-    "lfc-w2a2": "unfolded (1,687 LUT, 320 BRAM18 estimated): left for resnet-w2a2 zybo at the end of session 6",
 }
 
 
