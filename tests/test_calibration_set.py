@@ -23,8 +23,6 @@ DATA = Path(__file__).parent.parent / "bench" / "calibration"
 # The stale ones are stored with "stale_folding" (still checked against their counts): foldings of
 # before session 6, when calibration.build_design tried 1e6 frames/s first.
 NOT_YET_SYNTHESIZED = {
-    "tfc-w1a1 zybo": "stale (the 1e6 frames/s folding); today's fastest fit, 46,656 LUT estimated, not synthesized "
-                     "yet (a Yosys run of ~20-30 min: after the CNV, mobilenet and resnet Zybo designs)",
     "sfc-w1a1 zybo": "stale (the 1e6 frames/s folding); today's fastest fit, 44,616 LUT estimated, not synthesized yet",
     "lfc-w2a2 zybo": "45,072 LUT and 230 BRAM18 estimated: its Yosys run did not fit session 6 (started 20:32 after "
                      "the resnet Zybo designs, stopped at the session's end)",
