@@ -23,7 +23,6 @@ DATA = Path(__file__).parent.parent / "bench" / "calibration"
 # The stale ones are stored with "stale_folding" (still checked against their counts): foldings of
 # before session 6, when calibration.build_design tried 1e6 frames/s first.
 NOT_YET_SYNTHESIZED = {
-    "sfc-w1a1 zybo": "stale (the 1e6 frames/s folding); today's fastest fit, 44,616 LUT estimated, not synthesized yet",
     "lfc-w2a2 zybo": "45,072 LUT and 230 BRAM18 estimated: its Yosys run did not fit session 6 (started 20:32 after "
                      "the resnet Zybo designs, stopped at the session's end)",
 }
@@ -86,14 +85,17 @@ def test_known_misses_are_stored_and_still_miss(designs):
 
 def test_a_drifted_cost_model_is_caught(designs):
     """The check can fail: without the PAIRED right-leaf term (the model before this fit) the
-    demo is 9% under Yosys; a sum tree 20% dearer breaks every design with a sum tree."""
+    demo is 9% under Yosys; a sum tree 20% dearer breaks every design with a sum tree that is
+    within the bounds today (a known miss may move either way: sfc-w1a1 zybo, 11.5% under,
+    comes within them, a hint for the refit)."""
     demo = next(d for d in designs if d["label"] == "demo")
     assert not violations(demo["graph"], demo["yosys"])
     old = dataclasses.replace(DEFAULT, paired_leaf_lut=0.0)
     assert any("total LUT" in v for v in violations(demo["graph"], demo["yosys"], old))
     dear = dataclasses.replace(DEFAULT, tree_lut=DEFAULT.tree_lut * 1.2)
-    trees = [d for d in designs if any(getattr(layer, "simd", 1) > 1 for layer in d["graph"].layers)]
-    assert len(trees) >= 10  # the unfolded designs (SIMD 1 everywhere) have no sum tree
+    trees = [d for d in designs if any(getattr(layer, "simd", 1) > 1 for layer in d["graph"].layers)
+             and d["label"] not in KNOWN_MISSES]
+    assert len(trees) >= 5  # the unfolded designs (SIMD 1 everywhere) have no sum tree
     assert all(violations(d["graph"], d["yosys"], dear) for d in trees)
 
 
