@@ -146,6 +146,31 @@ def calibrate_and_export(spec: NetSpec, path: Path) -> nn.Module:
     return model
 
 
+def zoo_pixels(n: int, seed: int = 0) -> torch.Tensor:
+    """Random 28x28 pixel/256 images (N, 1, 28, 28), the zoo models' input."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g).float() / 256
+
+
+def calibrate_bn(model: nn.Module) -> nn.Module:
+    """A few train-mode batches so that BN statistics (hence the exported thresholds) are not trivial."""
+    model.train()
+    with torch.no_grad():
+        for i in range(3):
+            model(zoo_pixels(16, seed=i))
+    return model.eval()
+
+
+def export_calibrated_zoo(name: str, path: Path) -> tuple[nn.Module, Path]:
+    """A zoo model with seeded random weights and calibrated BN, exported to QONNX at `path`."""
+    from qloom.export import export_qonnx_model
+    from qloom.models import build_model
+
+    torch.manual_seed(0)
+    model = calibrate_bn(build_model(name))
+    return model, export_qonnx_model(model, path, (1, 28, 28))
+
+
 @st.composite
 def net_specs(draw, allow_conv: bool = True, float_scale: bool = False) -> NetSpec:
     conv = allow_conv and draw(st.booleans())

@@ -14,7 +14,6 @@ from torch import nn
 
 from qloom import sim, streamline
 from qloom.errors import QloomError
-from qloom.export import export_qonnx_model
 from qloom.ir import DepthwiseMatVec, MatVec, SlidingWindow
 from qloom.models import build_model, model_names
 from qloom.streamline.handlers import DEPTHWISE_ENV
@@ -22,7 +21,7 @@ from qloom.verify.ir import compare
 from qloom.verify.reference import Reference
 
 from equivalence import assert_equivalent
-from qnn_factory import LayerSpec, NetSpec, calibrate_and_export, random_inputs
+from qnn_factory import LayerSpec, NetSpec, calibrate_and_export, export_calibrated_zoo, random_inputs
 
 NAMES = ["mobilenet-w2a2", "mobilenet-w4a4"]
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -43,13 +42,7 @@ def exported(tmp_path_factory):
 
     def make(name: str):
         if name not in cache:
-            torch.manual_seed(0)
-            model = build_model(name)
-            model.train()
-            with torch.no_grad():
-                for i in range(3):
-                    model(torch.from_numpy(pixels(30, seed=i)))
-            cache[name] = export_qonnx_model(model.eval(), tmp_path_factory.mktemp(name) / "model.onnx", (1, 28, 28))
+            cache[name] = export_calibrated_zoo(name, tmp_path_factory.mktemp(name) / "model.onnx")[1]
         return cache[name]
 
     return make

@@ -17,21 +17,10 @@ from qloom.export import export_qonnx_model
 from qloom.models import build_model, model_names
 from qloom.models.resnet import ResidualBlock
 
+from qnn_factory import calibrate_bn, export_calibrated_zoo
+from qnn_factory import zoo_pixels as pixels
+
 NAMES = ["resnet-w2a2", "resnet-w4a4"]
-
-
-def pixels(n: int, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g).float() / 256
-
-
-def calibrate_bn(model: nn.Module) -> nn.Module:
-    """A few train-mode batches so that BN statistics (hence the exported thresholds) are not trivial."""
-    model.train()
-    with torch.no_grad():
-        for i in range(3):
-            model(pixels(16, seed=i))
-    return model.eval()
 
 
 def quant_scale(wrapper, tensor: str) -> float:
@@ -61,10 +50,7 @@ def exported(tmp_path_factory):
 
     def make(name: str):
         if name not in cache:
-            torch.manual_seed(0)
-            model = calibrate_bn(build_model(name))
-            path = export_qonnx_model(model, tmp_path_factory.mktemp(name) / "model.onnx", (1, 28, 28))
-            cache[name] = (model, path)
+            cache[name] = export_calibrated_zoo(name, tmp_path_factory.mktemp(name) / "model.onnx")
         return cache[name]
 
     return make
