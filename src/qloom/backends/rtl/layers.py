@@ -207,6 +207,8 @@ def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
     if l.kpar > 1:  # omitted at 1: designs of kpar=1 stay byte-identical
         params["KPAR"] = l.kpar
     params["ROWS"] = ring_rows(l)
+    if l.mmv > 1:  # likewise
+        params["MMV"] = l.mmv
     return Core("qloom_swg", params, interface(l), it, out)
 
 
