@@ -138,6 +138,8 @@ def matvec(l: ops.MatVec, prefix: str) -> Core:
                "W_STYLE": MEM_STYLE_CODE[styles["weights"]],
                "T_STYLE": MEM_STYLE_CODE[styles.get("thresholds", ops.MemStyle.AUTO)],
                "BUF_STYLE": MEM_STYLE_CODE[styles.get("input_buffer", ops.MemStyle.AUTO)]}
+    if l.mmv > 1:  # omitted at 1: designs of mmv=1 stay byte-identical
+        params["MMV"] = l.mmv
     return Core("qloom_mvtu", params, interface(l), l.in_dtype, out, tuple(mems))
 
 
