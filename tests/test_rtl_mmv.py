@@ -5,6 +5,8 @@ rate, the legality rules and their errors, and MMV = 1 unchanged."""
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
 
 from qloom.errors import QloomError
 from qloom.fold import legal_values, set_folding
@@ -76,3 +78,163 @@ def test_mvtu_mmv_matches_semantics(case, tmp_path):
     assert core.params["MMV"] == mmv and core.in_par == mmv * mw and core.out_par == mmv * mh
     assert core.out_words == hw[0] * hw[1] // mmv == core.cycles
     assert set(np.diff(run.out_cycles).tolist()) == {1}
+
+
+# ---------------------------------------------------------------- legality and MMV = 1
+
+
+def test_mmv_cycles_and_widths():
+    base = dict(name="swg", in_shape=(28, 28, 1), in_dtype=U(8), kernel=(3, 3), simd=1, kpar=9)
+    assert interface(SlidingWindow(**base)).cycles == 28 * 28  # input bound at kpar = KH*KW
+    io = interface(SlidingWindow(**base, mmv=2))
+    assert (io.in_par, io.out_par, io.in_words, io.out_words, io.cycles) == (2, 18, 392, 338, 392)
+
+
+def test_mmv_legality_errors_name_the_layer():
+    from fold_graphs import tiny_cnn
+
+    g = tiny_cnn()  # swg (8, 8, 4) -> (6, 6, 36), conv 8 x 36 over 36 vectors
+    assert legal_values(g.layer("swg"))["mmv"] == (1, 2)
+    with pytest.raises(QloomError, match=r"'swg'.*mmv=2 is not legal at simd=1, kpar=1; mmv > 1 needs simd=4"):
+        set_folding(g, "swg", mmv=2)
+    with pytest.raises(QloomError, match=r"'swg'.*mmv=3 is not legal; valid choices: 1, 2"):
+        set_folding(g, "swg", simd=4, kpar=9, mmv=3)
+    g2 = set_folding(g, "swg", simd=4, kpar=9, mmv=2)
+    assert interface(g2.layer("swg")).out_par == 72
+    with pytest.raises(QloomError, match=r"'conv'.*mmv=4 is not legal at pe=1, simd=1; mmv > 1 needs pe=8 \(MH\)"):
+        set_folding(g, "conv", mmv=4)
+    with pytest.raises(QloomError, match=r"'conv'.*mmv=5 is not legal; valid choices: 1, 2, 3, 4, 6, 9"):
+        set_folding(g, "conv", pe=8, simd=36, mmv=5)
+    with pytest.raises(ValueError, match=r"conv: MMV=2 is not legal at PE=1"):
+        from dataclasses import replace
+
+        replace(g.layer("conv"), mmv=2)
+
+
+def test_folding_file_mmv_round_trip_and_old_files(tmp_path):
+    from fold_graphs import tiny_cnn
+
+    from qloom.fold import apply_folding_file, folding_dict, save_folding
+    from qloom.ir.serialize import from_json, to_json
+
+    g = tiny_cnn()
+    assert all("mmv" not in v for v in folding_dict(g)["layers"].values())  # old files stay as they were
+    assert '"mmv"' not in to_json(g)
+    g2 = set_folding(set_folding(g, "swg", simd=4, kpar=9, mmv=2), "conv", pe=8, simd=36, mmv=3)
+    assert folding_dict(g2)["layers"]["swg"] == {"simd": 4, "kpar": 9, "mmv": 2}
+    back = apply_folding_file(g, save_folding(g2, tmp_path / "folding.json"))
+    assert (back.layer("swg").mmv, back.layer("conv").mmv) == (2, 3)
+    assert from_json(to_json(g2)).layer("conv").mmv == 3
+
+
+def test_auto_fold_spends_mmv_on_a_window_bottleneck():
+    """tiny_cnn's window at SIMD = C, kpar = KH*KW is input bound (64 pixels); a 40-cycle target
+    needs two pixels per cycle in the window (the MatVec's 36 vectors fit at MMV 1; the pool
+    after it bounds the graph at 36)."""
+    from fold_graphs import tiny_cnn
+
+    from qloom.fold import auto_fold
+    from qloom.hw import layer_cycles
+
+    g = tiny_cnn()
+    f = auto_fold(g, target_fps=100e6 / 40, clock_mhz=100.0)
+    assert (f.layer("swg").mmv, f.layer("conv").mmv) == (2, 1)
+    assert max(layer_cycles(l) for l in f.hardware_layers) <= 40
+    assert auto_fold(g, target_fps=100e6 / 64, clock_mhz=100.0).layer("swg").mmv == 1  # not needed: not bought
+
+
+# ---------------------------------------------------------------- end to end (Verilator)
+
+
+def _conv_graph(rng, h, w, c, k, stride, pad, mh, in_t, w_t, swg_mmv, mv_mmv, mv_fold=None, pool=False):
+    """window -> MatVec(thresholds) [-> max pool 2x2 or a second window + MatVec], the window at
+    SIMD = C, KPAR = KH*KW, MMV swg_mmv; the MatVec at PE = MH, SIMD = MW, MMV mv_mmv, or at
+    mv_fold = (pe, simd) with MMV 1 (a width converter from the wide window word)."""
+    from dataclasses import replace
+
+    from qloom.ir import Pool, PoolMode
+
+    from rtl_helpers import _graph, _mv
+
+    s = SlidingWindow(name="swg", in_shape=(h, w, c), in_dtype=in_t, kernel=k, stride=stride, pad=pad, simd=c,
+                      kpar=k[0] * k[1])
+    s = replace(s, mmv=swg_mmv)
+    mw = s.out_shape[2]
+    pe, simd = mv_fold or (mh, mw)
+    m = _mv(rng, "conv", s.out_shape, s.out_dtype, w_t, mh, 2, pe=pe, simd=simd)
+    m = replace(m, mmv=mv_mmv)
+    layers_ = [s, m]
+    if pool:
+        layers_.append(Pool(name="pool", in_shape=m.out_shape, in_dtype=m.out_dtype, mode=PoolMode.MAX,
+                            kernel=(2, 2), stride=(2, 2), pe=mh))
+    return _graph("mmv_conv", layers_)
+
+
+def _check_rtl(g, tmp_path, frames=4, seed=0, stall=0.4):
+    from qloom import sim
+    from qloom.backends.rtl import generate
+    from qloom.verify import rtl
+
+    from rtl_helpers import random_values
+
+    design = generate(g, tmp_path)
+    first = g.layers.index(g.hardware_layers[0])
+    x = random_values(np.random.default_rng(seed), g.hardware_layers[0].in_dtype,
+                      (frames, *design["dma"]["in"]["shape"]))
+    expect = sim.execute(g, x, start=first)
+    r = rtl.run_rtl(tmp_path, x, seed=seed + 1, stall_prob=stall, steady_frames=max(frames, 6))
+    np.testing.assert_array_equal(r["outputs"].reshape(expect.shape), expect)
+    steady = r["steady_outputs"].reshape((-1, *expect.shape[1:]))
+    np.testing.assert_array_equal(steady[:frames], expect)
+    assert r["protocol_errors"] == 0 and r["extra_words"] == 0 and r["tlast_errors"] == 0
+    model = design["cycles_per_frame_model"]
+    assert abs(r["cycles_per_frame"] - model) <= rtl.II_TOLERANCE * model, (r["cycles_per_frame"], model)
+    return design, r
+
+
+@pytest.mark.hw
+def test_conv_mmv_end_to_end(tmp_path):
+    """window MMV 2 -> MatVec MMV 2, through generate(): Verilator, random backpressure, 0
+    mismatches, II measured = the model (half the MMV = 1 design's)."""
+    g = _conv_graph(np.random.default_rng(5), 8, 10, 2, (3, 3), (1, 1), (1, 1, 1, 1), 4, U(2), S(2), 2, 2)
+    design, r = _check_rtl(g, tmp_path, seed=7)
+    assert design["cycles_per_frame_model"] == 40  # 80 pixels / 2
+
+
+@pytest.mark.hw
+@pytest.mark.slow
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=(Phase.explicit, Phase.generate))  # no shrinking: a Verilator build per example
+@given(data=st.data())
+def test_random_conv_mmv_end_to_end(data, tmp_path_factory):
+    """Hypothesis-generated conv layers (shape, kernel, stride, padding, types) with a random
+    MMV in the window, and in the MatVec either a random MMV at PE = MH, SIMD = MW or a random
+    (PE, SIMD) at MMV 1 (a width converter from the wide window word), optionally a pool after
+    it: Verilator, random backpressure, 0 mismatches, II measured = the model."""
+    from qloom.fold.rules import divisors
+
+    d = data.draw
+    kh, kw = d(st.integers(1, 3), label="kh"), d(st.integers(1, 3), label="kw")
+    sh, sw = d(st.integers(1, 2), label="sh"), d(st.integers(1, 2), label="sw")
+    pad = tuple(d(st.integers(0, k - 1), label="pad") if k > 1 else 0 for k in (kh, kw, kh, kw))
+    h, c = d(st.integers(kh + 1, 7), label="h"), d(st.sampled_from([1, 2, 3]), label="c")
+    in_t = d(st.sampled_from([U(2), S(3), U(8), BIPOLAR]), label="in_t")
+    w_t = d(st.sampled_from([S(2), BIPOLAR, S(4)]), label="w_t")
+    mh = d(st.sampled_from([2, 3, 4]), label="mh")
+    # (MMV, W): MMV > 1 divides W and OW (none for some kernels, e.g. KW 2, stride 1, no padding)
+    pairs = [(m, x) for m in (2, 3, 4) for x in range(max(kw, m), 13)
+             if x % m == 0 and ((x + pad[1] + pad[3] - kw) // sw + 1) % m == 0]
+    assume(pairs)
+    mmv, w = d(st.sampled_from(pairs), label="swg_mmv, w")
+    probe = SlidingWindow(name="p", in_shape=(h, w, c), in_dtype=in_t, kernel=(kh, kw), stride=(sh, sw),
+                          pad=pad if in_t is not BIPOLAR or not any(pad) else pad)
+    vectors = probe.out_shape[0] * probe.out_shape[1]
+    mw = probe.out_shape[2]
+    if d(st.booleans(), label="matvec_mmv"):
+        mv_mmv, fold = d(st.sampled_from([m for m in divisors(vectors) if m <= 6]), label="mv_mmv"), None
+    else:
+        mv_mmv, fold = 1, (d(st.sampled_from(divisors(mh)), label="pe"), d(st.sampled_from(divisors(mw)), label="simd"))
+    pool = d(st.booleans(), label="pool") and min(probe.out_shape[:2]) >= 2
+    g = _conv_graph(np.random.default_rng(d(st.integers(0, 99), label="seed")), h, w, c, (kh, kw), (sh, sw), pad,
+                    mh, in_t, w_t, mmv, mv_mmv, fold, pool)
+    _check_rtl(g, tmp_path_factory.mktemp("mmv"), frames=3, seed=1)
