@@ -238,3 +238,35 @@ def test_random_conv_mmv_end_to_end(data, tmp_path_factory):
     g = _conv_graph(np.random.default_rng(d(st.integers(0, 99), label="seed")), h, w, c, (kh, kw), (sh, sw), pad,
                     mh, in_t, w_t, mmv, mv_mmv, fold, pool)
     _check_rtl(g, tmp_path_factory.mktemp("mmv"), frames=3, seed=1)
+
+
+@pytest.mark.hw
+@pytest.mark.slow
+def test_trained_cnv_first_layers_mmv(trained_qonnx, tmp_path):
+    """A (briefly) trained cnv-w2a2's first conv (swg0 -> mvu0) at MMV 2 on real Fashion-MNIST
+    test images: Verilator with random backpressure, 0 mismatches against the IR, II measured =
+    the model (392: the window's 784 input pixels, two per cycle)."""
+    import dataclasses
+
+    from qloom import sim, streamline
+    from qloom.backends.rtl import generate
+    from qloom.ir import OutputSpec
+    from qloom.verify import rtl
+    from qloom.verify.inputs import dataset_inputs
+
+    g = streamline.run(trained_qonnx("cnv-w2a2", "fashion-mnist"), name="cnv-w2a2")
+    names = [l.name for l in g.layers]
+    stop = names.index("mvu0")
+    c = g.layer("mvu0").mh
+    g = dataclasses.replace(g, layers=g.layers[:stop + 1], output=OutputSpec(scale=np.ones(c), bias=np.zeros(c)))
+    g = set_folding(g, "swg0", simd=1, kpar=9, mmv=2)
+    g = set_folding(g, "mvu0", pe=c, simd=9, mmv=2)
+    design = generate(g, tmp_path)
+    assert design["cycles_per_frame_model"] == 392
+    x, _ = dataset_inputs(g, "fashion-mnist", 20)
+    ints = sim.execute(g, x, stop=0)
+    expect = sim.execute(g, ints, start=1)
+    r = rtl.run_rtl(tmp_path, ints, seed=3, stall_prob=0.3, steady_frames=8)
+    np.testing.assert_array_equal(r["outputs"].reshape(expect.shape), expect)
+    assert r["protocol_errors"] == 0 and r["extra_words"] == 0 and r["tlast_errors"] == 0
+    assert abs(r["cycles_per_frame"] - 392) <= rtl.II_TOLERANCE * 392, r["cycles_per_frame"]
