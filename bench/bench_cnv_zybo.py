@@ -15,6 +15,8 @@ stall-free steady-state II against the model.
     python bench/bench_cnv_zybo.py --frames 200             # quick: no Yosys, 200 frames
     python bench/bench_cnv_zybo.py --random --frames 64     # untrained zoo weights, no model folder needed
     python bench/bench_cnv_zybo.py --kpar1                  # the `board` folding with every window at kpar=1
+    python bench/bench_cnv_zybo.py --board zcu104 --foldings board --frames 200   # a bigger board (MMV)
+    python bench/bench_cnv_zybo.py --board zcu104 --foldings board --no-mmv       # ... searched without MMV
     python bench/bench_cnv_zybo.py --foldings finn --shards 10 --jobs 1 --json finn.json   # 10 checkpoints
     python bench/bench_cnv_zybo.py --foldings finn --frame-start 5000 --frames 5000 --json b.json
     python bench/bench_cnv_zybo.py --combine a.json b.json --json all.json   # frame ranges of separate runs
@@ -101,14 +103,16 @@ def load_graph(args, work: Path):
     return streamline.run(onnx, name="cnv-w2a2"), meta
 
 
-def fold_board(g, kpar1: bool):
-    """`--board` alone; with kpar1 the search space before window parallelism."""
-    if not kpar1:
+def fold_board(g, kpar1: bool, no_mmv: bool = False):
+    """`--board` alone; with kpar1 the search space before window parallelism, with no_mmv the
+    one before MMV (one output pixel per cycle)."""
+    if not (kpar1 or no_mmv):
         return fold.auto_fold(g, board=BOARD, clock_mhz=CLOCK)
     from qloom.fold import auto as auto_mod
 
     orig = auto_mod.legal_folding
-    auto_mod.legal_folding = lambda layer, ch: orig(layer, ch) and ch.get("kpar", 1) == 1
+    auto_mod.legal_folding = lambda layer, ch: (orig(layer, ch) and ch.get("mmv", 1) == 1
+                                                and (not kpar1 or ch.get("kpar", 1) == 1))
     try:
         return fold.auto_fold(g, board=BOARD, clock_mhz=CLOCK)
     finally:
@@ -123,7 +127,8 @@ def fold_finn(g, work: Path):
 
 
 def fold_text(layer) -> str:
-    return " ".join(f"{k}={getattr(layer, k)}" for k in ("pe", "simd", "kpar") if hasattr(layer, k))
+    return " ".join(f"{k}={getattr(layer, k)}" for k in ("pe", "simd", "kpar", "mmv")
+                    if hasattr(layer, k) and not (k == "mmv" and layer.mmv == 1))
 
 
 def yosys_counts(syn: dict) -> dict:
@@ -357,12 +362,15 @@ def main(argv=None) -> int:
     ap.add_argument("--yosys", action="store_true", help="synthesize each folding with Yosys (minutes each)")
     ap.add_argument("--foldings", default=",".join(FOLDINGS), help="comma list of board, finn (default both)")
     ap.add_argument("--kpar1", action="store_true", help="the board folding with windows at kpar=1 (the design before)")
+    ap.add_argument("--no-mmv", action="store_true", help="the board folding without MMV (one output pixel per cycle)")
+    ap.add_argument("--board", default=BOARD, help=f"the board of the `board` folding (default {BOARD})")
     ap.add_argument("--jobs", type=int, default=2, help="Yosys and RTL runs (shards) in parallel (default 2)")
     ap.add_argument("--sim-cache", type=Path, help="keep Verilator builds here (default: beside each design)")
     ap.add_argument("--work", type=Path, help="build the designs here (default: a new temporary folder); Yosys "
                     "runs with relative paths inside it")
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file (after every finished job)")
     args = ap.parse_args(argv)
+    globals()["BOARD"] = args.board  # the board every table and report of this run names
     if args.combine:
         return combine_files(args.combine, args.json)
     names = [f for f in args.foldings.split(",") if f]
@@ -391,7 +399,7 @@ def main(argv=None) -> int:
                "complete": False}
     for name in names:
         t0 = time.time()
-        g = fold_board(g0, args.kpar1) if name == "board" else fold_finn(g0, work)
+        g = fold_board(g0, args.kpar1, args.no_mmv) if name == "board" else fold_finn(g0, work)
         fold.save_folding(g, work / f"folding_{name}.json")
         g = fold.resolve_mem_styles(g)
         rep = fold.report(g, CLOCK, board=BOARD)

@@ -62,8 +62,8 @@ def test_window_folding_gives_the_units_word():
     g = _graph(c=4, kernel=(2, 3), pad=0)  # K = 6: kpar choices at simd C are 1, 3 and 6, not 2
     swg, dw = g.layer("swg"), g.layer("dw")
     assert window_ties(g) == {"dw": "swg"}
-    assert window_folding(swg, 2, 1, 4) == {"simd": 2, "kpar": 1}
-    assert window_folding(swg, 4, 3, 4) == {"simd": 4, "kpar": 3}
+    assert window_folding(swg, 2, 1, 4) == {"simd": 2, "kpar": 1, "mmv": 1}
+    assert window_folding(swg, 4, 3, 4) == {"simd": 4, "kpar": 3, "mmv": 1}
     assert window_folding(swg, 4, 2, 4) is None  # legal for the unit (a converter), no matching window
     m = match_windows(set_folding(g, "dw", pe=4, simd=6))
     assert (m.layer("swg").simd, m.layer("swg").kpar) == (4, 6)
@@ -92,7 +92,7 @@ def test_auto_folding_ties_the_window_to_the_unit(g, speed):
     f = auto_fold(g, target_fps=100e6 / t)
     swg, dw = f.layer("swg"), f.layer("dw")
     assert legal_folding(dw, {}) and dw.channels % dw.pe == 0 and dw.k % dw.simd == 0
-    assert window_folding(swg, dw.pe, dw.simd, dw.channels) == {"simd": swg.simd, "kpar": swg.kpar}
+    assert window_folding(swg, dw.pe, dw.simd, dw.channels) == {"simd": swg.simd, "kpar": swg.kpar, "mmv": swg.mmv}
     assert interface(swg).out_par == interface(dw).in_par
     assert performance(f, 100.0)["cycles_per_frame"] <= t
     assert resources(f)["totals"]["LUT"] > 0

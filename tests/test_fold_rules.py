@@ -20,8 +20,9 @@ def test_divisors_are_exactly_the_divisors(n):
 
 def test_legal_values_per_kind():
     g = tiny_cnn()
-    assert legal_values(g.layer("conv")) == {"pe": (1, 2, 4, 8), "simd": divisors(36), "mem_style": ("auto", "block", "distributed", "registers")}
-    assert legal_values(g.layer("swg")) == {"simd": (1, 2, 4), "kpar": (1, 2, 3, 4, 6, 9, 12, 18, 36)}
+    assert legal_values(g.layer("conv")) == {"pe": (1, 2, 4, 8), "simd": divisors(36), "mem_style": ("auto", "block", "distributed", "registers"),
+                                             "mmv": divisors(36)}  # mmv > 1 only at pe = MH, simd = MW
+    assert legal_values(g.layer("swg")) == {"simd": (1, 2, 4), "kpar": (1, 2, 3, 4, 6, 9, 12, 18, 36), "mmv": (1, 2)}
     assert legal_values(g.layer("pool")) == {"pe": (1, 2, 4, 8)}
     assert legal_values(g.layer("thr"))["pe"] == (1, 2, 4, 8)
     assert legal_values(g.layer("top")) == {}

@@ -15,7 +15,8 @@ Format (every key optional except "layers"; layers not listed keep their folding
     }
 
 Keys per layer kind: MatVec and DepthwiseMatVec pe, simd, mem_style; Threshold pe, mem_style;
-SlidingWindow simd, kpar; Pool pe; Fork, AddStreams, Concat pe (a Concat's divides every port's channels). The
+SlidingWindow simd, kpar, mmv; MatVec also mmv (output pixels per cycle, default 1: FINN's MMV, see
+`fold.rules`); Pool pe; Fork, AddStreams, Concat pe (a Concat's divides every port's channels). The
 FIFO on each edge is not a key: it follows from the folding (`fold.cycles.edge_fifo_depths`). PE must divide the output channels (MH or C), SIMD the input channels (MW or
 C); mem_style is one of auto, block, distributed, registers: a MatVec's weight memory
 (its thresholds are placed automatically, like FINN's), a Threshold's thresholds. "graph" is informational.
@@ -102,7 +103,7 @@ def _tie_windows(graph: Graph, listed: set[str]) -> Graph:
     matched = match_windows(graph)
     for sw in windows:
         w = matched.layer(sw)
-        graph = graph.replace_layer(sw, simd=w.simd, kpar=w.kpar)
+        graph = graph.replace_layer(sw, simd=w.simd, kpar=w.kpar, mmv=w.mmv)
     return graph
 
 

@@ -29,6 +29,7 @@ def report(graph, clock_mhz: float, board: str | Board | None = None, coeffs=Non
             "pe": getattr(l, "pe", None),
             "simd": getattr(l, "simd", None),
             "kpar": getattr(l, "kpar", None),  # a sliding window's window words per output word
+            "mmv": getattr(l, "mmv", None),  # output pixels per cycle (a window's or a MatVec's)
             "cycles": perf["cycles"][l.name],
             "resources": res["layers"][l.name],
             "mem_style": reported_mem_style(l, coeffs),

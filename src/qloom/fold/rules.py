@@ -4,10 +4,12 @@ Folding lives on the existing IR fields (`pe`, `simd`, `mem_style`); this module
 fields a layer kind has and which values are legal, so that the folding file, the automatic
 folder and the FINN baseline all share one definition:
 
-    MatVec         pe | MH, simd | MW, mem_style      (weight ROM; thresholds: auto)
+    MatVec         pe | MH, simd | MW, mem_style      (weight ROM; thresholds: auto),
+                   mmv (vectors per cycle; > 1 only at pe = MH, simd = MW: `MatVec.mmv_choices`)
     DepthwiseMatVec pe | C, simd | K, mem_style; simd > 1 only at pe == C (see below)
     Threshold      pe | C,          mem_style         (thresholds)
-    SlidingWindow  simd | C, kpar (window words per output word: `SlidingWindow.kpar_choices`)
+    SlidingWindow  simd | C, kpar (window words per output word: `SlidingWindow.kpar_choices`),
+                   mmv (windows per output word; > 1 only at simd = C, kpar = KH*KW: `mmv_choices`)
     Pool           pe | C
     Fork           pe | C
     AddStreams     pe | C
@@ -37,10 +39,10 @@ from qloom.ir import (AddStreams, Concat, DepthwiseMatVec, Fork, Graph, Layer, M
 
 # layer type -> its folding fields, in the order a user reads them
 FOLD_FIELDS: dict[type, tuple[str, ...]] = {
-    MatVec: ("pe", "simd", "mem_style"),
+    MatVec: ("pe", "simd", "mem_style", "mmv"),
     DepthwiseMatVec: ("pe", "simd", "mem_style"),
     Threshold: ("pe", "mem_style"),
-    SlidingWindow: ("simd", "kpar"),
+    SlidingWindow: ("simd", "kpar", "mmv"),
     Pool: ("pe",),
     Fork: ("pe",),
     AddStreams: ("pe",),
@@ -79,14 +81,36 @@ def legal_values(layer: Layer) -> dict[str, tuple]:
     for f in fold_fields(layer):
         if f == "kpar":
             out[f] = tuple(sorted({k for s in divisors(layer.in_shape[2]) for k in layer.kpar_choices(s)}))
+        elif f == "mmv":
+            out[f] = _mmv_values(layer)
         else:
             out[f] = MEM_STYLES if f == "mem_style" else divisors(_divided(layer, f)[1])
     return out
 
 
+def _mmv_values(layer: Layer) -> tuple[int, ...]:
+    """Every mmv legal at some folding of the layer (`legal_folding` checks it against the rest)."""
+    if isinstance(layer, SlidingWindow):
+        c, (kh, kw) = layer.in_shape[2], layer.kernel
+        return layer.mmv_choices(c, kh * kw)
+    return layer.mmv_choices(layer.mh, layer.mw)
+
+
+def _mmv_ok(layer: Layer, changes: dict) -> bool:
+    m = changes.get("mmv", getattr(layer, "mmv", 1))
+    if isinstance(layer, SlidingWindow):
+        return m in layer.mmv_choices(changes.get("simd", layer.simd), changes.get("kpar", layer.kpar))
+    if isinstance(layer, MatVec):
+        return m in layer.mmv_choices(changes.get("pe", layer.pe), changes.get("simd", layer.simd))
+    return True
+
+
 def legal_folding(layer: Layer, changes: dict) -> bool:
     """Whether `changes` (values from `legal_values`) together with the layer's other fields
-    are a legal folding: a window's kpar depends on its SIMD."""
+    are a legal folding: a window's kpar depends on its SIMD, an mmv > 1 on the rest (whole
+    vectors or windows per word)."""
+    if not _mmv_ok(layer, changes):
+        return False
     if isinstance(layer, SlidingWindow):
         return changes.get("kpar", layer.kpar) in layer.kpar_choices(changes.get("simd", layer.simd))
     if isinstance(layer, DepthwiseMatVec):
@@ -98,9 +122,9 @@ def window_folding(window: SlidingWindow, pe: int, simd: int, channels: int) -> 
     """The window generator's folding whose output word is what a depthwise unit at (pe,
     simd) over `channels` consumes per cycle (see the module doc), or None if it has none."""
     if simd == 1:
-        return {"simd": pe, "kpar": 1}
+        return {"simd": pe, "kpar": 1, "mmv": 1}
     if pe == channels and simd in window.kpar_choices(channels):
-        return {"simd": channels, "kpar": simd}
+        return {"simd": channels, "kpar": simd, "mmv": 1}
     return None
 
 
@@ -131,8 +155,8 @@ def folding_of(layer: Layer) -> dict:
     out = {}
     for f in fold_fields(layer):
         v = getattr(layer, f)
-        if f == "kpar" and v == 1:
-            continue  # the default: folding files of kpar=1 windows stay as they were
+        if f in ("kpar", "mmv") and v == 1:
+            continue  # the default: folding files of kpar=1, mmv=1 layers stay as they were
         out[f] = v.value if isinstance(v, MemStyle) else int(v)
     return out
 
@@ -154,10 +178,10 @@ def check_value(layer: Layer, field: str, value, where: str = "") -> object:
         if not isinstance(value, str) or value.lower() not in MEM_STYLES:
             raise QloomError(f"{prefix}: mem_style={value!r} is not valid; valid choices: {', '.join(MEM_STYLES)}")
         return MemStyle(value.lower())
-    if field == "kpar":
-        legal = legal_values(layer)["kpar"]
+    if field in ("kpar", "mmv"):
+        legal = legal_values(layer)[field]
         if isinstance(value, bool) or not isinstance(value, int) or value not in legal:
-            raise QloomError(f"{prefix}: kpar={value!r} is not legal; valid choices: {', '.join(map(str, legal))}")
+            raise QloomError(f"{prefix}: {field}={value!r} is not legal; valid choices: {', '.join(map(str, legal))}")
         return int(value)
     dim, size = _divided(layer, field)
     legal = divisors(size)
@@ -167,6 +191,21 @@ def check_value(layer: Layer, field: str, value, where: str = "") -> object:
             f"valid choices: {', '.join(map(str, legal))}"
         )
     return int(value)
+
+
+def _mmv_error(layer: Layer, changes: dict) -> str:
+    """Why the mmv of `changes` is illegal for the layer's folding."""
+    m = changes.get("mmv", layer.mmv)
+    if isinstance(layer, SlidingWindow):
+        simd, kpar = changes.get("simd", layer.simd), changes.get("kpar", layer.kpar)
+        (kh, kw), c = layer.kernel, layer.in_shape[2]
+        return (f"mmv={m} is not legal at simd={simd}, kpar={kpar}; mmv > 1 needs simd={c} (C) and kpar={kh * kw} "
+                f"(KH*KW: a whole window per window word), then valid: "
+                f"{', '.join(map(str, layer.mmv_choices(c, kh * kw)))} (divisors of W and OW)")
+    pe, simd = changes.get("pe", layer.pe), changes.get("simd", layer.simd)
+    return (f"mmv={m} is not legal at pe={pe}, simd={simd}; mmv > 1 needs pe={layer.mh} (MH) and simd={layer.mw} "
+            f"(MW: whole vectors per word), then valid: {', '.join(map(str, layer.mmv_choices(layer.mh, layer.mw)))} "
+            f"(divisors of the {layer.vectors} vectors per frame)")
 
 
 def set_folding(graph: Graph, name: str, where: str = "", **params) -> Graph:
@@ -181,6 +220,8 @@ def set_folding(graph: Graph, name: str, where: str = "", **params) -> Graph:
     changes = {k: check_value(layer, k, v, where) for k, v in params.items()}
     if not changes:
         return graph
+    if not _mmv_ok(layer, changes):
+        raise QloomError(f"{prefix_of(layer, where)}: {_mmv_error(layer, changes)}")
     if isinstance(layer, SlidingWindow) and not legal_folding(layer, changes):
         simd = changes.get("simd", layer.simd)
         raise QloomError(f"{prefix_of(layer, where)}: kpar={changes.get('kpar', layer.kpar)} is not legal at "

@@ -5,9 +5,9 @@ the threshold compare width each have one home).
 Per frame, with the layer's folding (PE, SIMD):
 
     kind           in_par  out_par  cycles
-    MatVec         SIMD    PE       vectors * (MH/PE) * (MW/SIMD)      vectors = H*W of the input
+    MatVec         SIMD*MMV PE*MMV  vectors/MMV * (MH/PE) * (MW/SIMD)  vectors = H*W of the input
     DepthwiseMatVec PE*SIMD PE      vectors * (C/PE) * (K/SIMD)        every input word once
-    SlidingWindow  SIMD    SIMD*KPAR  max(input words, output words)
+    SlidingWindow  SIMD*MMV SIMD*KPAR*MMV  max(input words, output words)
     Pool           PE      PE       max(H * XCOLS, YROWS * OW) * C/PE (*)
     Threshold      PE      PE       H*W*C/PE
     LabelSelect    1       1        C                                  one element per cycle
@@ -15,6 +15,11 @@ Per frame, with the layer's folding (PE, SIMD):
     AddStreams     PE      PE       H*W*C/PE                           both ports together
     Concat         PE      PE       H*W*sum(C_i)/PE                    in_words: all ports together
     InputQuant     1       1        0                                  host side
+
+MMV (output pixels per cycle, `ops.MatVec.mmv_choices`, `ops.SlidingWindow.mmv_choices`) is
+legal only where a word of MMV pixels is plain stream order: a MatVec at PE = MH, SIMD = MW
+(MMV vectors per word against one weight read), a window at SIMD = C, KPAR = KH*KW (MMV input
+pixels and MMV whole windows per word). At MMV = 1 every row above is as before.
 
 A SlidingWindow's qloom_swg keeps a ring of `linebuf.ring_rows` input rows, chosen so its
 cycles stay max(input words, output words) (the row-level schedule in qloom.hw.linebuf).
@@ -69,9 +74,9 @@ def interface(layer: Layer) -> LayerInterface:
     """The stream interface of one layer at its current folding."""
     h, w, c = layer.in_shape
     if isinstance(layer, MatVec):
-        nf, sf = layer.mh // layer.pe, layer.mw // layer.simd
-        v = layer.vectors
-        return LayerInterface(layer.simd, layer.pe, v * sf, v * nf, v * nf * sf, in_burst=sf if nf > 1 else 1)
+        nf, sf, m = layer.mh // layer.pe, layer.mw // layer.simd, layer.mmv
+        v = layer.vectors // m  # words of m vectors
+        return LayerInterface(layer.simd * m, layer.pe * m, v * sf, v * nf, v * nf * sf, in_burst=sf if nf > 1 else 1)
     if isinstance(layer, DepthwiseMatVec):
         cf, kf = layer.channels // layer.pe, layer.k // layer.simd
         v = layer.vectors
@@ -79,9 +84,10 @@ def interface(layer: Layer) -> LayerInterface:
                               out_block=cf if kf > 1 else 1)
     if isinstance(layer, SlidingWindow):
         oh, ow, oc = layer.out_shape  # oc = kh*kw*C
-        par = layer.simd * layer.kpar
-        i, o = h * w * c // layer.simd, oh * ow * oc // par
-        return LayerInterface(layer.simd, par, i, o, max(i, o))
+        m = layer.mmv
+        par = layer.simd * layer.kpar * m
+        i, o = h * w * c // (layer.simd * m), oh * ow * oc // par
+        return LayerInterface(layer.simd * m, par, i, o, max(i, o))
     if isinstance(layer, Pool):
         oh, ow, _ = layer.out_shape
         cf = c // layer.pe

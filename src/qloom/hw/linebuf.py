@@ -1,7 +1,8 @@
 """How many input rows the sliding window's ring buffer holds (qloom_swg ROWS), so that a frame
 still costs max(input words, output words) clocks.
 
-qloom_swg keeps the last ROWS input rows in a ring (ROWS * W * C/SIMD words per KPAR lane).
+qloom_swg keeps the last ROWS input rows in a ring (ROWS * W * C/SIMD words per KPAR lane; at
+MMV > 1 a row is W/MMV words, each lane's copy holds one of MMV column banks).
 Handover is per row: the writer takes a row's slot at its first word when fewer than ROWS
 slots are in use; output row j of a frame is read once input rows 0..need(j)-1 of that frame
 are complete (need(j) = min(H, j*SH - PT + max(KH, SH)), the last output row waits for all
@@ -125,5 +126,5 @@ def ring_rows(layer) -> int:
     h, w, c = layer.in_shape
     oh, ow, _ = layer.out_shape
     (kh, kw), (sh, _), (pt, _, _, _) = layer.kernel, layer.stride, layer.pad
-    cf = c // layer.simd
-    return ring_rows_for(h, oh, kh, sh, pt, w * cf, ow * kh * kw * cf // layer.kpar)
+    cf, m = c // layer.simd, layer.mmv  # MMV: a word is m pixels in, m windows out
+    return ring_rows_for(h, oh, kh, sh, pt, w * cf // m, ow * kh * kw * cf // (layer.kpar * m))

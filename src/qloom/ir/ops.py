@@ -14,6 +14,7 @@ Groups (see the bottom of the file) say which layers carry weights, which are ho
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -212,7 +213,10 @@ class MatVec(_Accumulating, Layer):
 
     weights: (MH, MW) integers of `w_dtype`; input vector length MW = in_shape[2].
     thresholds: (MH, T) or None. With thresholds, out = out_base + out_step * #(acc >= t);
-    without, out = acc (the accumulator, `acc_dtype`). Folding: MH % pe == 0, MW % simd == 0.
+    without, out = acc (the accumulator, `acc_dtype`). Folding: MH % pe == 0, MW % simd == 0;
+    `mmv` input vectors (output pixels) per cycle against one weight read, only at pe = MH and
+    simd = MW (`mmv_choices`: a word then holds mmv whole vectors in, mmv whole outputs out, so
+    both streams keep the plain element order).
     """
 
     weights: np.ndarray
@@ -224,6 +228,7 @@ class MatVec(_Accumulating, Layer):
     pe: int = 1
     simd: int = 1
     mem_style: MemStyle = MemStyle.AUTO
+    mmv: int = 1
 
     def __post_init__(self) -> None:
         self._check_shape(self.in_shape, "in_shape")
@@ -239,6 +244,18 @@ class MatVec(_Accumulating, Layer):
             raise ValueError(
                 f"{self.name}: PE={self.pe} must divide MH={self.mh} and SIMD={self.simd} must divide MW={self.mw}"
             )
+        if self.mmv not in self.mmv_choices(self.pe, self.simd):
+            raise ValueError(f"{self.name}: MMV={self.mmv} is not legal at PE={self.pe}, SIMD={self.simd}; valid: "
+                             f"{', '.join(map(str, self.mmv_choices(self.pe, self.simd)))} (MMV > 1 needs PE=MH="
+                             f"{self.mh} and SIMD=MW={self.mw}, and MMV must divide the {self.vectors} vectors)")
+
+    def mmv_choices(self, pe: int, simd: int) -> tuple[int, ...]:
+        """Legal vectors per cycle at (pe, simd): 1, and at pe = MH, simd = MW every divisor of
+        the vectors per frame (a word of mmv vectors is mmv*MW consecutive stream elements)."""
+        if pe != self.mh or simd != self.mw:
+            return (1,)
+        v = self.vectors
+        return tuple(d for d in range(1, v + 1) if v % d == 0)
 
     @property
     def mh(self) -> int:
@@ -343,7 +360,10 @@ class SlidingWindow(Layer):
     input emits {-1, 0, +1} as INT2, so the padded positions contribute 0 to the MatVec.
 
     Folding: `simd` channels per window word, `kpar` window words per output word (the
-    output stream carries simd * kpar elements per word; `kpar_choices` lists the legal ones).
+    output stream carries simd * kpar elements per word; `kpar_choices` lists the legal ones),
+    `mmv` output pixels (whole windows) per word, FINN's MMV: only with one whole window per
+    window word already (simd = C, kpar = KH*KW); the input word then holds mmv pixels
+    (`mmv_choices`: mmv divides W and OW, so a word never straddles a row).
     """
 
     kernel: tuple[int, int]
@@ -352,6 +372,7 @@ class SlidingWindow(Layer):
     pad_value: int = 0
     simd: int = 1
     kpar: int = 1
+    mmv: int = 1
 
     def __post_init__(self) -> None:
         self._check_shape(self.in_shape, "in_shape")
@@ -362,6 +383,22 @@ class SlidingWindow(Layer):
         if self.kpar not in self.kpar_choices(self.simd):
             raise ValueError(f"{self.name}: KPAR={self.kpar} is not legal at SIMD={self.simd}; "
                              f"valid: {', '.join(map(str, self.kpar_choices(self.simd)))}")
+        if self.mmv not in self.mmv_choices(self.simd, self.kpar):
+            raise ValueError(f"{self.name}: MMV={self.mmv} is not legal at SIMD={self.simd}, KPAR={self.kpar}; valid: "
+                             f"{', '.join(map(str, self.mmv_choices(self.simd, self.kpar)))} (MMV > 1 needs SIMD=C="
+                             f"{self.in_shape[2]} and KPAR=KH*KW={self.kernel[0] * self.kernel[1]}, and MMV must "
+                             f"divide W={self.in_shape[1]} and OW={self.out_shape[1]})")
+
+    def mmv_choices(self, simd: int, kpar: int) -> tuple[int, ...]:
+        """Legal output pixels per word at (simd, kpar): 1, and with a whole window per window
+        word (simd = C, kpar = KH*KW) every common divisor of W and OW: the input word is mmv
+        whole pixels and the output word mmv whole windows, both plain stream order; qloom_swg
+        banks its ring by column modulo mmv, each bank written once per input word."""
+        (kh, kw), w, ow = self.kernel, self.in_shape[1], self.out_shape[1]
+        if simd != self.in_shape[2] or kpar != kh * kw:
+            return (1,)
+        g = math.gcd(w, ow)
+        return tuple(d for d in range(1, g + 1) if g % d == 0)
 
     def kpar_choices(self, simd: int) -> tuple[int, ...]:
         """Legal window words per output word at `simd`: a divisor of the channel words CF of a

@@ -36,7 +36,7 @@ def _encode(value):
     if dataclasses.is_dataclass(value):
         fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
                   if not (f.name == "inputs" and isinstance(value, ops.Layer) and not value.inputs)
-                  and not (f.name == "kpar" and value.kpar == 1)}  # IR files of kpar=1 stay as they were
+                  and not (f.name in ("kpar", "mmv") and getattr(value, f.name) == 1)}  # IR files at 1 stay as they were
         return {"__type__": type(value).__name__, **fields}
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]

@@ -33,6 +33,12 @@
 // There is no stall inside the pipeline: a result-producing step (last sf) issues only
 // while qloom_credit promises the output FIFO a free slot; other steps run ahead freely.
 // s_tready and m_tvalid are functions of registered state only.
+//
+// MMV > 1 (FINN's MMV): an input word holds MMV vectors' words (vector v in the v-th
+// SIMD*IN_BITS bits) and an output word MMV vectors' PE outputs (vector v in the v-th
+// PE*OUT_BITS bits); every step computes all MMV against the one weight word it reads, so
+// the weights are read once and the lanes, sum trees and accumulators are replicated.
+// qloom.fold.rules allows MMV > 1 only at NF = SF = 1, where these words are plain stream order.
 module qloom_mvtu #(
   parameter int MW = 4,
   parameter int MH = 4,
@@ -57,14 +63,15 @@ module qloom_mvtu #(
   parameter THRESH_FILE = "",   // NF lines of PE*N_THR*ACC_BITS bits
   parameter int W_STYLE = 0,    // qloom_rom STYLE of the weights
   parameter int T_STYLE = 0,    // qloom_rom STYLE of the thresholds
-  parameter int BUF_STYLE = 0   // qloom_ram STYLE of the input buffer
+  parameter int BUF_STYLE = 0,  // qloom_ram STYLE of the input buffer
+  parameter int MMV = 1         // optional: vectors per word (see above)
 ) (
   input  logic                     clk,
   input  logic                     rst_n,
-  input  logic [SIMD*IN_BITS-1:0]  s_tdata,
+  input  logic [MMV*SIMD*IN_BITS-1:0]  s_tdata,
   input  logic                     s_tvalid,
   output logic                     s_tready,
-  output logic [PE*OUT_BITS-1:0]   m_tdata,
+  output logic [MMV*PE*OUT_BITS-1:0]   m_tdata,
   output logic                     m_tvalid,
   input  logic                     m_tready
 );
@@ -120,11 +127,11 @@ module qloom_mvtu #(
   assign acc_clear = !rst_n || s1_push;
 
   // ---------------------------------------------------------------- operands of s1
-  logic [IW-1:0] s1_x;  // the SIMD input elements of this step
+  logic [MMV*IW-1:0] s1_x;  // the SIMD input elements of this step (of each of the MMV vectors)
   if (NF > 1) begin : g_buffer
     // input vector buffer, SF words: fold 0 writes the stream word at issue and every fold
     // reads its word back in s1 (write-first), so s1 needs no stream/buffer multiplexer
-    qloom_ram #(.WIDTH(IW), .DEPTH(SF), .STYLE(BUF_STYLE)) u_ibuf (
+    qloom_ram #(.WIDTH(MMV * IW), .DEPTH(SF), .STYLE(BUF_STYLE)) u_ibuf (
       .clk(clk), .we(issue && need_in), .addr(sf), .wdata(s_tdata), .rdata(s1_x));
   end else begin : g_no_buffer
     always_ff @(posedge clk) s1_x <= s_tdata;
@@ -154,22 +161,26 @@ module qloom_mvtu #(
   // DOT 6: lanes in pairs, their sum and difference computed once for all PEs
   localparam int NPAIR = DOT == 6 ? SIMD / 2 : 0;
   localparam int NLEAF = DOT == 6 ? (SIMD + 1) / 2 : SIMD;  // sum tree leaves per PE
-  logic [(NPAIR > 0 ? NPAIR : 1)*LEAF_BITS-1:0] pair_sum, pair_diff;
+  logic [(NPAIR > 0 ? MMV * NPAIR : 1)*LEAF_BITS-1:0] pair_sum, pair_diff;  // pair j of vector v at v*NPAIR + j
   if (NPAIR > 0) begin : g_pairs
-    for (genvar j = 0; j < NPAIR; j++) begin : g_pair
-      wire [LEAF_BITS-1:0] a = LEAF_BITS'($signed({IN_SIGNED != 0 && s1_x[(2*j+1)*IN_BITS-1], s1_x[2*j*IN_BITS +: IN_BITS]}));
-      wire [LEAF_BITS-1:0] b = LEAF_BITS'($signed({IN_SIGNED != 0 && s1_x[(2*j+2)*IN_BITS-1], s1_x[(2*j+1)*IN_BITS +: IN_BITS]}));
-      assign pair_sum[j*LEAF_BITS +: LEAF_BITS] = a + b;
-      assign pair_diff[j*LEAF_BITS +: LEAF_BITS] = a - b;
+    for (genvar k = 0; k < MMV * NPAIR; k++) begin : g_pair
+      localparam int X0 = (k / NPAIR) * IW + 2 * (k % NPAIR) * IN_BITS;  // lane 2j of vector v
+      wire [LEAF_BITS-1:0] a = LEAF_BITS'($signed({IN_SIGNED != 0 && s1_x[X0+IN_BITS-1], s1_x[X0 +: IN_BITS]}));
+      wire [LEAF_BITS-1:0] b = LEAF_BITS'($signed({IN_SIGNED != 0 && s1_x[X0+2*IN_BITS-1], s1_x[X0+IN_BITS +: IN_BITS]}));
+      assign pair_sum[k*LEAF_BITS +: LEAF_BITS] = a + b;
+      assign pair_diff[k*LEAF_BITS +: LEAF_BITS] = a - b;
     end
   end else begin : g_no_pairs
     assign {pair_sum, pair_diff} = '0;
     wire _unused_ok = &{1'b0, pair_sum, pair_diff};
   end
 
-  logic [PE*OUT_BITS-1:0] result;  // s2 output word
-  for (genvar p = 0; p < PE; p++) begin : g_pe
-    wire [SIMD*W_BITS-1:0] wp = wq[p*SIMD*W_BITS +: SIMD*W_BITS];
+  logic [MMV*PE*OUT_BITS-1:0] result;  // s2 output word
+  for (genvar q = 0; q < MMV * PE; q++) begin : g_pe  // PE p of vector v
+    localparam int V = q / PE;
+    localparam int p = q % PE;
+    wire [SIMD*W_BITS-1:0] wp = wq[p*SIMD*W_BITS +: SIMD*W_BITS];  // the weight word all MMV share
+    wire [IW-1:0] xv = s1_x[V*IW +: IW];
     logic [ACC_BITS-1:0] acc, acc_next, s2_acc;
 
     if (DOT == 0) begin : g_popcount
@@ -184,7 +195,7 @@ module qloom_mvtu #(
         logic [2:0] b;  // the group's xnor bits, 0 past the last lane
         for (genvar j = 0; j < 3; j++) begin : g_lane
           if (3 * g + j < SIMD) begin : g_real
-            assign b[j] = s1_x[(3*g + j)*IN_BITS] ~^ wp[(3*g + j)*W_BITS];
+            assign b[j] = xv[(3*g + j)*IN_BITS] ~^ wp[(3*g + j)*W_BITS];
           end else begin : g_none
             assign b[j] = 1'b0;
           end
@@ -205,20 +216,21 @@ module qloom_mvtu #(
       if (DOT == 6) begin : g_paired
         // pair j: w0 x0 + w1 x1 = +-(x0 + x1) or +-(x0 - x1): pick the shared sum or
         // difference by w0 == w1, complement by w0 = -1 (a free mask, as in MASKED)
+        wire _unused_xv = &{1'b0, xv};  // the pairs come from pair_sum / pair_diff
         for (genvar j = 0; j < NPAIR; j++) begin : g_pair
           wire w0 = wp[2*j*W_BITS], w1 = wp[(2*j+1)*W_BITS];
-          assign leaves[j*LEAF_BITS +: LEAF_BITS] = w0 == w1 ? pair_sum[j*LEAF_BITS +: LEAF_BITS]
-                                                             : pair_diff[j*LEAF_BITS +: LEAF_BITS];
+          assign leaves[j*LEAF_BITS +: LEAF_BITS] = w0 == w1 ? pair_sum[(V*NPAIR + j)*LEAF_BITS +: LEAF_BITS]
+                                                             : pair_diff[(V*NPAIR + j)*LEAF_BITS +: LEAF_BITS];
           assign masks[j] = !w0;
         end
         if (NLEAF > NPAIR) begin : g_odd  // the last lane alone
-          wire [IN_BITS-1:0] xs = s1_x[(SIMD-1)*IN_BITS +: IN_BITS];
+          wire [IN_BITS-1:0] xs = xv[(SIMD-1)*IN_BITS +: IN_BITS];
           assign leaves[NPAIR*LEAF_BITS +: LEAF_BITS] = LEAF_BITS'($signed({IN_SIGNED != 0 && xs[IN_BITS-1], xs}));
           assign masks[NPAIR] = !wp[(SIMD-1)*W_BITS];
         end
       end else begin : g_lanes
         for (genvar s = 0; s < SIMD; s++) begin : g_lane
-          wire [IN_BITS-1:0] xs = s1_x[s*IN_BITS +: IN_BITS];
+          wire [IN_BITS-1:0] xs = xv[s*IN_BITS +: IN_BITS];
           wire [W_BITS-1:0] ws = wp[s*W_BITS +: W_BITS];
           logic [LEAF_BITS-1:0] leaf;
           assign leaves[s*LEAF_BITS +: LEAF_BITS] = leaf;
@@ -253,12 +265,12 @@ module qloom_mvtu #(
       logic [$clog2(N_THR + 1)-1:0] count;
       qloom_thr_count #(.N(N_THR), .W(ACC_BITS)) u_count (
         .x(s2_acc), .thr(tq[p*N_THR*ACC_BITS +: N_THR*ACC_BITS]), .count(count));
-      assign result[p*OUT_BITS +: OUT_BITS] = OUT_BITS'(OUT_BASE + OUT_STEP * int'(count));
+      assign result[q*OUT_BITS +: OUT_BITS] = OUT_BITS'(OUT_BASE + OUT_STEP * int'(count));
     end else begin : g_acc_out
       localparam int SHIFT = ACC_SCALE == 2 ? 1 : 0;
       localparam int VW = ACC_BITS + SHIFT;
       wire [VW-1:0] v = (VW'($signed(s2_acc)) << SHIFT) + VW'(ACC_OFFSET);
-      assign result[p*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed(v));
+      assign result[q*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed(v));
       if (VW > OUT_BITS) begin : g_narrow  // the value fits the output type
         wire _unused_high_bits = &{1'b0, v[VW-1:OUT_BITS]};
       end
@@ -269,7 +281,7 @@ module qloom_mvtu #(
   logic q_ready_unused;  // always 1 when s2 pushes: qloom_credit reserved the slot at issue
   qloom_credit #(.DEPTH(QDEPTH)) u_credit (
     .clk(clk), .rst_n(rst_n), .take(issue && last_sf), .give(m_tvalid && m_tready), .ok(credit_ok));
-  qloom_fifo #(.WIDTH(PE*OUT_BITS), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
+  qloom_fifo #(.WIDTH(MMV*PE*OUT_BITS), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
     .clk(clk), .rst_n(rst_n), .s_tdata(result), .s_tvalid(s2_valid), .s_tready(q_ready_unused),
     .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule

@@ -32,6 +32,15 @@
 // (dcf, dx, dy) from the group's first word. Each lane has its own copy of the ring (one
 // read port each; the writer writes all copies), padding is checked once per kernel row
 // and column of the group.
+//
+// MMV > 1 (FINN's MMV; only with SIMD = C and KPAR = KH*KW, a whole window per group, and
+// MMV | W, MMV | OW: qloom.fold.rules) takes MMV pixels per input word and emits the MMV
+// windows ox .. ox+MMV-1 per output word (window m in the m-th KPAR*ODW bits, so both
+// streams keep the plain element order). The ring is banked by column modulo MMV: a row is
+// W/MMV words, input pixel m of a word goes to bank m. Lane (m, p) reads input column
+// x = (ox*SW - PL) + m*SW + DX; since ox is a multiple of MMV, its bank ((m*SW + DX - PL) mod
+// MMV) and its word offset from the group's column (floor((m*SW + DX - PL) / MMV)) are fixed,
+// so each lane keeps a copy of one bank only: the ring memory is the same as at MMV = 1.
 module qloom_swg #(
   parameter int H = 4,
   parameter int W = 4,
@@ -52,21 +61,22 @@ module qloom_swg #(
   parameter int IN_BIPOLAR = 0,
   parameter int STYLE = 0,  // qloom_sdpram STYLE of the ring
   parameter int KPAR = 1,   // optional: window words per output word (see above)
-  parameter int ROWS = 2 * H  // input rows the ring holds (>= KH + SH - 1: no deadlock)
+  parameter int ROWS = 2 * H,  // input rows the ring holds (>= KH + SH - 1: no deadlock)
+  parameter int MMV = 1     // optional: pixels per input word, windows per output word (see above)
 ) (
   input  logic                  clk,
   input  logic                  rst_n,
-  input  logic [SIMD*BITS-1:0]  s_tdata,
+  input  logic [MMV*SIMD*BITS-1:0]  s_tdata,
   input  logic                  s_tvalid,
   output logic                  s_tready,
-  output logic [KPAR*SIMD*OUT_BITS-1:0] m_tdata,
+  output logic [MMV*KPAR*SIMD*OUT_BITS-1:0] m_tdata,
   output logic                  m_tvalid,
   input  logic                  m_tready
 );
   localparam int CF = C / SIMD;
   localparam int OH = (H + PT + PB - KH) / SH + 1;
   localparam int OW = (W + PL + PR - KW) / SW + 1;
-  localparam int WCF = W * CF;               // words per input row
+  localparam int WCF = W * CF / MMV;         // words per input row
   localparam int RW = ROWS * WCF;            // words of the ring
   localparam int AW = RW > 1 ? $clog2(RW) : 1;
   localparam int DW = SIMD * BITS;
@@ -75,6 +85,7 @@ module qloom_swg #(
   localparam int PX = KPAR <= CF ? 1 : (KPAR <= KW * CF ? KPAR / CF : KW);  // pixels per group
   localparam int PY = KPAR / (PC * PX);                         // kernel rows per group
   localparam int KMAX = KH > SH ? KH : SH;  // rows an output row needs beyond its first one
+  localparam int NXO = (MMV - 1) * SW + PX;  // input columns of a group's MMV windows
   localparam logic [OUT_BITS-1:0] PAD_E = OUT_BITS'(PAD);
   localparam int QDEPTH = 4;  // LAT 2 + 2
   // row steps as ring offsets in words (rows modulo ROWS, times WCF)
@@ -136,25 +147,26 @@ module qloom_swg #(
   wire r_last_cf = cf == CFB'(CF - PC);
   wire r_last_kx = kx == KXB'(KW - PX);
   wire r_last_ky = ky == KYB'(KH - PY);
-  wire r_last_ox = ox == OXB'(OW - 1);
+  wire r_last_ox = ox == OXB'(OW - MMV);
   wire r_last_oy = oy == OYB'(OH - 1);
   wire r_row_end = r_last_cf && r_last_kx && r_last_ky && r_last_ox;
   assign need = r_last_oy ? HB'(H) : clip((YB + 1)'(top) + (YB + 1)'(KMAX));
   assign freed = UB'((r_last_oy ? HB'(H) : clip((YB + 1)'(top) + (YB + 1)'(SH))) - lo_now);
   wire issue = ahead >= need && credit_ok;
   logic row_ok [PY];  // kernel row iy + dy of the group is inside the frame
-  logic col_ok [PX];
+  logic col_ok [NXO];
   for (genvar d = 0; d < PY; d++) begin : g_row
     assign row_ok[d] = iy + YB'(d) >= 0 && iy + YB'(d) < YB'(H);
   end
-  for (genvar d = 0; d < PX; d++) begin : g_col
+  for (genvar d = 0; d < NXO; d++) begin : g_col
     assign col_ok[d] = ix + XB'(d) >= 0 && ix + XB'(d) < XB'(W);
   end
 
   // counter steps at their widths
   localparam logic signed [YB-1:0] Y0 = YB'(-PT), Y_KY = YB'(PY), Y_OX = YB'(KH - PY), Y_OY = YB'(SH - (KH - PY));
-  localparam logic signed [XB-1:0] X0 = XB'(-PL), X_KX = XB'(PX), X_KY = XB'(KW - PX), X_OX = XB'(SW - (KW - PX));
-  localparam logic signed [CB-1:0] C0 = CB'(-PL * CF), C_CF = CB'(PC), C_KX = CB'(PC + (PX - 1) * CF),
+  localparam logic signed [XB-1:0] X0 = XB'(-PL), X_KX = XB'(PX), X_KY = XB'(KW - PX), X_OX = XB'(MMV * SW - (KW - PX));
+  // MMV > 1: col counts bank words from the group's first window (its lanes add -PL)
+  localparam logic signed [CB-1:0] C0 = CB'(MMV > 1 ? 0 : -PL * CF), C_CF = CB'(PC), C_KX = CB'(PC + (PX - 1) * CF),
                                    C_OX = CB'(SW * CF);
   localparam logic signed [YB-1:0] T_OY = YB'(SH);
   always_ff @(posedge clk) begin
@@ -182,7 +194,7 @@ module qloom_swg #(
         col <= winc;
       end else if (!r_last_ox) begin
         {cf, kx, ky} <= '0;
-        ox <= ox + 1'b1;
+        ox <= ox + OXB'(MMV);
         iy <= iy - Y_OX;
         ix <= ix + X_OX;
         krow <= rrow;
@@ -227,21 +239,25 @@ module qloom_swg #(
     if (!rst_n) s1_valid <= 1'b0;
     else s1_valid <= issue;
   end
-  logic [KPAR*ODW-1:0] result;
-  for (genvar p = 0; p < KPAR; p++) begin : g_par
-    localparam int DCF = p % PC;
-    localparam int DX = (p / PC) % PX;
-    localparam int DY = p / (PC * PX);
+  logic [MMV*KPAR*ODW-1:0] result;
+  for (genvar q = 0; q < MMV * KPAR; q++) begin : g_par
+    localparam int M = q / KPAR;  // its window of the MMV
+    localparam int P = q % KPAR;  // its word of that window
+    localparam int DCF = P % PC;
+    localparam int DX = (P / PC) % PX;
+    localparam int DY = P / (PC * PX);
     localparam int ROFF = ring(DY);      // its kernel row's offset in the ring
-    localparam int COFF = DX * CF + DCF;  // its column offset from the group's first word
-    wire in_frame = row_ok[DY] && col_ok[DX];
+    localparam int XO = M * SW + DX - PL;  // MMV > 1: its column from the group's column ox*SW
+    localparam int BANK = ((XO % MMV) + MMV) % MMV;
+    localparam int COFF = MMV > 1 ? (XO - BANK) / MMV : DX * CF + DCF;  // from the group's first word
+    wire in_frame = row_ok[DY] && col_ok[M * SW + DX];
     wire [AW-1:0] raddr = in_frame ? wrap(krow, AW'(ROFF)) + AW'(col) + AW'(COFF) : '0;
     logic s1_pad;
     logic [DW-1:0] rdata;
     always_ff @(posedge clk) s1_pad <= !in_frame;
-    // this lane's copy of the ring
+    // this lane's copy of the ring (of its bank: input pixel BANK of each word)
     qloom_sdpram #(.WIDTH(DW), .DEPTH(RW), .STYLE(STYLE)) u_ring (
-      .clk(clk), .we(push), .waddr(fb_waddr), .wdata(s_tdata), .raddr(raddr), .rdata(rdata));
+      .clk(clk), .we(push), .waddr(fb_waddr), .wdata(s_tdata[BANK*DW +: DW]), .raddr(raddr), .rdata(rdata));
     logic [ODW-1:0] wide;  // rdata, each element widened to OUT_BITS
     for (genvar i = 0; i < SIMD; i++) begin : g_lane
       wire [BITS-1:0] e = rdata[i*BITS +: BITS];
@@ -253,13 +269,13 @@ module qloom_swg #(
         assign wide[i*OUT_BITS +: OUT_BITS] = OUT_BITS'($signed({IN_SIGNED != 0 && e[BITS-1], e}));
       end
     end
-    assign result[p*ODW +: ODW] = s1_pad ? {SIMD{PAD_E}} : wide;
+    assign result[q*ODW +: ODW] = s1_pad ? {SIMD{PAD_E}} : wide;
   end
 
   logic q_ready_unused;  // always 1 on a push: qloom_credit reserved the slot at issue
   qloom_credit #(.DEPTH(QDEPTH)) u_credit (
     .clk(clk), .rst_n(rst_n), .take(issue), .give(m_tvalid && m_tready), .ok(credit_ok));
-  qloom_fifo #(.WIDTH(KPAR * ODW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
+  qloom_fifo #(.WIDTH(MMV * KPAR * ODW), .DEPTH(QDEPTH), .STYLE(2)) u_queue (
     .clk(clk), .rst_n(rst_n), .s_tdata(result), .s_tvalid(s1_valid), .s_tready(q_ready_unused),
     .m_tdata(m_tdata), .m_tvalid(m_tvalid), .m_tready(m_tready));
 endmodule

@@ -257,8 +257,9 @@ def memories(layer: Layer) -> list[Memory]:
                        lanes=0 if shared_thresholds(layer) else None)]
     if isinstance(layer, SlidingWindow):
         # qloom_swg: a ring of ROWS input rows (`hw.linebuf`), W*C/SIMD words each, a copy per KPAR lane
-        return [Memory("line_buffer", ring_rows(layer) * w * c // layer.simd, layer.simd * layer.in_dtype.bits,
-                       RAM_SDP, count=layer.kpar, style_field=False)]
+        # (MMV > 1: the ring in MMV column banks, a copy of one bank per each of the MMV*KPAR lanes)
+        return [Memory("line_buffer", ring_rows(layer) * w * c // layer.simd // layer.mmv,
+                       layer.simd * layer.in_dtype.bits, RAM_SDP, count=layer.kpar * layer.mmv, style_field=False)]
     if isinstance(layer, Pool):
         # qloom_pool: KW-1 pixel delay lines of C/PE words, KH-1 row delay lines of OW*C/PE
         (kh, kw), ow, cf = layer.kernel, layer.out_shape[1], c // layer.pe
@@ -440,6 +441,32 @@ def _logic(layer: Layer, co: Coefficients) -> dict:
     raise NotImplementedError(f"no resource model for {layer.kind}")
 
 
+def mmv_logic(layer: Layer, co: Coefficients = DEFAULT) -> dict:
+    """What MMV > 1 (`ops.MatVec.mmv`, `ops.SlidingWindow.mmv`) adds to `_logic` (which counts
+    the layer at MMV = 1; the memories count their banks themselves): a MatVec replicates its
+    lanes, sum trees, accumulators and compares per further vector (the weight read is shared;
+    at PE = MH, SIMD = MW it is one constant word) and widens its output queue; a window adds
+    (MMV - 1) * KPAR read lanes (address, pad mux, queue bits) of the KPAR model. Not yet
+    calibrated against Yosys at MMV > 1 (tests/test_rtl_mmv.py measures a few points)."""
+    m = getattr(layer, "mmv", 1)
+    if m == 1:
+        return {}
+    if isinstance(layer, MatVec):
+        one = _matvec_logic(layer, co)
+        queue = fifo_luts(layer.pe * layer.out_dtype.bits, QUEUE_DEPTH["qloom_mvtu"], co)
+        wide = fifo_luts(m * layer.pe * layer.out_dtype.bits, QUEUE_DEPTH["qloom_mvtu"], co)
+        acc = datapath.acc_type(layer, datapath.dot_scheme(layer)).bits
+        ff = 2 * layer.pe * acc + layer.simd * layer.in_dtype.bits
+        return {"LUT": (m - 1) * (one["LUT"] - co.mvau_c0 - queue) + wide - queue, "FF": (m - 1) * ff,
+                "DSP": (m - 1) * one["DSP"]}
+    if isinstance(layer, SlidingWindow):
+        bits = layer.simd * layer.in_dtype.bits
+        if layer.widens:
+            bits += 1 if layer.in_dtype.bipolar else layer.simd * (layer.out_dtype.bits - layer.in_dtype.bits)
+        return {"LUT": (m - 1) * layer.kpar * (co.swg_lane_lut + co.swg_lane_lut_per_bit * bits)}
+    return {}
+
+
 def _dag_logic(layer: Layer, co: Coefficients) -> dict:
     """qloom_fork / qloom_add / qloom_concat: a 2-word register buffer per stream (2W + 5 FF,
     a 2:1 read mux per bit), then an output register (add, concat) or none (fork)."""
@@ -464,7 +491,7 @@ def layer_resources(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict:
     """{"LUT", "FF", "BRAM18", "DSP"} of one layer at its current folding (ints)."""
     if isinstance(layer, InputQuant) or not layer.hardware:
         return dict.fromkeys(KEYS, 0)
-    total = _add({}, _logic(layer, coeffs))
+    total = _add(_add({}, _logic(layer, coeffs)), mmv_logic(layer, coeffs))
     styles = memory_styles(layer, coeffs)
     for m in memories(layer):
         total = _add(total, memory_cost(m, styles[m.name], coeffs))

@@ -138,6 +138,8 @@ def matvec(l: ops.MatVec, prefix: str) -> Core:
                "W_STYLE": MEM_STYLE_CODE[styles["weights"]],
                "T_STYLE": MEM_STYLE_CODE[styles.get("thresholds", ops.MemStyle.AUTO)],
                "BUF_STYLE": MEM_STYLE_CODE[styles.get("input_buffer", ops.MemStyle.AUTO)]}
+    if l.mmv > 1:  # omitted at 1: designs of mmv=1 stay byte-identical
+        params["MMV"] = l.mmv
     return Core("qloom_mvtu", params, interface(l), l.in_dtype, out, tuple(mems))
 
 
@@ -207,6 +209,8 @@ def sliding_window(l: ops.SlidingWindow, prefix: str) -> Core:
     if l.kpar > 1:  # omitted at 1: designs of kpar=1 stay byte-identical
         params["KPAR"] = l.kpar
     params["ROWS"] = ring_rows(l)
+    if l.mmv > 1:  # likewise
+        params["MMV"] = l.mmv
     return Core("qloom_swg", params, interface(l), it, out)
 
 
