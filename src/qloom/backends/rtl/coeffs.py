@@ -47,6 +47,12 @@ class Coefficients:
     # 32 PE x SIMD 3, UINT2 x INT2: 1504 LUT, model 1251 with MatVec's leaf_lut, 1543 with this;
     # hierarchical synthesis of the same shows every leaf bit its own LUT
     vvau_leaf_lut: float = 1.0
+    # DepthwiseMatVec with binary weights (MASKED): per PE its masked accumulate, acc - (dot ^ mask),
+    # a carry chain per accumulator bit whatever the kernel fold, and per lane bit its select.
+    # Least squares on mobilenet-w1a1's six units (zybo: PE x SIMD 16 x 9, 32 x 3, 64 x 1, 773..1346
+    # LUT, 26-42% under without these; unfolded: three one-lane units, 72..85 LUT): all within 5%
+    vvau_masked_acc_lut: float = 1.33
+    vvau_masked_leaf_lut: float = 0.23
     dsp_a_bits: int = 25  # DSP48E1 multiplier port widths (25 x 18, signed)
     dsp_b_bits: int = 18
     # --- memories (sweep: qloom_rom/qloom_ram/qloom_sdpram/qloom_line, 2..2048 words)
@@ -56,10 +62,22 @@ class Coefficients:
     rom_lut_tiny: float = 0.25  # LUT ROM of <= 4 words: most bits are a wire or a constant
     # a binary MatVec's LUT ROM of 5..16 words with all rows in parallel (one row fold, the input
     # word a register): Yosys retimes the read register to the address and merges each weight
-    # bit's read into the XNOR's LUT, leaving a little per bit. Calibration set: cnv-w1a1's mvu1
-    # (9 x 1021 bits) costs 0.11 per bit beyond the datapath, 1.0 put it 41% over; a 32-word ROM
-    # behind a 4-fold input buffer (tests/test_calibration.py's CNV front) still costs ~1.25 per bit
-    xnor_rom_lut: float = 0.11
+    # bit's read into the XNOR's LUT, leaving a little per bit. Calibration set (session 7 refit,
+    # least squares on its parts; any row fold): up to 8 words (3 address bits and a popcount
+    # group's 3 input bits fill a LUT6) 0.12 per bit: cnv-w1a1 zybo's mvu2 (6 x 2986 bits, +3%),
+    # resnet-w1a1 zybo's mvu3 (8 x 2297, +2%), tfc-w1a1 zybo's mvu1/2 (8 x 510 at 8 row folds: 1.0 per
+    # bit put them 35% over), mobilenet-w1a1 zybo's mvu2 (4 x 453); a 32-word ROM behind a 4-fold
+    # input buffer (tests/test_calibration.py's CNV front) still costs ~1.25 per bit
+    xnor_rom_lut: float = 0.12
+    # 9..16 words (4 address bits and an input bit: a LUT per weight bit, the count after it):
+    # cnv-w1a1 zybo's mvu3 (12 x 3070 bits) 0.8 per bit (0.11 put it 23% under), mobilenet-w1a1
+    # zybo's mvu3 (16 x 256) and tfc-w1a1 zybo's mvu3 (10 x 64) within 5%
+    xnor_rom_lut_deep: float = 0.82
+    # PAIRED weights in a LUT ROM of <= 16 words: a pair's 2 weight bits and <= 4 address bits are
+    # one LUT6 input set, so the read merges into the leaf's select. tfc-w1a1 zybo's mvu0 (14 x 3584
+    # bits) and resnet-w1a1 zybo's mvu1/2 (6 x 1472): 0.07 per bit (1.0 put them 8% and 27% over);
+    # the demo's mvu0 (98 words) and resnet-w1a1's mvu4/5 (32) keep 1.0
+    paired_rom_lut: float = 0.07
     table_rom_lut: float = 0.37  # the same for TABLE products (2-bit x 2-bit: a ROM bit pair and the
     # input bits fit one LUT6): cnv-w2a2's mvu1, 9 x 2048 bits, was 15% over at 1.0 per bit
     rom_lut_deep: float = 1.25  # beyond 256 words MUXF7/F8 run out: LUT multiplexers
@@ -101,8 +119,16 @@ class Coefficients:
     # address bits and read-multiplexer banks, on top of the LUTRAM cells
     fifo_deep_lut: float = 3.7
     fifo_lut_per_addr_bit: float = 4.5
-    fifo_lut_per_bank: float = 1.0
+    # per further LUTRAM bank: 1.0 by the sweep; 1.4 by least squares on the calibration set's
+    # FIFOs of 34..1024 words (291 / 387 x 1..2 bits: 70 / 80 LUT against 80 / 95 at 1.0)
+    fifo_lut_per_bank: float = 1.4
     fifo_ff: float = 8.0
+    # beyond 1024 words (the 1- and 2-bit FIFOs between unfolded layers): per word and per word
+    # bit; calibration set, 1027 x 1 / 2 bits (lfc-w1a1 / lfc-w2a2: 144 / 150 LUT) and 1282 x 1 / 2
+    # (cnv-w1a1 / cnv-w2a2: 171 / 182): within 3% (the simple dual-port sweep's 0.0275 per word bit
+    # and 0.06 per word put the 1-bit ones 23% under)
+    fifo_huge_lut_per_word: float = 0.115
+    fifo_huge_lut_per_word_bit: float = 0.005
     # qloom_fifo STYLE block (deep skip FIFOs): control per address bit (four counters of
     # ~log2(depth) bits), a LUT per bit of the output queue; Yosys sweep 300..9000 words x
     # 1..32 bits: within 6 LUT of 14 + 4 * AW + W (+ the multi-range read mux), FF 3 + 4 * CW + 2 * W

@@ -150,10 +150,17 @@ def memory_luts(mem: Memory, coeffs: Coefficients = DEFAULT) -> float:
     if d <= 1:
         return 0.0
     if mem.kind == ROM:
+        if mem.merged == "xnor" and d <= 16:  # the read merges into the popcount's first LUTs
+            # (<= 8 words: 3 address bits and a group's 3 input bits fill one LUT6; 9..16 words: 4
+            # address bits and one input bit, a LUT per weight bit for read and XNOR)
+            return (coeffs.xnor_rom_lut if d <= 8 else coeffs.xnor_rom_lut_deep) * w
         if d <= 4:
             return coeffs.rom_lut_tiny * w
-        if mem.merged and d <= 16:  # 4 address bits and the input bits: one LUT for read and XNOR / product
-            return (coeffs.xnor_rom_lut if mem.merged == "xnor" else coeffs.table_rom_lut) * w
+        if mem.merged == "paired" and d <= 16:  # 2 weight bits of a pair and <= 4 address bits: the
+            # read merges into the leaf's select (the select's LUTs are counted with the lanes)
+            return coeffs.paired_rom_lut * w
+        if mem.merged and d <= 16:  # 4 address bits and the input bits: one LUT for read and product
+            return coeffs.table_rom_lut * w
         if d <= 64:
             return float(w)
         return w * math.ceil(d / 64) * (1.0 if d <= 256 else coeffs.rom_lut_deep)
@@ -227,8 +234,12 @@ def memories(layer: Layer) -> list[Memory]:
     if isinstance(layer, MatVec):
         sf, nf = layer.mw // layer.simd, layer.mh // layer.pe
         lanes = datapath.rom_lanes(layer)
+        dot = datapath.dot_scheme(layer)
+        # POPCOUNT and PAIRED reads merge at any row fold (calibration set: tfc-w1a1 zybo's mvu1, 8 row
+        # folds; resnet-w1a1 zybo's mvu1, 2), TABLE's measured at one row fold only
+        merge = dot in (Dot.POPCOUNT, Dot.PAIRED) or nf == 1
         mems = [Memory("weights", sf * nf, layer.pe * layer.simd * layer.w_dtype.bits, lanes=lanes["weights"],
-                       merged=_merged_rom(layer) if nf == 1 else None)]
+                       merged=_merged_rom(layer) if merge else None)]
         if layer.thresholds is not None:  # shared (1, T) thresholds are broadcast to MH rows
             n_thr = datapath.n_thresholds(layer)
             # placed on their own ("auto"), as FINN's ram_style_thresholds: a layer's mem_style is
@@ -275,7 +286,7 @@ def memories(layer: Layer) -> list[Memory]:
 def _merged_rom(layer: MatVec) -> str | None:
     """Whether Yosys merges a LUT weight ROM's read into the first LUTs of the lanes."""
     dot = datapath.dot_scheme(layer)
-    return "xnor" if dot is Dot.POPCOUNT else "table" if dot is Dot.TABLE else None
+    return {Dot.POPCOUNT: "xnor", Dot.TABLE: "table", Dot.PAIRED: "paired"}.get(dot)
 
 
 def memory_styles(layer: Layer, coeffs: Coefficients = DEFAULT) -> dict[str, MemStyle]:
@@ -351,8 +362,13 @@ def _matvec_logic(l: MatVec, co: Coefficients) -> dict:
         if dot is Dot.PAIRED:  # x0 + x1 and x0 - x1 per lane pair; a leaf is a select and a
             # complement (4 inputs), so the one an adder takes too costs part of a LUT per bit
             shared = co.pair_lut * 2 * lb * (q // 2)
-            if memory_styles(l, co)["weights"] is not MemStyle.BLOCK:  # weights from a LUT ROM (its
-                # register retimed to the address) do not fold into the adder; a block RAM's do
+            # the right leaf of a bottom adder does not fold into it: with weights from a LUT ROM
+            # (its register retimed to the address), constant weights, or block-RAM weights at one
+            # row fold (calibration set: sfc-w1a1 zybo's mvu0, PE 256 x SIMD 16, 13% under without
+            # it; cnv-w1a1 / mobilenet-w1a1 zybo's constant-weight mvu0 10%). The one layer measured
+            # without it: block-RAM weights replayed over row folds (lfc-w1a1 zybo's mvu0, 64 folds)
+            nf = l.mh // l.pe
+            if not (memory_styles(l, co)["weights"] is MemStyle.BLOCK and nf > 1):
                 lanes += co.paired_leaf_lut * lb * _bottom_adders(leaves)
     per_pe = lanes + co.acc_lut * acc + co.cmp_lut * n_thr * acc
     queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_mvtu"], co)
@@ -377,6 +393,9 @@ def _depthwise_logic(l: DepthwiseMatVec, co: Coefficients) -> dict:
     lanes = _lane_luts(rows, dot, co)
     if dot in (Dot.TABLE, Dot.POW2):  # every computed leaf bit its own LUT (coeffs.vvau_leaf_lut)
         lanes += datapath.leaf_bits(rows, dot) * (co.vvau_leaf_lut * q - co.leaf_lut * (q - _bottom_adders(q)))
+    if dot is Dot.MASKED:  # binary weights over a PE's own channel: per PE the masked accumulate
+        # (acc - (dot ^ mask), a carry chain whatever the kernel fold) and per lane bit its select
+        lanes += co.vvau_masked_acc_lut * acc + co.vvau_masked_leaf_lut * datapath.leaf_bits(rows, dot) * q
     per_pe = lanes + (co.acc_lut * acc if adder else 0) + co.cmp_lut * datapath.n_thresholds(rows) * acc
     queue = fifo_luts(p * l.out_dtype.bits, QUEUE_DEPTH["qloom_vvau"], co)
     dsp = p * q * dsp_per_product(l.in_dtype, l.w_dtype, co) if dot is Dot.DSP else 0
@@ -398,7 +417,10 @@ def fifo_luts(width: int, depth: int, coeffs: Coefficients = DEFAULT) -> float:
                            for b, bits in ((math.ceil(depth / 32), 6), (math.ceil(depth / 64), 3)))
         return (coeffs.fifo_deep_lut + coeffs.fifo_lut_per_addr_bit * math.ceil(math.log2(depth))
                 + coeffs.fifo_lut_per_bank * (banks - 1) + store)
-    return coeffs.fifo_lut + memory_luts(Memory("fifo", depth, width, RAM_SDP), coeffs)
+    # beyond 1024 words: a deep simple dual-port LUTRAM (its sweep), but never below what the 1- and
+    # 2-bit FIFOs of the calibration set cost per word (their control and read decode)
+    narrow = width * (coeffs.fifo_huge_lut_per_word_bit * depth + 0.3) + coeffs.fifo_huge_lut_per_word * depth
+    return coeffs.fifo_lut + max(memory_luts(Memory("fifo", depth, width, RAM_SDP), coeffs), narrow)
 
 
 def _logic(layer: Layer, co: Coefficients) -> dict:
