@@ -285,6 +285,8 @@ def main(argv=None) -> int:
     if args.check_folding:
         return check_folding(args.data, Path(tempfile.mkdtemp(prefix="qloom_calib_")))
     if args.synth is not None:
+        if args.work:
+            args.work.mkdir(parents=True, exist_ok=True)  # a new --work folder is made, not an error
         work = Path(tempfile.mkdtemp(prefix="qloom_calib_", dir=args.work))
         os.nice(max(0, 5 - os.nice(0)))  # at least nice 5 (COORDINATION: long jobs), not more
         synth_all(args.synth, args.data, work, args.per_instance)
