@@ -30,7 +30,6 @@ NOT_YET_SYNTHESIZED = {
                      "are a 3,136 x 512-bit LUT ROM; the other instances are not run yet",
     "sfc-w1a1 zybo": _MOVED,
     "cnv-w1a1 zybo": _MOVED,
-    "cnv-w2a2 zybo": _MOVED,
     "resnet-w2a2 zybo": _MOVED,
 }
 
