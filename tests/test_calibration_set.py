@@ -29,7 +29,6 @@ NOT_YET_SYNTHESIZED = {
                      "(session 6, 14 min) and on its mvu0 alone (session 7, --per-instance, 15 min): mvu0's weights "
                      "are a 3,136 x 512-bit LUT ROM; the other instances are not run yet",
     "sfc-w1a1 zybo": _MOVED,
-    "cnv-w1a1 zybo": _MOVED,
     "resnet-w2a2 zybo": _MOVED,
 }
 
