@@ -86,7 +86,9 @@ def graphs(draw):
 def test_auto_folding_ties_the_window_to_the_unit(g, speed):
     """At any frame rate the folded pair is legal, the window emits the unit's word (no
     converter between them) and every layer meets the interval."""
-    fastest = max(min(interface(dataclasses.replace(l, **c)).cycles for c in _grid(l)) for l in g.layers)
+    # the window takes no MMV here: the depthwise unit it feeds has none (`window_folding`)
+    fastest = max(min(interface(dataclasses.replace(l, **c)).cycles for c in _grid(l) if c.get("mmv", 1) == 1)
+                  for l in g.layers)
     slowest = max(interface(l).cycles for l in g.layers)
     t = max(fastest, int(slowest * speed))
     f = auto_fold(g, target_fps=100e6 / t)
@@ -96,6 +98,15 @@ def test_auto_folding_ties_the_window_to_the_unit(g, speed):
     assert interface(swg).out_par == interface(dw).in_par
     assert performance(f, 100.0)["cycles_per_frame"] <= t
     assert resources(f)["totals"]["LUT"] > 0
+
+
+def test_the_pair_sets_the_ceiling_and_the_error_names_the_window():
+    """The window alone could reach 1 cycle with MMV, the unit alone 2: tied (no MMV on a
+    depthwise unit) the pair needs one clock per input pixel, 6, and the error says so."""
+    g = _graph(c=1, kernel=(3, 1), hw=(3, 2), pad=0, out_c=1)
+    assert performance(auto_fold(g, target_fps=100e6 / 6), 100.0)["cycles_per_frame"] == 6
+    with pytest.raises(QloomError, match="'dw' with its window 'swg' needs at least 6 even fully unfolded"):
+        auto_fold(g, target_fps=100e6 / 3)
 
 
 def _grid(layer):

@@ -398,10 +398,12 @@ def auto_fold(graph: Graph, *, target_fps: float | None = None, board: str | Boa
             raise QloomError(f"target_fps must be positive, got {target_fps}")
         t = math.floor(clock * 1e6 / target_fps)
         if t < max(fastest, 1):
-            best = [o.layer.name for o in opts if int(o.cycles.min()) == fastest][0]
+            o = next(o for o in opts if int(o.cycles.min()) == fastest)
+            pair = f" with its window {opts[o.follower].layer.name!r}" if o.follower is not None else ""
             raise QloomError(
                 f"{graph.name}: {target_fps:,.0f} fps at {clock:g} MHz needs <= {t} cycles per frame, but layer "
-                f"{best!r} needs at least {fastest} even fully unfolded (max {clock * 1e6 / fastest:,.0f} fps)"
+                f"{o.layer.name!r}{pair} needs at least {fastest} even fully unfolded "
+                f"(max {clock * 1e6 / fastest:,.0f} fps)"
             )
         limit = cap if b is not None else np.full(len(KEYS), np.inf)
         folded = _cheapest(graph, opts, t, limit, weights, coeffs)
