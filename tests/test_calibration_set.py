@@ -28,7 +28,6 @@ NOT_YET_SYNTHESIZED = {
                      "final techmap (lut_map.v, one template module per distinct LUT INIT), on the whole design "
                      "(session 6, 14 min) and on its mvu0 alone (session 7, --per-instance, 15 min): mvu0's weights "
                      "are a 3,136 x 512-bit LUT ROM; the other instances are not run yet",
-    "sfc-w1a1 zybo": _MOVED,
     "resnet-w2a2 zybo": _MOVED,
 }
 

@@ -337,7 +337,7 @@ def _lane_luts(l: MatVec, dot: Dot, co: Coefficients) -> float:
     q = l.simd
     if dot is Dot.POPCOUNT:
         groups = (q + 2) // 3
-        return co.popcount_group_lut * groups + co.tree_lut * sum_tree_luts(groups, 2)
+        return co.popcount_group_lut * groups + co.popcount_tree_lut * sum_tree_luts(groups, 2)
     lb = datapath.leaf_bits(l, dot)
     leaves = (q + 1) // 2 if dot is Dot.PAIRED else q
     lanes = co.tree_lut * sum_tree_luts(leaves, lb)
