@@ -67,6 +67,26 @@ def test_memory_luts_and_auto_style():
     assert memory_cost(Memory("l", 4096, 36, LINE), MemStyle.BLOCK)["BRAM18"] == 0
 
 
+def test_a_shallow_merged_rom_keeps_no_read_register():
+    """Yosys retimes the read register of a merged ROM of <= 8 words (and of any <= 4-word ROM) to
+    its address; deeper merged ROMs and plain ones keep a register per data bit."""
+    ff = lambda depth, merged: memory_cost(Memory("w", depth, 4562, merged=merged), MemStyle.DISTRIBUTED)["FF"]
+    assert ff(4, None) == 2 and ff(8, "xnor") == 3 and ff(6, "paired") == 3 and ff(8, "table") == 3
+    assert ff(8, None) == ff(12, "table") == ff(16, "xnor") == 4562
+
+
+def test_popcount_trees_have_their_own_adder_cost():
+    """popcount_tree_lut prices a binary core's tree and nothing else (TABLE keeps tree_lut)."""
+    binary = set_folding(zoo("tfc_w1a1"), "fc1", pe=4, simd=16).layer("fc1")
+    table = dataclasses.replace(dense(mw=8, mh=4, pe=2, simd=4, n_thr=3), mem_style=MemStyle.DISTRIBUTED)
+    dear = Coefficients(popcount_tree_lut=DEFAULT.popcount_tree_lut + 1.0)
+    assert datapath.dot_scheme(binary) is datapath.Dot.POPCOUNT
+    groups = (binary.simd + 2) // 3
+    grown = layer_resources(binary, dear)["LUT"] - layer_resources(binary)["LUT"]
+    assert grown > 0 and abs(grown - binary.pe * sum_tree_luts(groups, 2)) <= 1
+    assert layer_resources(table, dear) == layer_resources(table)
+
+
 def test_sum_tree_luts_count_each_adder_at_its_wider_operand():
     assert sum_tree_luts(1, 9) == 0
     assert sum_tree_luts(2, 9) == 9
