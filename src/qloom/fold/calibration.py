@@ -99,7 +99,7 @@ KNOWN_MISSES = {
                         "FIFOs in front of add1 139 vs 169, small parts beyond the 25-LUT slack",
     "cnv-w2a2 zybo": "fastest fit (2,304 cycles): the design +0.7% (40,615 vs 40,329 LUT), but pool1 167 vs 138 "
                      "LUT, a small part 4 over the 25-LUT slack (as resnet-w1a1 zybo's pool2)",
-    "cnv-w1a1 zybo": "fastest fit (mvu3 PE 16 x SIMD 192): the design -0.6% (41,013 vs 41,269 LUT) since session "
+    "cnv-w1a1 zybo": "fastest fit (mvu3 PE 32 x SIMD 144): the design -0.6% (41,013 vs 41,269 LUT) since session "
                      "8's popcount_tree_lut (-4.5% before), but small parts beyond the 25-LUT slack (pool1 177 vs "
                      "145, the FIFO/converter in front of mvu0 180 vs 147) and the one in front of mvu3 1,066 vs 815 "
                      "(+31%)",
